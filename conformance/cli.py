@@ -1,0 +1,152 @@
+"""The ``conform`` command line.
+
+``conform check TRACE [--json]`` decides whether a recorded trace is explained
+by the model (exit 0 conforms, 1 diverges, 2 unusable input); ``run``,
+``diagram`` and ``prove`` hand over to the modules that implement them.
+Input problems are reported as verdicts, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any, Callable
+
+from conformance.trace import TraceError, read_trace
+
+EXIT = {"conforms": 0, "diverges": 1, "invalid": 2}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conform",
+        description="A formal model of TCP through the sockets API, held against real traces.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check a recorded trace against the model")
+    check.add_argument("trace", metavar="TRACE", help="trace file (JSON Lines, see trace-format.md)")
+    check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    check.set_defaults(func=_check_command)
+
+    run = sub.add_parser("run", help="run scenarios on this machine's TCP stack and check them")
+    run.add_argument("scenario", nargs="*", help="scenarios to run (default: all)")
+    run.add_argument("--out", metavar="DIR", help="directory to write the traces to")
+    run.add_argument("--json", action="store_true", help="print results as JSON")
+    run.add_argument("--explain", action="store_true", help="explain each divergence")
+    run.add_argument("--random", type=int, metavar="N", help="also run N random scenarios")
+    run.add_argument("--seed", metavar="S", help="seed for --random")
+    run.set_defaults(func=_delegate("conformance.run", "run_command"))
+
+    diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
+    diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to")
+    diagram.set_defaults(func=_delegate("diagrams.render", "diagram_command"))
+
+    prove = sub.add_parser("prove", help="prove the model's properties with z3")
+    prove.add_argument("names", nargs="*", help="properties to prove (default: all)")
+    prove.add_argument("--json", action="store_true", help="print results as JSON")
+    prove.set_defaults(func=_delegate("properties.prove", "prove_command"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``conform``; returns the exit status (never raises on bad input)."""
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as e:  # usage error (2) or --help (0)
+            return e.code if isinstance(e.code, int) else 2
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _delegate(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    """A command that imports ``module.function`` only when it is run."""
+
+    def command(args: argparse.Namespace) -> int:
+        target = _load(module, function)
+        if target is None:
+            print(f"conform {args.command}: not available yet", file=sys.stderr)
+            return 2
+        return int(target(args))
+
+    return command
+
+
+def _load(module: str, function: str) -> Callable[..., Any] | None:
+    """``module.function``, or None if that module (not one it imports) does not exist."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name == module or module.startswith(f"{e.name}."):
+            return None
+        raise
+    return getattr(mod, function, None)
+
+
+# ---------------------------------------------------------------------------
+# conform check
+# ---------------------------------------------------------------------------
+
+def _check_command(args: argparse.Namespace) -> int:
+    check_trace = _load("conformance.check", "check_trace")
+    if check_trace is None:
+        print("conform check: not available yet", file=sys.stderr)
+        return 2
+    path = args.trace
+    try:
+        with open(path, "rb") as stream:
+            header, events = read_trace(stream)
+            verdict = check_trace(header, events)
+    except TraceError as e:
+        return _report(args, "invalid", e.line, e.message, [], None,
+                       f"invalid at line {e.line}: {e.message}")
+    except OSError as e:
+        reason = f"cannot read {path!r}: {e.strerror or e}"
+        return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
+
+    kind, line, reason = verdict.verdict, verdict.line, verdict.reason
+    allowed = list(verdict.allowed)
+    if kind == "conforms":
+        text = f"conforms: {verdict.events} events, profile {header.profile}, world {header.world}"
+    elif kind == "diverges":
+        text = "\n".join([
+            f"diverges at line {line}: {reason}",
+            f"  {_line_text(path, line)}",
+            f"model allowed here: {', '.join(allowed) if allowed else 'nothing'}",
+        ])
+    else:
+        text = f"invalid at line {line}: {reason}" if line is not None else f"invalid: {reason}"
+    return _report(args, kind, line, reason, allowed, verdict.events, text)
+
+
+def _report(args: argparse.Namespace, kind: str, line: int | None, reason: str,
+            allowed: list[str], events: int | None, text: str) -> int:
+    """Print a verdict (as text, or as one JSON object with ``--json``) and return its exit code."""
+    if args.json:
+        print(json.dumps({"verdict": kind, "line": line, "reason": reason,
+                          "allowed": allowed, "events": events}))
+    else:
+        print(text)
+    return EXIT.get(kind, 2)
+
+
+def _line_text(path: str, line: int | None) -> str:
+    """The text of line ``line`` of the file, read again (the check streamed past it)."""
+    if line is None:
+        return ""
+    try:
+        with open(path, "rb") as stream:
+            for number, raw in enumerate(stream, 1):
+                if number == line:
+                    return raw.decode("utf-8", "replace").rstrip("\r\n")
+    except OSError:
+        pass
+    return "(line not available)"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,22 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    env = os.environ.get("TCP_SHARED")
+    for cand in ([Path(env)] if env else []) + [ROOT.parent / "shared", ROOT / "shared"]:
+        if (cand / "trace-format.md").exists():
+            return cand
+    return None
+
+
+@pytest.fixture
+def shared() -> Path:
+    d = shared_dir()
+    if d is None:
+        pytest.skip("../shared (the trace examples) is not beside this checkout")
+    return d
