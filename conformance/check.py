@@ -40,19 +40,43 @@ class Verdict:
 
 
 class Checker:
-    """Incremental checker: feed events one by one with :meth:`feed`."""
+    """Incremental checker: feed events one by one with :meth:`feed`.
+
+    Search strategy:
+
+    * **Timers fire when an observation needs them.**  For each event the
+      frontier is first closed under segment deliveries only; only if no
+      configuration then explains the event is it closed again with timers
+      too (handshake give-up, TIME_WAIT expiry, ...).  A timer's firing
+      commutes with every step that does not touch its endpoint, so it is
+      deferred to the first event that needs it.
+    * **Subsumed configurations are dropped.**  If one configuration of the
+      frontier reaches another by deliveries, the other adds nothing.
+    * **Independent connections are set aside.**  A connection (an endpoint
+      and its peer, with the segments between them) that no other socket
+      refers to, whose possible states combine freely with the rest of the
+      frontier, is kept apart with its own set of states and joined back when
+      an event names it or may meet it (its name; its addresses or ports in a
+      bind, connect or accept).  So the work per event follows the sockets
+      that are active, not the length of the trace.
+    """
 
     def __init__(self, profile: str = "linux", world: str = "closed"):
         self.profile = profile
         self.world = world
         self.frontier: set[Config] = {system.EMPTY}
+        self.parked: dict[tuple, set[Config]] = {}
+        self._unit_of_pair: dict[frozenset, tuple] = {}
+        self._by_name: dict[str, set] = {}
+        self._by_addr: dict[tuple, set] = {}
+        self._by_port: dict[int, set] = {}
         self.events = 0
         self.rules_used: dict[str, int] = {}
 
-    def _closed(self) -> set[Config]:
+    def _closed(self, timers: bool) -> set[Config]:
         out: set[Config] = set()
         for c in self.frontier:
-            out.update(system.closure(c, self.profile))
+            out.update(system.closure(c, self.profile, timers))
         return out
 
     def feed(self, ev) -> Verdict | None:
@@ -60,33 +84,160 @@ class Checker:
         if not hasattr(ev, "sock"):
             return None  # an x- extension: observations this checker does not read
         self.events += 1
-        if hasattr(ev, "op"):
-            return self._call(ev)
-        return self._state(ev)
-
-    def _state(self, ev) -> Verdict | None:
-        nxt = {c for c in self._closed() if ev.state in system.observe(c, ev.sock, self.profile)}
-        if not nxt:
-            seen = sorted({s for c in self._closed() for s in system.observe(c, ev.sock, self.profile)})
-            return Verdict("diverges", ev.line,
-                           f"socket {ev.sock!r} cannot be {ev.state} here",
-                           [f"state {s}" for s in seen], self.events)
-        self.frontier = nxt
-        return None
-
-    def _call(self, ev) -> Verdict | None:
-        closed = self._closed()
-        nxt: set[Config] = set()
-        for c in closed:
-            for o in system.call_outcomes(c, ev, self.profile):
-                nxt.add(o.config)
-                self.rules_used[o.result.case] = self.rules_used.get(o.result.case, 0) + 1
-        if not nxt:
-            return Verdict("diverges", ev.line, _why(ev), _allowed(closed, ev, self.profile), self.events)
+        self._unpark_for(ev)
+        is_call = hasattr(ev, "op")
+        for timers in (False, True):
+            nxt = self._call(ev, timers) if is_call else self._state(ev, timers)
+            if nxt:
+                break
+        else:
+            return self._divergence(ev, is_call)
         if len(nxt) > FRONTIER_LIMIT:
             raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
-        self.frontier = nxt
+        self.frontier = self._reduce(nxt)
+        self._park()
         return None
+
+    def _state(self, ev, timers: bool) -> set[Config]:
+        return {c for c in self._closed(timers) if ev.state in system.observe(c, ev.sock, self.profile)}
+
+    def _call(self, ev, timers: bool) -> set[Config]:
+        nxt: set[Config] = set()
+        for c in self._closed(timers):
+            for o in system.call_outcomes(c, ev, self.profile, timers=timers):
+                nxt.add(o.config)
+                self.rules_used[o.result.case] = self.rules_used.get(o.result.case, 0) + 1
+        return nxt
+
+    def _divergence(self, ev, is_call: bool) -> Verdict:
+        closed = self._closed(True)
+        if is_call:
+            return Verdict("diverges", ev.line, _why(ev), _allowed(closed, ev, self.profile), self.events)
+        seen = sorted({s for c in closed for s in system.observe(c, ev.sock, self.profile)})
+        return Verdict("diverges", ev.line, f"socket {ev.sock!r} cannot be {ev.state} here",
+                       [f"state {s}" for s in seen], self.events)
+
+    # -- keeping the frontier small ------------------------------------------
+    def _reduce(self, frontier: set[Config]) -> set[Config]:
+        """Drop every configuration that another one reaches by deliveries:
+        whatever it can do, the other can do too (its closure contains it)."""
+        if len(frontier) < 2:
+            return frontier
+        keep = set(frontier)
+        for c in frontier:
+            if c in keep:
+                reach = system.closure(c, self.profile, False)
+                keep = {d for d in keep if d == c or d not in reach}
+        return keep
+
+    def _park(self) -> None:
+        """Set aside every connection that nothing else refers to, with the
+        set of states it may be in, when the frontier is the product of that
+        set and the rest (so keeping them apart loses nothing)."""
+        for unit in _units(next(iter(self.frontier))):
+            rest: dict[Config, set] = {}
+            parts: set = set()
+            for c in self.frontier:
+                r, u = _split(c, unit)
+                rest.setdefault(r, set()).add(u)
+                parts.add(u)
+            if any(len(us) != len(parts) for us in rest.values()):
+                continue  # not a product: the connection's fate is tied to the rest
+            self._put(unit, self._reduce(parts))
+            self.frontier = set(rest)
+
+    def _unpark_for(self, ev) -> None:
+        """Join back every set-aside connection the event may meet."""
+        if not self.parked:
+            return
+        names = {ev.sock}
+        pairs: set = set()     # exact address pairs the event may touch
+        addrs: set = set()     # an address whose partner the event does not tell
+        ports: set = set()     # ports a bind may find held
+        if hasattr(ev, "op"):
+            if ev.new:
+                names.add(ev.new)
+            if ev.op == "bind":
+                ports = {a[1] for a in (ev.addr, ev.local) if a is not None and a[1]}
+            elif ev.op == "connect" and ev.addr is not None:
+                target = system.normalize(tuple(ev.addr))
+                if ev.local is not None:
+                    pairs.add(frozenset((tuple(ev.local), target)))
+                else:
+                    addrs.add(target)
+            elif ev.op == "accept" and ev.local is not None and ev.peer is not None:
+                pairs.add(frozenset((tuple(ev.local), tuple(ev.peer))))
+        wake = set()
+        for name in names:
+            wake.update(self._by_name.get(name, ()))
+        for pair in pairs:
+            if pair in self._unit_of_pair:
+                wake.add(self._unit_of_pair[pair])
+        for a in addrs:
+            wake.update(self._by_addr.get(a, ()))
+        for p in ports:
+            wake.update(self._by_port.get(p, ()))
+        for unit in wake:
+            if unit in self.parked:
+                parts = self._take(unit)
+                self.frontier = {_join(c, u) for c in self.frontier for u in parts}
+
+    def _put(self, unit, parts) -> None:
+        self.parked[unit] = parts
+        self._unit_of_pair[unit[1]] = unit
+        for name in unit[0]:
+            self._by_name.setdefault(name, set()).add(unit)
+        for a in unit[1]:
+            self._by_addr.setdefault(a, set()).add(unit)
+            self._by_port.setdefault(a[1], set()).add(unit)
+
+    def _take(self, unit):
+        parts = self.parked.pop(unit)
+        del self._unit_of_pair[unit[1]]
+        for index, keys in ((self._by_name, unit[0]), (self._by_addr, unit[1]),
+                            (self._by_port, {a[1] for a in unit[1]})):
+            for k in keys:
+                index[k].discard(unit)
+                if not index[k]:
+                    del index[k]
+        return parts
+
+
+def _units(cfg: Config) -> list:
+    """Connections of ``cfg`` that could be set aside: the endpoints sharing an
+    address pair (a connection and its peer), when nothing of them can reach a
+    listener: none is a request sock or a queued child (they belong to their
+    listener), none is SYN_SENT and no SYN is in flight between them.  Any
+    other segment they exchange reaches one of them, or gets a RST whether or
+    not a listener has the address; each as (names, the two addresses)."""
+    groups: dict[frozenset, list] = {}
+    tied: set = set()
+    for k, e in cfg.eps:
+        if e.local is None or e.remote is None:
+            continue
+        pair = frozenset((e.local, e.remote))
+        groups.setdefault(pair, []).append(k)
+        if e.parent is not None or e.core.st == "SYN_SENT":
+            tied.add(pair)
+    for chan, segs in cfg.net:
+        if any(kind == "SYN" for kind, _n in segs):
+            tied.add(frozenset(chan))  # a SYN in flight may reach a listener
+    return [(frozenset(ks), pair) for pair, ks in groups.items() if pair not in tied]
+
+
+def _split(cfg: Config, unit) -> tuple[Config, Config]:
+    _keys, pair = unit
+    inside = {k for k, e in cfg.eps
+              if e.local is not None and e.remote is not None and frozenset((e.local, e.remote)) == pair}
+    part = Config(tuple((k, e) for k, e in cfg.eps if k in inside),
+                  tuple((ch, segs) for ch, segs in cfg.net if frozenset(ch) == pair))
+    rest = Config(tuple((k, e) for k, e in cfg.eps if k not in inside),
+                  tuple((ch, segs) for ch, segs in cfg.net if frozenset(ch) != pair))
+    return rest, part
+
+
+def _join(cfg: Config, part: Config) -> Config:
+    return Config(tuple(sorted(cfg.eps + part.eps)), tuple(sorted(cfg.net + part.net)))
 
 
 def _why(ev) -> str:

@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print results as JSON")
     run.add_argument("--explain", action="store_true", help="explain each divergence")
     run.add_argument("--random", type=int, metavar="N", help="also run N random scenarios")
-    run.add_argument("--seed", metavar="S", help="seed for --random")
+    run.add_argument("--seed", type=int, metavar="S", help="seed for --random")
     run.set_defaults(func=_delegate("conformance.run", "run_command"))
 
     diagram = sub.add_parser("diagram", help="draw the model's state diagrams")

@@ -129,9 +129,10 @@ CALL_CASES: list[Case] = [
          source="af_inet.c __inet_stream_connect: SS_UNCONNECTED and sk_state != CLOSE → -EISCONN [E]",
          note="Linux departs from R9293 §3.10.1 (LISTEN + active OPEN → SYN-SENT)"),
     case("connect.start", "call:connect", None,
-         *_wait("EINPROGRESS", set=dict(st="SYN_SENT", ss="CONNECTING", bound=CLAIM), emit=("SYN",),
-                tags=("autobind", "set_remote")),
-         source="tcp_ipv4.c tcp_v4_connect; R9293 §3.10.1 active OPEN; Fig. 5 CLOSED→SYN-SENT (S2, S7)"),
+         *_wait("EINPROGRESS", set=dict(st="SYN_SENT", ss="CONNECTING", bound=CLAIM, err="NONE", done=False),
+                emit=("SYN",), tags=("autobind", "set_remote")),
+         source="tcp_ipv4.c tcp_v4_connect; tcp_output.c tcp_connect_init (sk_err = 0, SOCK_DONE cleared) [E]; "
+                "R9293 §3.10.1 active OPEN; Fig. 5 CLOSED→SYN-SENT (S2, S7)"),
 
     # ---- accept ---------------------------------------------------------
     _badf("accept"),

@@ -163,9 +163,13 @@ def demux(eps: dict, src: Addr, dst: Addr) -> str | None:
 
 # --------------------------------------------------------------------------
 # Unobserved steps: segment deliveries and timers
-def internal_steps(cfg: Config, profile: str) -> Iterator[tuple[str, Config]]:
+def internal_steps(cfg: Config, profile: str, timers: bool = True) -> Iterator[tuple[str, Config]]:
+    """Every unobserved step from ``cfg``: the delivery of the segment at the
+    head of any channel, and (with ``timers``) any timer that may fire."""
     for chan, segs in cfg.net:
         yield from _deliveries(cfg, chan, segs[0], profile)
+    if not timers:
+        return
     w0 = None
     for key, e in cfg.eps:
         for timer in vocab.TIMERS:
@@ -290,7 +294,7 @@ def call_params(ev, with_n: bool) -> dict:
 
 
 def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
-                  resume: bool = False) -> list[CallOutcome]:
+                  resume: bool = False, timers: bool = True) -> list[CallOutcome]:
     """The outcomes the model allows for a call event on ``cfg``.
 
     With ``match`` the event's reported return, byte count and addresses
@@ -328,8 +332,8 @@ def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
             after = _apply_call(w, key, r, ev, final=False)
             if after is None:
                 continue
-            for c2 in closure(after, profile):
-                outs.extend(call_outcomes(c2, ev, profile, match=True, resume=True))
+            for c2 in closure(after, profile, timers):
+                outs.extend(call_outcomes(c2, ev, profile, match=True, resume=True, timers=timers))
             continue
         if not match:
             outs.append(CallOutcome(r, None))
@@ -382,6 +386,8 @@ def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None
     for kind in r.emit:
         if e.local is None or e.remote is None:
             return None
+        if kind == "DATA" and not ev.n:
+            continue  # a zero-byte send queues nothing and sends no segment (tcp_sendmsg_locked)
         w.push(e.local, e.remote, kind, ev.n if kind == "DATA" else 0)
     for tag in r.tags:
         if tag == "dequeue":
@@ -439,10 +445,10 @@ _CLOSURE_CACHE: dict = {}
 _CACHE_MAX = 50_000
 
 
-def closure(cfg: Config, profile: str) -> tuple[Config, ...]:
+def closure(cfg: Config, profile: str, timers: bool = True) -> frozenset:
     """Every configuration reachable from ``cfg`` by unobserved steps
-    (``cfg`` itself included)."""
-    ck = (cfg, profile)
+    (``cfg`` itself included); without ``timers``, by deliveries only."""
+    ck = (cfg, profile, timers)
     hit = _CLOSURE_CACHE.get(ck)
     if hit is not None:
         return hit
@@ -450,13 +456,13 @@ def closure(cfg: Config, profile: str) -> tuple[Config, ...]:
     todo = [cfg]
     while todo:
         c = todo.pop()
-        for _label, c2 in internal_steps(c, profile):
+        for _label, c2 in internal_steps(c, profile, timers):
             if c2 not in seen:
                 seen.add(c2)
                 todo.append(c2)
                 if len(seen) > CLOSURE_LIMIT:
                     raise ModelError(f"more than {CLOSURE_LIMIT} configurations reachable without an observation")
-    result = tuple(seen)
+    result = frozenset(seen)
     if len(_CLOSURE_CACHE) > _CACHE_MAX:
         _CLOSURE_CACHE.clear()
     _CLOSURE_CACHE[ck] = result

@@ -272,7 +272,7 @@ def plausible_event(draw) -> dict:
     return obj
 
 
-@EXAMPLES
+@settings(EXAMPLES, max_examples=400)
 @given(st.lists(plausible_event(), max_size=12))
 def test_plausible_events_parse(objs):
     data = b"".join(encode([{"trace": 1}] + objs))

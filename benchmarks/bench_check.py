@@ -1,0 +1,189 @@
+"""Benchmark ``conform check`` against merely parsing the same JSON lines.
+
+Generates a valid trace of many sequential connection lifecycles on one
+listener (each client on a port never used before in the file), writes it to a
+temporary file, and times, best of ``--repeat`` runs each:
+
+* parsing every line with ``json.loads`` and with ``orjson.loads`` (the floor);
+* ``read_trace`` alone (validation, no model);
+* ``read_trace`` + ``check_trace`` in-process (what ``conform check`` does).
+
+Run: ``bin/dev python benchmarks/bench_check.py [--events N] [--keep PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, Iterator
+
+import orjson
+
+from conformance.trace import read_trace
+
+LISTEN_PORT = 5000
+FIRST_CLIENT_PORT = 20000
+LAST_CLIENT_PORT = 65535
+HOST = "127.0.0.1"
+
+
+def _call(sock: str, op: str, ret: str = "ok", **fields) -> dict:
+    return {"ev": "call", "sock": sock, "op": op, "ret": ret, **fields}
+
+
+def _state(sock: str, state: str) -> dict:
+    return {"ev": "state", "sock": sock, "state": state}
+
+
+def lifecycle(k: int, port: int, sparse: bool = False) -> list[dict]:
+    """One client connection to the listener ``L``: handshake, data both ways, close.
+
+    Even ``k``: the client closes first and ends in TIME_WAIT; odd ``k``: the
+    accepted socket closes first and ends in TIME_WAIT. Unless ``sparse``,
+    the passive closer is then seen gone (``CLOSED``: the last ACK arrived)
+    and the TIME_WAIT connection seen to expire (``CLOSED``: an unobserved
+    timer step, always allowed). Without these observations a checker must
+    keep open, per past connection, whether that last ACK has arrived yet.
+    """
+    c, s = f"c{k}", f"s{k}"
+    server = f"{HOST}:{LISTEN_PORT}"
+    client = f"{HOST}:{port}"
+    events = [
+        _call(c, "socket"),
+        _call(c, "connect", addr=server, local=client),
+        _state(c, "ESTABLISHED"),
+        _call("L", "accept", new=s, local=server, peer=client),
+        _call(c, "send", len=10, n=10),
+        _call(s, "recv", len=10, n=10),
+        _call(s, "send", len=10, n=10),
+        _call(c, "recv", len=10, n=10),
+    ]
+    first, second = (c, s) if k % 2 == 0 else (s, c)
+    events += [
+        _call(first, "close"),
+        _call(second, "recv", len=10, n=0),
+        _call(second, "close"),
+        _state(first, "TIME_WAIT"),
+    ]
+    if not sparse:
+        events += [_state(second, "CLOSED"), _state(first, "CLOSED")]
+    return events
+
+
+def generate(events: int, sparse: bool = False) -> Iterator[bytes]:
+    """Lines of a valid trace with at least ``events`` events (header not counted)."""
+    yield orjson.dumps({"trace": 1, "profile": "linux", "world": "closed",
+                        "meta": {"generator": "benchmarks/bench_check.py"}}) + b"\n"
+    setup = [
+        _call("L", "socket"),
+        _call("L", "bind", addr=f"{HOST}:{LISTEN_PORT}", local=f"{HOST}:{LISTEN_PORT}"),
+        _call("L", "listen", backlog=16),
+        _state("L", "LISTEN"),
+    ]
+    count = 0
+    for obj in setup:
+        count += 1
+        yield orjson.dumps(obj) + b"\n"
+    k = 0
+    while count < events:
+        port = FIRST_CLIENT_PORT + k
+        if port > LAST_CLIENT_PORT:
+            raise SystemExit(f"bench_check: --events {events} needs more client ports than exist")
+        for obj in lifecycle(k, port, sparse):
+            count += 1
+            yield orjson.dumps(obj) + b"\n"
+        k += 1
+    yield orjson.dumps(_call("L", "close")) + b"\n"
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:
+    """The shortest wall time of ``repeat`` runs of ``fn``, and its last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def parse_with(loads: Callable[[bytes], object], path: str) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        next(f)
+        for line in f:
+            loads(line)
+            n += 1
+    return n
+
+
+def read_only(path: str) -> int:
+    with open(path, "rb") as f:
+        _, events = read_trace(f)
+        return sum(1 for _ in events)
+
+
+def check(path: str):
+    from conformance.check import check_trace
+
+    with open(path, "rb") as f:
+        header, events = read_trace(f)
+        return check_trace(header, events)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=300_000, help="events in the trace (default 300000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (default 3)")
+    parser.add_argument("--keep", metavar="PATH", help="write the trace here and keep it")
+    parser.add_argument("--sparse", action="store_true",
+                        help="omit the CLOSED observations that end each connection")
+    args = parser.parse_args(argv)
+
+    if args.keep:
+        path = args.keep
+    else:
+        fd, path = tempfile.mkstemp(prefix="bench-trace-", suffix=".jsonl")
+        os.close(fd)
+    try:
+        with open(path, "wb") as f:
+            f.writelines(generate(args.events, args.sparse))
+        events = read_only(path)
+        size = os.path.getsize(path)
+        print(f"trace: {events} events, {size / 1e6:.1f} MB, {path if args.keep else 'temporary file'}")
+
+        def rate(seconds: float) -> str:
+            return f"{seconds:7.3f} s  {events / seconds:12,.0f} events/s"
+
+        t_json, _ = best_of(args.repeat, lambda: parse_with(json.loads, path))
+        t_orjson, _ = best_of(args.repeat, lambda: parse_with(orjson.loads, path))
+        t_read, _ = best_of(args.repeat, lambda: read_only(path))
+        print(f"parse json.loads    {rate(t_json)}")
+        print(f"parse orjson.loads  {rate(t_orjson)}")
+        print(f"read_trace          {rate(t_read)}   ({t_read / t_json:.2f}x json, {t_read / t_orjson:.2f}x orjson)")
+
+        try:
+            import conformance.check  # noqa: F401
+        except ImportError:
+            print("check               conformance.check is not available yet")
+            return 0
+        t_check, verdict = best_of(args.repeat, lambda: check(path))
+        print(f"check               {rate(t_check)}")
+        print(f"check / parse(json):   {t_check / t_json:.2f}x the time")
+        print(f"check / parse(orjson): {t_check / t_orjson:.2f}x the time")
+        if verdict.verdict != "conforms" or verdict.events != events:
+            print(f"WARNING: the generated trace should conform, got {verdict.verdict} at line "
+                  f"{verdict.line}: {verdict.reason} (events {verdict.events})", file=sys.stderr)
+            return 1
+        print("verdict: conforms")
+        return 0
+    finally:
+        if not args.keep:
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
