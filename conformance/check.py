@@ -76,7 +76,7 @@ class Checker:
     def _closed(self, timers: bool) -> set[Config]:
         out: set[Config] = set()
         for c in self.frontier:
-            out.update(system.closure(c, self.profile, timers))
+            out.update(system.closure(c, self.profile, timers, self.world))
         return out
 
     def feed(self, ev) -> Verdict | None:
@@ -104,7 +104,7 @@ class Checker:
     def _call(self, ev, timers: bool) -> set[Config]:
         nxt: set[Config] = set()
         for c in self._closed(timers):
-            for o in system.call_outcomes(c, ev, self.profile, timers=timers):
+            for o in system.call_outcomes(c, ev, self.profile, timers=timers, world=self.world):
                 nxt.add(o.config)
                 self.rules_used[o.result.case] = self.rules_used.get(o.result.case, 0) + 1
         return nxt
@@ -112,7 +112,8 @@ class Checker:
     def _divergence(self, ev, is_call: bool) -> Verdict:
         closed = self._closed(True)
         if is_call:
-            return Verdict("diverges", ev.line, _why(ev), _allowed(closed, ev, self.profile), self.events)
+            return Verdict("diverges", ev.line, _why(ev), _allowed(closed, ev, self.profile, self.world),
+                           self.events)
         seen = sorted({s for c in closed for s in system.observe(c, ev.sock, self.profile)})
         return Verdict("diverges", ev.line, f"socket {ev.sock!r} cannot be {ev.state} here",
                        [f"state {s}" for s in seen], self.events)
@@ -126,7 +127,7 @@ class Checker:
         keep = set(frontier)
         for c in frontier:
             if c in keep:
-                reach = system.closure(c, self.profile, False)
+                reach = system.closure(c, self.profile, False, self.world)
                 keep = {d for d in keep if d == c or d not in reach}
         return keep
 
@@ -247,10 +248,10 @@ def _why(ev) -> str:
     return f"no run of the model explains {what}"
 
 
-def _allowed(closed: Iterable[Config], ev, profile: str) -> list[str]:
+def _allowed(closed: Iterable[Config], ev, profile: str, world: str = "closed") -> list[str]:
     seen: dict[str, None] = {}
     for c in closed:
-        for o in system.call_outcomes(c, ev, profile, match=False):
+        for o in system.call_outcomes(c, ev, profile, match=False, world=world):
             r = o.result
             if r.ret == "WAIT":
                 text = f"{ev.op} blocks"

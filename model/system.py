@@ -17,7 +17,7 @@ from __future__ import annotations
 import zlib
 from typing import Any, Iterable, Iterator, NamedTuple
 
-from . import rules, semantics, vocab
+from . import outside, rules, semantics, vocab
 from .semantics import Endpoint, Result
 
 Addr = tuple  # (ip: str, port: int); a port the trace never showed is a negative int
@@ -163,11 +163,19 @@ def demux(eps: dict, src: Addr, dst: Addr) -> str | None:
 
 # --------------------------------------------------------------------------
 # Unobserved steps: segment deliveries and timers
-def internal_steps(cfg: Config, profile: str, timers: bool = True) -> Iterator[tuple[str, Config]]:
+def internal_steps(cfg: Config, profile: str, timers: bool = True,
+                   world: str = "closed", loss: bool = False) -> Iterator[tuple[str, Config]]:
     """Every unobserved step from ``cfg``: the delivery of the segment at the
-    head of any channel, and (with ``timers``) any timer that may fire."""
+    head of any channel, (with ``loss``) its loss, (in an open world) what
+    peers outside the trace may do, and (with ``timers``) any timer."""
     for chan, segs in cfg.net:
-        yield from _deliveries(cfg, chan, segs[0], profile)
+        yield from _deliveries(cfg, chan, segs[0], profile, world)
+        if loss:
+            w = _Work(cfg)
+            w.pop(chan)
+            yield f"lose {segs[0][0]} {_a(chan[0])}>{_a(chan[1])}", w.freeze()
+    if world == "open":
+        yield from _outside_actions(cfg)
     if not timers:
         return
     w0 = None
@@ -184,12 +192,54 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True) -> Iterator[t
                 yield f"timer {timer} at {display(key)}", w.freeze()
 
 
-def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str) -> Iterator[tuple[str, Config]]:
+def is_outside(eps: dict, addr: Addr) -> bool:
+    """An address no endpoint of the configuration holds (open world: a peer
+    the trace does not show may be there)."""
+    for e in eps.values():
+        if e.local is not None and (e.local == addr or (
+                e.core.st == "LISTEN" and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]))):
+            return False
+    return True
+
+
+def _outside_actions(cfg: Config) -> Iterator[tuple[str, Config]]:
+    """Segments a peer outside the trace may send on its own (model.outside)."""
+    w0 = _Work(cfg)
+    for key, e in cfg.eps:
+        kinds = outside.SPONTANEOUS.get(e.core.st, ())
+        if not kinds or e.remote is None or not is_outside(w0.eps, e.remote):
+            continue
+        pending = {k for k, _n in w0.net.get((e.remote, e.local), ())}
+        for kind in kinds:
+            if kind in pending or (kind == "FIN" and (e.core.done or "FINACK" in pending)):
+                continue
+            if kind == "DATA" and (e.core.rcvq >= outside.UNBOUNDED // 2 or e.core.done):
+                continue
+            w = _Work(cfg)
+            w.push(e.remote, e.local, kind, outside.UNBOUNDED if kind == "DATA" else 0)
+            yield f"outside peer {_a(e.remote)} sends {kind}", w.freeze()
+        if e.core.rcvq >= outside.UNBOUNDED // 2 and "DATA" not in pending:
+            # what the outside peer sent was exactly what has been read so far
+            w = _Work(cfg)
+            w.eps[key] = e._replace(core=e.core._replace(rcvq=0))
+            yield f"outside peer {_a(e.remote)}'s data ends", w.freeze()
+
+
+def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
+                world: str = "closed") -> Iterator[tuple[str, Config]]:
     src, dst = chan
     kind, n = seg
     w0 = _Work(cfg)
     key = demux(w0.eps, src, dst)
     label = f"deliver {kind}{'(' + str(n) + ')' if kind == 'DATA' else ''} {_a(src)}>{_a(dst)}"
+    if key is None and world == "open" and is_outside(w0.eps, dst):
+        for answer in outside.REPLIES[kind]:
+            w = _Work(cfg)
+            w.pop(chan)
+            for reply in answer:
+                w.push(dst, src, reply)
+            yield label + f" (outside peer answers {','.join(answer) or 'nothing'})", w.freeze()
+        return
     if key is None:
         w = _Work(cfg)
         w.pop(chan)
@@ -213,7 +263,7 @@ def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str) -> Iterator[
             else:
                 # the segment goes on to whatever matches now (a listener)
                 w.net.setdefault(chan, []).insert(0, seg)
-                for label2, c2 in _deliveries(w.freeze(), chan, seg, profile):
+                for label2, c2 in _deliveries(w.freeze(), chan, seg, profile, world):
                     yield label + " then " + label2, c2
                 continue
         yield label, w.freeze()
@@ -294,7 +344,7 @@ def call_params(ev, with_n: bool) -> dict:
 
 
 def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
-                  resume: bool = False, timers: bool = True) -> list[CallOutcome]:
+                  resume: bool = False, timers: bool = True, world: str = "closed") -> list[CallOutcome]:
     """The outcomes the model allows for a call event on ``cfg``.
 
     With ``match`` the event's reported return, byte count and addresses
@@ -312,6 +362,9 @@ def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
         return [CallOutcome(r, w.freeze())]
     w0 = _Work(cfg)
     key = ev.sock
+    if world == "open" and ev.op == "accept" and match and ev.ret == vocab.OK:
+        cfg = _outside_client(cfg, ev) or cfg
+        w0 = _Work(cfg)
     if key not in w0.eps:
         # the descriptor was closed and the connection is gone
         w0.eps[key] = Ep(core=semantics.INITIAL._replace(st="CLOSED", fd="closed"))
@@ -332,8 +385,9 @@ def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
             after = _apply_call(w, key, r, ev, final=False)
             if after is None:
                 continue
-            for c2 in closure(after, profile, timers):
-                outs.extend(call_outcomes(c2, ev, profile, match=True, resume=True, timers=timers))
+            for c2 in closure(after, profile, timers, world):
+                outs.extend(call_outcomes(c2, ev, profile, match=True, resume=True, timers=timers,
+                                          world=world))
             continue
         if not match:
             outs.append(CallOutcome(r, None))
@@ -345,6 +399,23 @@ def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
             w.eps[key] = w0.eps[key]
         outs.append(CallOutcome(r, _apply_call(w, key, r, ev, final=True)))
     return [o for o in outs if o.config is not None or not match]
+
+
+def _outside_client(cfg: Config, ev) -> Config | None:
+    """Open world: a client the trace does not show connected to the listener;
+    its connection waits at the head of the accept queue."""
+    w = _Work(cfg)
+    lst = w.eps.get(ev.sock)
+    if lst is None or lst.core.st != "LISTEN" or ev.peer is None or ev.local is None:
+        return None
+    peer, local = tuple(ev.peer), tuple(ev.local)
+    if not is_outside(w.eps, peer) or (lst.queue and w.eps[lst.queue[0]].remote == peer):
+        return None
+    ck = unnamed_key(local, peer)
+    w.eps[ck] = Ep(core=semantics.INITIAL._replace(st="ESTABLISHED", fd="none", bound=lst.core.bound),
+                   local=local, remote=peer, parent=ev.sock)
+    w.eps[ev.sock] = lst._replace(queue=(ck,) + lst.queue)
+    return w.freeze()
 
 
 def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None:
@@ -445,10 +516,11 @@ _CLOSURE_CACHE: dict = {}
 _CACHE_MAX = 50_000
 
 
-def closure(cfg: Config, profile: str, timers: bool = True) -> frozenset:
+def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed",
+            loss: bool = False) -> frozenset:
     """Every configuration reachable from ``cfg`` by unobserved steps
     (``cfg`` itself included); without ``timers``, by deliveries only."""
-    ck = (cfg, profile, timers)
+    ck = (cfg, profile, timers, world, loss)
     hit = _CLOSURE_CACHE.get(ck)
     if hit is not None:
         return hit
@@ -456,7 +528,7 @@ def closure(cfg: Config, profile: str, timers: bool = True) -> frozenset:
     todo = [cfg]
     while todo:
         c = todo.pop()
-        for _label, c2 in internal_steps(c, profile, timers):
+        for _label, c2 in internal_steps(c, profile, timers, world, loss):
             if c2 not in seen:
                 seen.add(c2)
                 todo.append(c2)
