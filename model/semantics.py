@@ -140,9 +140,25 @@ def step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | N
     """
     inputs = inputs or {}
     params = params or {}
+    key = (ep, trigger, profile, tuple(inputs.items()), tuple(params.items()))
+    hit = _STEP_CACHE.get(key)
+    if hit is None:
+        hit = _step(ep, trigger, profile, inputs, params)
+        if len(_STEP_CACHE) > 200_000:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = hit
+    return list(hit)
+
+
+# step() is a pure function of its arguments: its results are kept.
+_STEP_CACHE: dict = {}
+
+
+def _step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any],
+          params: Mapping[str, Any]) -> tuple[Result, ...]:
     c, outs = deciding_case(ep, trigger, profile, inputs, params)
     if c is None:
-        return []
+        return ()
     results = []
     n = params.get("n")
     for o in outs:
@@ -157,11 +173,23 @@ def step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | N
             new["rcvq"] = q
         changes = tuple((k, v) for k, v in new.items() if getattr(ep, k) != v)
         results.append(Result(c.id, o.name, ret, changes, o.emit, o.tags, o.n))
-    return results
+    return tuple(results)
 
 
 def apply(ep: Endpoint, result: Result) -> Endpoint:
-    return ep._replace(**dict(result.changes)) if result.changes else ep
+    if not result.changes:
+        return ep
+    key = (ep, result.changes)
+    new = _APPLY_CACHE.get(key)
+    if new is None:
+        new = ep._replace(**dict(result.changes))
+        if len(_APPLY_CACHE) > 200_000:
+            _APPLY_CACHE.clear()
+        _APPLY_CACHE[key] = new
+    return new
+
+
+_APPLY_CACHE: dict = {}
 
 
 def triggers() -> Iterable[str]:

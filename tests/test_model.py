@@ -66,6 +66,7 @@ def test_unreachable_state_is_detected(monkeypatch):
                 if not any(o.set.get("st") == "TIME_WAIT" for o in c.outcomes))
     monkeypatch.setattr(rules, "CASES", cut)
     monkeypatch.setattr(semantics, "_INDEX", {})
+    monkeypatch.setattr(semantics, "_STEP_CACHE", {})
     with pytest.raises(selfcheck.ModelDefinitionError, match="TIME_WAIT"):
         selfcheck.validate_dynamic("linux")
 
