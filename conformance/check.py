@@ -29,6 +29,8 @@ class Verdict:
     reason: str
     allowed: list[str] = field(default_factory=list)
     events: int = 0
+    # (rule id, state it left) -> how many events one explaining run used it for
+    coverage: dict = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -61,9 +63,10 @@ class Checker:
       that are active, not the length of the trace.
     """
 
-    def __init__(self, profile: str = "linux", world: str = "closed"):
+    def __init__(self, profile: str = "linux", world: str = "closed", coverage: bool = False):
         self.profile = profile
         self.world = world
+        self.coverage: dict | None = {} if coverage else None
         self.frontier: set[Config] = {system.EMPTY}
         self.parked: dict[tuple, set[Config]] = {}
         self._unit_of_pair: dict[frozenset, tuple] = {}
@@ -92,6 +95,8 @@ class Checker:
                 break
         else:
             return self._divergence(ev, is_call)
+        if self.coverage is not None:
+            self._cover(ev, is_call, timers)
         if len(nxt) > FRONTIER_LIMIT:
             raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
         self.frontier = self._reduce(nxt)
@@ -108,6 +113,54 @@ class Checker:
                 nxt.add(o.config)
                 self.rules_used[o.result.case] = self.rules_used.get(o.result.case, 0) + 1
         return nxt
+
+    def _cover(self, ev, is_call: bool, timers: bool) -> None:
+        """Count the rules one run explaining this event used: the unobserved
+        steps from the frontier to a configuration where the event happens,
+        and the event's own rule."""
+        target, rule, wait = None, None, None
+        for c in self._closed(timers):
+            if not is_call:
+                if ev.state in system.observe(c, ev.sock, self.profile):
+                    target = c
+                    break
+                continue
+            st = dict(c.eps).get(ev.sock)
+            pre = st.core.st if st else "CLOSED"
+            direct = system.call_outcomes(c, ev, self.profile, match=False, world=self.world)
+            if any(o.result.ret == ev.ret for o in direct) and \
+                    system.call_outcomes(c, ev, self.profile, timers=timers, world=self.world):
+                # prefer a run in which the call returns at once
+                target, rule, wait = c, (next(o.result.case for o in direct if o.result.ret == ev.ret), pre), None
+                break
+            if target is None and any(o.result.ret == "WAIT" for o in direct) and \
+                    system.call_outcomes(c, ev, self.profile, timers=timers, world=self.world):
+                target = c
+                wait = (next(o.result.case for o in direct if o.result.ret == "WAIT"), pre)
+        if wait is not None:
+            rule = wait  # a blocking call: its first half (what follows is unobserved)
+        used = self._path(target, timers) if target is not None else []
+        if rule is not None:
+            used.append(rule)
+        for key in used:
+            self.coverage[key] = self.coverage.get(key, 0) + 1
+
+    def _path(self, target: Config, timers: bool) -> list:
+        parent: dict = {c: None for c in self.frontier}
+        todo = list(self.frontier)
+        while todo and target not in parent:
+            c = todo.pop(0)
+            for label, d in system.internal_steps(c, self.profile, timers, self.world):
+                if d not in parent:
+                    parent[d] = (c, label)
+                    todo.append(d)
+        steps = []
+        c = target
+        while parent.get(c) is not None:
+            c, label = parent[c]
+            if getattr(label, "case", None):
+                steps.append((label.case, label.from_state))
+        return steps[::-1]
 
     def _divergence(self, ev, is_call: bool) -> Verdict:
         closed = self._closed(True)
@@ -269,9 +322,10 @@ def _allowed(closed: Iterable[Config], ev, profile: str, world: str = "closed") 
     return sorted(seen)
 
 
-def check_trace(header, events: Iterable) -> Verdict:
-    """Check a parsed trace.  A TraceError raised by ``events`` propagates."""
-    checker = Checker(getattr(header, "profile", "linux"), getattr(header, "world", "closed"))
+def check_trace(header, events: Iterable, coverage: bool = False) -> Verdict:
+    """Check a parsed trace.  A TraceError raised by ``events`` propagates.
+    With ``coverage``, the verdict counts the rules an explaining run used."""
+    checker = Checker(getattr(header, "profile", "linux"), getattr(header, "world", "closed"), coverage)
     last_line = None
     for ev in events:
         last_line = ev.line
@@ -280,8 +334,9 @@ def check_trace(header, events: Iterable) -> Verdict:
         except ModelError as e:
             return Verdict("diverges", ev.line, f"outside what the model can search: {e}", [], checker.events)
         if bad is not None:
+            bad.coverage = checker.coverage or {}
             return bad
     return Verdict("conforms", None,
                    f"{checker.events} events explained by the {checker.profile} model"
                    + (f" (last line {last_line})" if last_line else ""),
-                   [], checker.events)
+                   [], checker.events, checker.coverage or {})

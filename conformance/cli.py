@@ -29,15 +29,28 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a recorded trace against the model")
     check.add_argument("trace", metavar="TRACE", help="trace file (JSON Lines, see trace-format.md)")
     check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    check.add_argument("--diagram", metavar="DIR",
+                       help="also draw the trace as a sequence chart (the divergent step in red) "
+                            "and the rules it exercised on the state diagram, into DIR")
     check.set_defaults(func=_check_command)
 
     run = sub.add_parser("run", help="run scenarios on this machine's TCP stack and check them")
     run.add_argument("scenario", nargs="*", help="scenarios to run (default: all)")
     run.add_argument("--out", metavar="DIR", help="directory to write the traces to")
     run.add_argument("--json", action="store_true", help="print results as JSON")
-    run.add_argument("--explain", action="store_true", help="explain each divergence")
-    run.add_argument("--random", type=int, metavar="N", help="also run N random scenarios")
-    run.add_argument("--seed", type=int, metavar="S", help="seed for --random")
+    run.add_argument("--explain", action="store_true",
+                     help="after every call, print the model's netstat table next to the kernel's")
+    run.add_argument("--random", type=int, metavar="N",
+                     help="run N random call sequences (after the named scenarios, if any)")
+    run.add_argument("--seed", type=int, metavar="S", help="seed for --random (default: a random one, printed)")
+    run.add_argument("--jobs", type=int, metavar="J",
+                     help="worker processes, each in its own network namespace (default: one per core)")
+    run.add_argument("--steps", type=int, metavar="K", help="most actions in a random sequence (default 20)")
+    run.add_argument("--isolation", choices=("auto", "netns", "none"), default="auto",
+                     help="netns: a fresh network namespace per scenario (refuse to run without); "
+                          "none: this host's loopback; auto (default): netns when possible")
+    run.add_argument("--where", action="store_true",
+                     help="say where the run sends packets (loopback, own namespaces) and exit")
     run.set_defaults(func=_delegate("conformance.run", "run_command"))
 
     diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
@@ -100,7 +113,7 @@ def _check_command(args: argparse.Namespace) -> int:
     try:
         with open(path, "rb") as stream:
             header, events = read_trace(stream)
-            verdict = check_trace(header, events)
+            verdict = check_trace(header, events, coverage=bool(args.diagram))
     except TraceError as e:
         return _report(args, "invalid", e.line, e.message, [], None,
                        f"invalid at line {e.line}: {e.message}")
@@ -108,6 +121,10 @@ def _check_command(args: argparse.Namespace) -> int:
         reason = f"cannot read {path!r}: {e.strerror or e}"
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
+    if args.diagram:
+        note = _draw(path, verdict, args.diagram)
+        if note:
+            print(note, file=sys.stderr)
     kind, line, reason = verdict.verdict, verdict.line, verdict.reason
     allowed = list(verdict.allowed)
     if kind == "conforms":
@@ -121,6 +138,36 @@ def _check_command(args: argparse.Namespace) -> int:
     else:
         text = f"invalid at line {line}: {reason}" if line is not None else f"invalid: {reason}"
     return _report(args, kind, line, reason, allowed, verdict.events, text)
+
+
+def _draw(path: str, verdict, out_dir: str) -> str:
+    """Write the trace's sequence chart and coverage overlay; say where."""
+    from pathlib import Path
+
+    from diagrams import render
+    stem = Path(path).stem
+    with open(path, "rb") as stream:
+        _header, events = read_trace(stream)
+        seq = render.sequence_from_trace(
+            (e for e in _upto(events, verdict.line)), verdict.line if verdict.verdict == "diverges" else None,
+            title=f"{Path(path).name}: {verdict.verdict}" + (f" at line {verdict.line}" if verdict.line else ""))
+    cov = render.coverage_overlay(verdict.coverage)
+    dot = render.find_dot()
+    written = []
+    for text, name in ((seq, f"{stem}-sequence"), (cov, f"{stem}-coverage")):
+        written += render.render(text, out_dir, name, formats=("svg",), dot=dot)
+    msg = "wrote " + ", ".join(str(p) for p in written)
+    if dot is None:
+        msg += " (Graphviz 'dot' not found: DOT text only; install it, e.g. apt-get install graphviz)"
+    return msg
+
+
+def _upto(events, line):
+    """The events up to a divergent line (what follows it was never checked)."""
+    for e in events:
+        yield e
+        if line is not None and getattr(e, "line", 0) >= line + 20:
+            return
 
 
 def _report(args: argparse.Namespace, kind: str, line: int | None, reason: str,

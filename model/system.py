@@ -41,6 +41,19 @@ class Config(NamedTuple):
 EMPTY = Config((), ())
 
 
+class Label(str):
+    """The text of an unobserved step, carrying the rule it applied and the
+    state it left (for coverage); None for steps no rule decides."""
+    case: str | None = None
+    from_state: str | None = None
+
+    @classmethod
+    def of(cls, text: str, case: str | None = None, from_state: str | None = None) -> "Label":
+        lab = cls(text)
+        lab.case, lab.from_state = case, from_state
+        return lab
+
+
 class ModelError(Exception):
     """The search met something the model cannot represent."""
 
@@ -189,7 +202,7 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
             for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}):
                 w = _Work(cfg)
                 _apply_endpoint_result(w, key, r, None, None, 0)
-                yield f"timer {timer} at {display(key)}", w.freeze()
+                yield Label.of(f"timer {timer} at {display(key)}", r.case, e.core.st), w.freeze()
 
 
 def is_outside(eps: dict, addr: Addr) -> bool:
@@ -264,9 +277,9 @@ def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
                 # the segment goes on to whatever matches now (a listener)
                 w.net.setdefault(chan, []).insert(0, seg)
                 for label2, c2 in _deliveries(w.freeze(), chan, seg, profile, world):
-                    yield label + " then " + label2, c2
+                    yield Label.of(label + " then " + label2, r.case, e.core.st), c2
                 continue
-        yield label, w.freeze()
+        yield Label.of(label, r.case, e.core.st), w.freeze()
 
 
 def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,

@@ -157,3 +157,23 @@ def test_many_sequential_connections_stay_fast():
     for ev in evs:
         assert ch.feed(ev) is None
         assert len(ch.frontier) <= 8  # no growth with the number of past connections
+
+
+def test_check_diagram_draws_the_trace_and_its_coverage(shared, tmp_path, capsys):
+    from conformance import cli
+    rc = cli.main(["check", "--diagram", str(tmp_path),
+                   str(shared / "trace-examples" / "listener-carries-data.jsonl")])
+    assert rc == 1
+    seq = (tmp_path / "listener-carries-data-sequence.dot").read_text()
+    assert "line 6" in seq and "diverges" in seq
+    cov = (tmp_path / "listener-carries-data-coverage.dot").read_text()
+    assert "listen()" in cov
+
+
+def test_coverage_counts_the_rules_an_explaining_run_used(shared):
+    h, evs = read_trace(open(shared / "trace-examples" / "handshake-and-close.jsonl", "rb"))
+    v = check_trace(h, evs, coverage=True)
+    used = {case for case, _ in v.coverage}
+    # calls, segments and the accept queue all appear; nothing the trace never did
+    assert {"listen.ok", "accept.ok", "req.ack", "est.fin", "fw2.fin", "close.closewait"} <= used
+    assert not used & {"closewait.rst", "synsent.rst", "close.unread"}

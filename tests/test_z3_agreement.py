@@ -187,7 +187,7 @@ MUTATIONS = {
 }
 
 
-def differences(a: z3enc.Encoding, b: z3enc.Encoding, limit: int = 20):
+def differences(a: z3enc.Encoding, b: z3enc.Encoding, limit: int = 200):
     """Configurations in which two encodings of one trigger allow different
     results (some output one allows and the other does not)."""
     s = z3.Solver()
