@@ -142,20 +142,42 @@ class Checker:
         used = self._path(target, timers) if target is not None else []
         if rule is not None:
             used.append(rule)
+        if wait is not None:
+            used += self._wait_path(target, ev, timers)
         for key in used:
             self.coverage[key] = self.coverage.get(key, 0) + 1
 
-    def _path(self, target: Config, timers: bool) -> list:
-        parent: dict = {c: None for c in self.frontier}
-        todo = list(self.frontier)
-        while todo and target not in parent:
+    def _wait_path(self, start: Config, ev, timers: bool) -> list:
+        """The unobserved steps while a blocking call slept, up to its return."""
+        for after in system.sleeping(start, ev, self.profile):
+            def done(c, ev=ev):
+                return any(o.result.ret == ev.ret for o in system.call_outcomes(
+                    c, ev, self.profile, resume=True, timers=timers, world=self.world))
+            steps = self._path(None, timers, starts=[after], goal=done)
+            if steps is not None:
+                return steps
+        return []
+
+    def _path(self, target: Config | None, timers: bool, starts=None, goal=None) -> list | None:
+        """Rules along a shortest run of unobserved steps from the frontier
+        (or ``starts``) to ``target`` (or to a configuration meeting ``goal``)."""
+        starts = list(self.frontier) if starts is None else starts
+        parent: dict = {c: None for c in starts}
+        todo = list(starts)
+        found = next((c for c in starts if goal(c)), None) if goal else (target if target in parent else None)
+        while todo and found is None:
             c = todo.pop(0)
             for label, d in system.internal_steps(c, self.profile, timers, self.world):
                 if d not in parent:
                     parent[d] = (c, label)
                     todo.append(d)
+                    if (goal(d) if goal else d == target):
+                        found = d
+                        break
+        if found is None:
+            return [] if goal is None else None
         steps = []
-        c = target
+        c = found
         while parent.get(c) is not None:
             c, label = parent[c]
             if getattr(label, "case", None):

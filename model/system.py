@@ -414,6 +414,20 @@ def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
     return [o for o in outs if o.config is not None or not match]
 
 
+def sleeping(cfg: Config, ev, profile: str) -> list[Config]:
+    """The configurations right after a blocking call went to sleep (its
+    first half applied: a connect's SYN sent), one per sleeping outcome."""
+    if ev.sock not in dict(cfg.eps):
+        return []
+    outs = []
+    for r in call_outcomes(cfg, ev, profile, match=False):
+        if r.result.ret == vocab.WAIT:
+            after = _apply_call(_Work(cfg), ev.sock, r.result, ev, final=False)
+            if after is not None:
+                outs.append(after)
+    return outs
+
+
 def _outside_client(cfg: Config, ev) -> Config | None:
     """Open world: a client the trace does not show connected to the listener;
     its connection waits at the head of the accept queue."""

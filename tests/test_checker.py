@@ -175,5 +175,6 @@ def test_coverage_counts_the_rules_an_explaining_run_used(shared):
     v = check_trace(h, evs, coverage=True)
     used = {case for case, _ in v.coverage}
     # calls, segments and the accept queue all appear; nothing the trace never did
-    assert {"listen.ok", "accept.ok", "req.ack", "est.fin", "fw2.fin", "close.closewait"} <= used
+    assert {"listen.ok", "listen.syn", "synsent.synack", "accept.ok", "req.ack", "est.fin", "fw2.fin",
+            "close.closewait"} <= used
     assert not used & {"closewait.rst", "synsent.rst", "close.unread"}
