@@ -122,9 +122,12 @@ def _check_command(args: argparse.Namespace) -> int:
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
     if args.diagram:
-        note = _draw(path, verdict, args.diagram)
-        if note:
-            print(note, file=sys.stderr)
+        from diagrams.render import RenderError
+        try:
+            print(_draw(path, verdict, args.diagram), file=sys.stderr)
+        except (OSError, RenderError) as e:
+            print(f"conform check: cannot draw into {args.diagram!r}: {e}", file=sys.stderr)
+            return 2
     kind, line, reason = verdict.verdict, verdict.line, verdict.reason
     allowed = list(verdict.allowed)
     if kind == "conforms":
@@ -153,6 +156,12 @@ def _draw(path: str, verdict, out_dir: str) -> str:
             title=f"{Path(path).name}: {verdict.verdict}" + (f" at line {verdict.line}" if verdict.line else ""))
     cov = render.coverage_overlay(verdict.coverage)
     dot = render.find_dot()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OSError(f"{out} exists and is not a directory")
+    taken = [p for stem2 in (f"{stem}-sequence", f"{stem}-coverage") for p in out.glob(f"{stem2}.*")]
+    if taken:
+        raise OSError(f"{taken[0]} exists; nothing is overwritten (choose another directory)")
     written = []
     for text, name in ((seq, f"{stem}-sequence"), (cov, f"{stem}-coverage")):
         written += render.render(text, out_dir, name, formats=("svg",), dot=dot)

@@ -1172,10 +1172,10 @@ def diagram_command(args: argparse.Namespace) -> int:
         files, note = write_diagrams(out_dir)
     except RenderError as e:
         print(f"conform diagram: {e}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as e:
         print(f"conform diagram: cannot write to {out_dir}: {e.strerror or e}", file=sys.stderr)
-        return 1
+        return 2
     for f in files:
         print(f)
     if note:

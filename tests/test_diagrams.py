@@ -290,7 +290,7 @@ def test_a_failing_dot_is_reported(tmp_path, monkeypatch, capsys):
     fake.write_text("#!/bin/sh\necho 'Error: something broke' >&2\nexit 3\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
-    assert render.diagram_command(argparse.Namespace(out=str(tmp_path / "out"))) == 1
+    assert render.diagram_command(argparse.Namespace(out=str(tmp_path / "out"))) == 2
     err = capsys.readouterr().err
     assert "something broke" in err and "exit 3" in err
 
