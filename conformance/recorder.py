@@ -28,7 +28,11 @@ Extension events written here (a checker ignores them):
 ``{"ev": "x-sockopt", "sock", "opt", "value", "effective"}`` for a socket
 option the trace format cannot express, and
 ``{"ev": "x-acceptq", "sock", "len", "backlog"}`` for a listener's accept
-queue as TCP_INFO reports it (``tcpi_unacked`` / ``tcpi_sacked``).
+queue as TCP_INFO reports it (``tcpi_unacked`` / ``tcpi_sacked``), and, with
+``netstat=True``, after every call's states,
+``{"ev": "x-netstat", "rows": [{"sock", "state", "recvq", "sendq", "local",
+"foreign"}, ...]}``: what ``netstat -tan`` would show of the run's sockets
+(see :meth:`Recorder.netstat`).
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ class DiagEntry:
     peer: str
     state: str
     inode: int
+    rqueue: int = 0  # idiag_rqueue: bytes unread (a listener: its accept queue's length)
+    wqueue: int = 0  # idiag_wqueue: bytes not yet acknowledged (a listener: its backlog)
 
 
 def diag_dump(sport: int = 0) -> list[DiagEntry]:
@@ -159,9 +165,9 @@ def diag_dump(sport: int = 0) -> list[DiagEntry]:
                 lport, pport = struct.unpack_from(">HH", data, body + 4)
                 lip = socket.inet_ntoa(data[body + 8 : body + 12])
                 pip = socket.inet_ntoa(data[body + 24 : body + 28])
-                inode = struct.unpack_from("=I", data, body + 68)[0]
+                rqueue, wqueue, _uid, inode = struct.unpack_from("=IIII", data, body + 56)
                 out.append(DiagEntry(f"{lip}:{lport}", f"{pip}:{pport}",
-                                     TCP_STATE_NAMES.get(state, f"?{state}"), inode))
+                                     TCP_STATE_NAMES.get(state, f"?{state}"), inode, rqueue, wqueue))
                 off += (length + 3) & ~3
     finally:
         nl.close()
@@ -188,14 +194,17 @@ class Recorder:
     """Make socket calls on loopback and record them as trace events.
 
     ``auto_observe`` (default true): after every call, observe every name
-    whose state can still change (see :meth:`observe_live`).
+    whose state can still change (see :meth:`observe_live`). ``netstat``
+    (default false): after every call (and its states), append an
+    ``x-netstat`` event (see :meth:`netstat`).
     """
 
     def __init__(self, scenario: str | None = None, *, auto_observe: bool = True,
-                 watchdog: float = WATCHDOG_SECONDS) -> None:
+                 watchdog: float = WATCHDOG_SECONDS, netstat: bool = False) -> None:
         self.scenario = scenario
         self.auto_observe = auto_observe
         self.watchdog = watchdog
+        self.record_netstat = netstat
         self.events: list[dict[str, Any]] = []
         self._names: dict[str, _Entry] = {}
         self._use_alarm = threading.current_thread() is threading.main_thread()
@@ -243,6 +252,18 @@ class Recorder:
 
     def is_open(self, name: str) -> bool:
         return self._entry(name).sock is not None
+
+    def known_local(self, name: str) -> str | None:
+        """The last known local address of ``name``, or None (never bound, listened or connected)."""
+        return self._entry(name).local
+
+    def last_state(self, name: str) -> str | None:
+        """The state last recorded for ``name`` (None before the first observation)."""
+        return self._entry(name).last_state
+
+    def is_nonblocking(self, name: str) -> bool:
+        """Whether calls on ``name`` never sleep (created with ``nonblock``; accepted sockets do sleep)."""
+        return self._entry(name).nonblock
 
     # -- calls ---------------------------------------------------------------
 
@@ -450,6 +471,52 @@ class Recorder:
         self._record_state(name, state)
         return state
 
+    def netstat(self) -> list[dict[str, Any]]:
+        """The run's sockets as ``netstat -tan`` shows them; records nothing.
+
+        One row per open descriptor (state from ``TCP_INFO``; Recv-Q and
+        Send-Q from the ``SIOCINQ`` / ``SIOCOUTQ`` ioctls, or for a listener
+        its accept-queue length and backlog from ``TCP_INFO``), then one per
+        socket the kernel lists (sock_diag) with no descriptor of ours: a
+        closed name's connection, a request sock or a connection waiting in
+        an accept queue (``sock`` is then None), restricted to the ports of
+        this run. A name whose connection is gone has no row.
+        """
+        rows: list[dict[str, Any]] = []
+        ports: set[str] = set()
+        for entry in self._names.values():
+            for addr in (entry.local, *(entry.conn or ())):
+                if addr:
+                    ports.add(addr.rpartition(":")[2])
+            sock = entry.sock
+            if sock is None:
+                continue
+            fd = sock.fileno()
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
+            state = TCP_STATE_NAMES.get(info[0], f"?{info[0]}")
+            if state == "LISTEN":
+                recvq, sendq = struct.unpack_from("=II", info, 24)  # tcpi_unacked, tcpi_sacked
+            else:
+                recvq, sendq = _ioctl_int(fd, _SIOCINQ), _ioctl_int(fd, _SIOCOUTQ)
+            local = format_addr(sock.getsockname())
+            try:
+                foreign = format_addr(sock.getpeername())
+            except OSError:
+                foreign = "*:*" if state == "LISTEN" else "0.0.0.0:*"
+            if local.endswith(":0"):
+                local = "0.0.0.0:*"
+            rows.append({"sock": entry.name, "state": state, "recvq": recvq, "sendq": sendq,
+                         "local": local, "foreign": foreign})
+        by_conn = {e.conn: e.name for e in self._names.values() if e.sock is None and e.conn}
+        for d in diag_dump():
+            if d.inode != 0:
+                continue  # a descriptor: ours are listed above, any other is not this run's
+            if d.local.rpartition(":")[2] not in ports and d.peer.rpartition(":")[2] not in ports:
+                continue
+            rows.append({"sock": by_conn.get((d.local, d.peer)), "state": d.state, "recvq": d.rqueue,
+                         "sendq": d.wqueue, "local": d.local, "foreign": d.peer})
+        return rows
+
     # -- internals ---------------------------------------------------------------
 
     def _entry(self, name: str) -> _Entry:
@@ -470,6 +537,8 @@ class Recorder:
         self.events.append(event)
         if self.auto_observe:
             self.observe_live()
+        if self.record_netstat:
+            self.events.append({"ev": "x-netstat", "rows": self.netstat()})
         return event
 
     def _record_state(self, name: str, state: str) -> None:
@@ -543,6 +612,17 @@ class Recorder:
         if not self._use_alarm and not entry.nonblock and ret == timeout_errno:
             raise ScenarioTimeout(f"blocking {op} on {entry.name!r} did not return within "
                                   f"{self.watchdog:g} s (scenario {self.scenario!r})")
+
+
+_SIOCINQ = termios.FIONREAD  # 0x541B: bytes in the receive queue
+_SIOCOUTQ = termios.TIOCOUTQ  # 0x5411: bytes in the send queue not yet acknowledged
+
+
+def _ioctl_int(fd: int, request: int) -> int | None:
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, request, b"\0" * 4))[0]
+    except OSError:
+        return None
 
 
 def _errname(e: OSError) -> str:

@@ -23,7 +23,7 @@ are not asserted here (the checker judges the trace against the model).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from conformance.recorder import Recorder
 
@@ -52,10 +52,11 @@ def describe(name: str) -> str:
     return (SCENARIOS[name].__doc__ or "").strip().splitlines()[0]
 
 
-def record(name: str) -> Recorder:
-    """Run scenario ``name`` in a fresh recorder; every descriptor is closed afterwards."""
+def record(name: str, **options: Any) -> Recorder:
+    """Run scenario ``name`` in a fresh recorder (``options`` go to :class:`Recorder`, e.g.
+    ``netstat=True``); every descriptor is closed afterwards."""
     fn = SCENARIOS[name]
-    with Recorder(scenario=name) as rec:
+    with Recorder(scenario=name, **options) as rec:
         fn(rec)
     return rec
 

@@ -186,13 +186,14 @@ class _Table:
             inputs.update({k: v for k, v in chosen.items() if k in vocab.INPUTS})
             extra = {k: v for k, v in chosen.items() if k in PARAMS}
             for b in base:
-                plans.append((inputs, {"how": "rdwr", "linger0": False, **b, **extra}))
+                plans.append((inputs, {"how": "rdwr", "linger0": False, "port0": False, **b, **extra}))
         return plans
 
 
 def request_sock(listener: Endpoint) -> Endpoint:
     """The endpoint ``spawn_req`` makes (:func:`model.system.rules_req`)."""
-    return semantics.INITIAL._replace(st="SYN_RECEIVED", fd="none", bound=listener.bound)
+    from .system import rules_req
+    return rules_req(listener)
 
 
 def accepted(child: Endpoint) -> Endpoint:

@@ -88,8 +88,11 @@ CALL_CASES: list[Case] = [
     case("bind.inuse", "call:bind", dict(conflict=True), out("EADDRINUSE"),
          source="inet_connection_sock.c inet_csk_get_port/inet_csk_bind_conflict (-EADDRINUSE since v6.1) [E] (S6)",
          note="INTERP: no socket of a trace sets SO_REUSEADDR, so any holder of the port conflicts, TIME_WAIT included"),
-    case("bind.ok", "call:bind", None, out(set=dict(bound="explicit"), tags=("set_local",)),
-         source="af_inet.c __inet_bind (S6)"),
+    case("bind.ok", "call:bind", None,
+         out(when=dict(port0=False), set=dict(bound="explicit"), tags=("set_local",)),
+         out(when=dict(port0=True), set=dict(bound="auto"), tags=("set_local",)),
+         source="af_inet.c __inet_bind: SOCK_BINDPORT_LOCK only for a nonzero port, so a port picked for "
+                "bind(port 0) is released when the socket reaches CLOSE like an autobound one [E] (S6)"),
 
     # ---- listen ---------------------------------------------------------
     _badf("listen"),
@@ -280,6 +283,12 @@ SEG_CASES: list[Case] = [
     case("req.full", "seg", dict(REQ, seg={"ACK", "DATA", "FIN", "FINACK"}, q_full=True), out(tags=("hold",)),
          source="tcp_minisocks.c tcp_check_req: accept queue full → the ACK is dropped, the SYN+ACK retransmitted",
          note="INTERP: a dropped-then-retransmitted segment on loopback is the same as a delayed one, so it waits at the head of its channel"),
+    case("req.ack.shut", "seg", dict(REQ, seg="ACK", wrsh=True),
+         out(set=dict(st=FW1), emit=("FIN",), tags=("enqueue",)),
+         source="tcp_input.c tcp_rcv_state_process TCP_SYN_RECV: ESTABLISHED, then "
+                "`if (sk->sk_shutdown & SEND_SHUTDOWN) tcp_shutdown(sk, SEND_SHUTDOWN)` [E]",
+         note="Linux: a child inherits its listener's shutdown bits (sk_clone_lock); one made by a listener "
+              "shut for writing sends its FIN as soon as it is established"),
     case("req.ack", "seg", dict(REQ, seg="ACK"), out(set=dict(st=EST), tags=("enqueue",)),
          source="tcp_minisocks.c tcp_check_req → child ESTABLISHED in the accept queue; R9293 Fig. 5 SYN-RCVD→ESTAB (S2, S12)"),
     case("req.data", "seg", dict(REQ, seg="DATA"), out(set=dict(st=EST), rcvq="plus_seg", tags=("enqueue",)),
@@ -315,6 +324,12 @@ SEG_CASES: list[Case] = [
     case("synsent.other", "seg", dict(st="SYN_SENT"), out(emit=("RST",)),
          source="tcp_input.c tcp_rcv_synsent_state_process reset_and_undo: unacceptable ACK → RST; R9293 §3.10.7.3 first step"),
 
+    case("synrcvd.ack.shut", "seg", dict(st="SYN_RECEIVED", seg={"SYNACK", "ACK"}, wrsh=True),
+         out(set=dict(st=FW1), emit=("FIN",)),
+         source="tcp_input.c tcp_rcv_state_process TCP_SYN_RECV → tcp_shutdown(SEND_SHUTDOWN) [E] "
+                "(a self-connect after shutdown(SHUT_WR) sends itself a FIN)",
+         note="Linux: shutdown(SHUT_WR) before connect() returns ENOTCONN yet takes effect when a "
+              "simultaneous open completes"),
     case("synrcvd.ack", "seg", dict(st="SYN_RECEIVED", seg={"SYNACK", "ACK"}), out(set=dict(st=EST)),
          source="tcp_input.c tcp_rcv_state_process TCP_SYN_RECV → ESTABLISHED; R9293 Fig. 5 SYN-RCVD→ESTAB"),
     case("synrcvd.data", "seg", dict(st="SYN_RECEIVED", seg="DATA"), out(set=dict(st=EST), rcvq="plus_seg"),

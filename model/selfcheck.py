@@ -115,6 +115,9 @@ def _param_combos(trigger: str):
             yield {"linger0": l0}
     elif trigger in ("call:send", "call:recv"):
         yield {"len": 2, "n": None}
+    elif trigger == "call:bind":
+        for port0 in (False, True):
+            yield {"port0": port0}
     else:
         yield {}
 
@@ -152,7 +155,8 @@ def explore(profile: str = "linux"):
                         fired[r.case] = fired.get(r.case, 0) + 1
                         targets = [nxt]
                         if "spawn_req" in r.tags:
-                            targets.append(semantics.INITIAL._replace(st="SYN_RECEIVED", fd="none", bound=ep.bound))
+                            from .system import rules_req
+                            targets.append(rules_req(ep))
                         if "dequeue" in r.tags:
                             # the accepted child: any endpoint waiting in a queue, now with a descriptor
                             targets += [q._replace(fd="open", ss="CONNECTED", nb=False)

@@ -125,8 +125,12 @@ def holds_port(e: Ep) -> bool:
 
 
 def port_conflict(eps: dict, me: str, addr: Addr) -> bool:
+    """Whether ``addr`` is held by another socket — or by the caller's own
+    connection, when it lives on in TIME_WAIT apart from the descriptor."""
     for k, e in eps.items():
-        if k != me and holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]):
+        if k == me and e.core.st != "TIME_WAIT":
+            continue
+        if holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]):
             return True
     return False
 
@@ -259,6 +263,15 @@ def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
         if kind != "RST":
             w.push(dst, src, "RST")  # R9293 §3.10.7.1; tcp_v4_send_reset
         yield label + " (no socket)", w.freeze()
+        # A listener whose port the trace never showed (listen() picked it)
+        # may be the one on this port: then the segment is its.
+        for lk, e in w0.eps.items():
+            if (e.core.st == "LISTEN" and e.local is not None and isinstance(e.local[1], int)
+                    and e.local[1] < 0 and _overlap(e.local[0], dst[0])
+                    and not port_conflict(w0.eps, lk, dst)):
+                w = _Work(cfg)
+                w.eps[lk] = e._replace(local=(e.local[0], dst[1]))
+                yield from _deliveries(w.freeze(), chan, seg, profile, world)
         return
     e = w0.eps[key]
     params = {"seg": kind, "segn": n}
@@ -314,8 +327,10 @@ def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
 
 
 def rules_req(listener: Endpoint) -> Endpoint:
-    """A request sock: passive SYN-RECEIVED, no descriptor, bound like its listener."""
-    return semantics.INITIAL._replace(st="SYN_RECEIVED", fd="none", bound=listener.bound)
+    """A request sock: passive SYN-RECEIVED, no descriptor, bound like its
+    listener, with its listener's shutdown bits (sk_clone_lock copies them)."""
+    return semantics.INITIAL._replace(st="SYN_RECEIVED", fd="none", bound=listener.bound,
+                                      rdsh=listener.rdsh, wrsh=listener.wrsh)
 
 
 def _reset_queue(w: _Work, key: str) -> None:
@@ -350,7 +365,8 @@ def call_inputs(w: _Work, key: str, ev) -> dict:
 
 
 def call_params(ev, with_n: bool) -> dict:
-    p: dict[str, Any] = {"len": ev.length, "how": ev.how, "linger0": bool(ev.linger0)}
+    p: dict[str, Any] = {"len": ev.length, "how": ev.how, "linger0": bool(ev.linger0),
+                         "port0": ev.op == "bind" and ev.addr is not None and ev.addr[1] == 0}
     if with_n:
         p["n"] = ev.n if ev.n is not None else (0 if ev.ret == "ok" and ev.op == "recv" else None)
     return p

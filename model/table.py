@@ -26,6 +26,7 @@ from . import vocab
 PARAMS: dict[str, tuple] = {
     "how": vocab.SHUT_HOW,
     "linger0": (False, True),
+    "port0": (False, True),   # bind() asked for port 0 (the kernel picks one)
 }
 # ``rcvq`` is tested through a sign only.
 RCVQ_SIGNS = ("zero", "pos")

@@ -6,7 +6,8 @@
 * one-event mutants of recorded traces, each something Linux cannot produce,
   are rejected as "diverges" at exactly the mutated line;
 * the recorder's own guarantees: cleanup, watchdog, loopback only, no call on
-  a closed descriptor, states after close read from sock_diag.
+  a closed descriptor, states after close read from sock_diag, netstat rows;
+* ``conform run`` (in worker processes, see also tests/test_campaign.py).
 
 Each scenario is recorded once per test session (about 1.5 s in all).
 """
@@ -262,7 +263,7 @@ def test_trace_header() -> None:
 def run_args(*scenario: str, out: str | None = None, json_: bool = False, **extra: Any) -> argparse.Namespace:
     return argparse.Namespace(scenario=list(scenario), out=out, json=json_,
                               explain=extra.get("explain", False), random=extra.get("random"),
-                              seed=extra.get("seed"))
+                              seed=extra.get("seed"), jobs=extra.get("jobs"))
 
 
 def test_run_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -277,9 +278,38 @@ def test_run_refuses_to_overwrite(tmp_path: Any, capsys: pytest.CaptureFixture[s
     assert "refusing to overwrite" in capsys.readouterr().err
 
 
-def test_run_not_implemented_options() -> None:
-    assert run_command(run_args(random=3, seed="1")) == 2
-    assert run_command(run_args(explain=True)) == 2
+def test_run_option_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_command(run_args(seed=1)) == 2  # --seed without --random
+    assert run_command(run_args(random=-1)) == 2
+    assert "--seed only makes sense with --random" in capsys.readouterr().err
+
+
+def test_run_reports_isolation_and_network(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_command(run_args("self-connect")) == 0
+    text = capsys.readouterr().out
+    assert "network: 127.0.0.1 only" in text and "isolation" in text
+
+
+def test_recorder_netstat_rows() -> None:
+    """x-netstat: every socket of the run, with queues from SIOCINQ/SIOCOUTQ, TCP_INFO and sock_diag."""
+    with Recorder("t", netstat=True) as rec:
+        rec.socket("L")
+        rec.bind("L", "127.0.0.1:0")
+        rec.listen("L", 3)
+        rec.socket("c")
+        rec.connect("c", rec.local("L"))
+        rec.send("c", 7)
+        rows = {r["sock"]: r for r in rec.events[-1]["rows"]}
+        assert rec.events[-1]["ev"] == "x-netstat"
+        assert (rows["L"]["state"], rows["L"]["recvq"], rows["L"]["sendq"]) == ("LISTEN", 1, 3)
+        assert rows["c"]["state"] == "ESTABLISHED" and rows["c"]["foreign"] == rec.local("L")
+        waiting = rows[None]  # the connection in L's accept queue: no descriptor yet
+        assert (waiting["state"], waiting["recvq"]) == ("ESTABLISHED", 7)
+        rec.accept("L", "s")
+        rec.close("c")
+        rows = {r["sock"]: r for r in rec.events[-1]["rows"]}
+        assert rows["c"]["state"] in ("FIN_WAIT_1", "FIN_WAIT_2")  # from sock_diag, after close
+        assert rows["s"]["recvq"] == 7
 
 
 def test_run_writes_and_checks(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,103 @@
+"""Benchmark ``conform run --random``: scenarios per second, against merely recording them.
+
+Runs, in one go:
+
+1. **campaign**: a random campaign of ``--sequences`` generated sequences on
+   ``--jobs`` workers (default: one per core), each worker in its own network
+   namespace and a fresh one per sequence, every event checked by the model
+   as it is recorded, divergences shrunk (exactly what ``conform run --random
+   N --seed S`` does, minus printing);
+2. **baseline**: the very same calls (as the campaign made them) recorded
+   again on the same number of workers and namespaces, without hypothesis
+   and without the model: the cost of the live kernel and the recorder alone;
+3. **checked**: the same again, each trace then checked by the model (no
+   hypothesis): the difference to the campaign is generation and shrinking.
+
+Prints sequences per second for both, the share of the campaign's time the
+baseline accounts for, and whether the campaign reaches the goal of 50
+sequences per second. Shrinking runs are reported apart: they are extra
+runs a campaign makes only when it finds a divergence.
+
+Run: ``bin/dev python benchmarks/bench_run.py [--sequences N] [--jobs J] [--seed S] [--steps K]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from conformance import campaign
+
+GOAL = 50.0
+
+
+def run_campaign(n: int, seed: int, jobs: int, steps: int) -> tuple[float, dict[int, dict], list[str]]:
+    shares = campaign.split(n, jobs)
+    work = [{"n": share, "seed": seed, "worker": k, "jobs": len(shares), "hseed": campaign.worker_seed(seed, k),
+             "steps": steps, "isolation": "auto", "keep_calls": True} for k, share in enumerate(shares)]
+    results: dict[int, dict] = {}
+    isolation: list[str] = []
+
+    def handle(index: int, msg: tuple) -> None:
+        if msg[0] == "result":
+            results[index] = msg[1]
+        elif msg[0] == "ready":
+            isolation.append(msg[1]["isolation"])
+
+    started = time.perf_counter()
+    problems = campaign.run_workers(work, campaign.random_target, handle)
+    return time.perf_counter() - started, results, problems + [f"isolation {i}" for i in sorted(set(isolation))]
+
+
+def run_baseline(programs: list[list], jobs: int, check: bool = False) -> tuple[float, int]:
+    jobs = max(1, min(jobs, len(programs)))
+    work = [{"programs": programs[k::jobs], "isolation": "auto", "check": check} for k in range(jobs)]
+    errors = [0]
+
+    def handle(index: int, msg: tuple) -> None:
+        if msg[0] == "result":
+            errors[0] += msg[1]["errors"]
+
+    started = time.perf_counter()
+    campaign.run_workers(work, campaign.replay_target, handle)
+    return time.perf_counter() - started, errors[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=400)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args(argv)
+
+    seconds, results, notes = run_campaign(args.sequences, args.seed, args.jobs, args.steps)
+    sequences = sum(r["sequences"] for r in results.values())
+    calls = sum(r["calls"] for r in results.values())
+    replays = sum(r["replays"] for r in results.values())
+    kinds = {d["signature"] for r in results.values() for d in r["divergences"]}
+    diverged = sum(r["diverged"] for r in results.values())
+    programs = [p for k in sorted(results) for p in results[k]["programs"]]
+    base_seconds, base_errors = run_baseline(programs, args.jobs)
+    checked_seconds, _ = run_baseline(programs, args.jobs, check=True)
+
+    rate = sequences / seconds
+    base_rate = len(programs) / base_seconds
+    print(f"machine: {os.cpu_count()} cores, kernel {os.uname().release}; {', '.join(notes)}")
+    print(f"campaign  {sequences:5d} sequences ({calls} calls, {calls / max(sequences, 1):.1f} per sequence) "
+          f"in {seconds:6.2f} s = {rate:7.1f} sequences/s  (jobs {args.jobs}, seed {args.seed}; "
+          f"{diverged} diverged, {len(kinds)} kind(s), {replays} shrinking runs included: "
+          f"{(sequences + replays) / seconds:.1f} runs/s)")
+    print(f"baseline  {len(programs):5d} sequences recorded again, unchecked, in {base_seconds:6.2f} s = "
+          f"{base_rate:7.1f} sequences/s  ({base_errors} errors)")
+    print(f"checked   {len(programs):5d} sequences recorded again, then checked, in {checked_seconds:6.2f} s = "
+          f"{len(programs) / checked_seconds:7.1f} sequences/s  (no hypothesis, no shrinking)")
+    print(f"recording alone is {100 * base_seconds / seconds:.0f}% of the campaign's time; "
+          f"goal >= {GOAL:.0f} sequences/s: {'met' if rate >= GOAL else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
