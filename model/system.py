@@ -465,6 +465,12 @@ def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None
     e = w.eps[key]
     pre = e.core
     e = e._replace(core=semantics.apply(pre, r))
+    if pre.st == "TIME_WAIT" and e.core.st not in ("TIME_WAIT", "CLOSED") and e.local and e.remote:
+        # The descriptor starts afresh (connect, listen): its former connection
+        # stays behind in TIME_WAIT, nameless, holding its port until it expires.
+        w.eps[unnamed_key(e.local, e.remote)] = Ep(
+            core=pre._replace(fd="closed"), local=e.local, remote=e.remote)
+        e = e._replace(remote=None)
     for tag in r.tags:
         if tag == "set_local":
             if not _bind_local_ok(w, key, ev):
