@@ -306,6 +306,7 @@ class Recorder:
     def connect(self, name: str, addr: str) -> dict[str, Any]:
         entry, sock = self._open(name)
         target = _parse_addr(addr)
+        before = sock.getsockname()  # a bound socket's address, kept for a connect that fails
         with self._guard(entry):
             try:
                 sock.connect(target)
@@ -318,6 +319,11 @@ class Recorder:
             entry.local = format_addr(sock.getsockname())
             entry.conn = (entry.local, format_addr(target))
             result["local"] = entry.local
+        elif before[1]:
+            # A failed connect from a bound socket may still leave a connection
+            # behind (a self-connect that closed itself sits in TIME_WAIT):
+            # remember its address pair so sock_diag can find it after close.
+            entry.conn = (format_addr(before), format_addr(target))
         return self._record(name, "connect", {"addr": addr}, ret, result)
 
     def accept(self, listener: str, new_name: str) -> dict[str, Any]:

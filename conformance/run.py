@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from conformance import campaign, netns
@@ -232,6 +233,8 @@ def run_command(args: argparse.Namespace) -> int:
             report["scenarios"] = [asdict(o) for o in outcomes]
             report["summary"] = _summary(outcomes)
             status = _exit(outcomes, check_trace is not None)
+            if check_trace is not None:
+                report["coverage"] = _coverage(traces, args.out, outcomes)
             if explain:
                 _explain_into(report["scenarios"], traces)
             if not args.json:
@@ -240,6 +243,8 @@ def run_command(args: argparse.Namespace) -> int:
                     if explain and entry.get("explain_text"):
                         texts.append(entry["explain_text"])
                 texts.append(_summary_text(outcomes, check_trace is not None))
+                if "coverage" in report:
+                    texts.append(_coverage_text(report["coverage"]))
         if n_random is not None:
             if seed is None:
                 seed = random.SystemRandom().randrange(1 << 32)
@@ -330,6 +335,56 @@ def _run_scenarios(names: list[str], targets: dict[str, str], check_trace: Any, 
             results[name] = Outcome(name, "error", reason="; ".join(problems) or "the scenario did not run")
         outcomes.append(results[name])
     return outcomes, traces
+
+
+def _coverage(traces: dict[str, str], out: str | None, outcomes: list[Outcome]) -> dict[str, Any]:
+    """Which rules of the linux profile the live stack exercised: the rules one
+    explaining run of each trace used.  With ``out``, also draw them on the
+    state diagram (coverage.svg) and each divergent trace as a sequence chart."""
+    from model import rules
+    from .check import check_trace
+    used: dict[tuple[str, str], int] = {}
+    for text in traces.values():
+        try:
+            header, events = read_trace(io.BytesIO(text.encode()))
+            verdict = check_trace(header, events, coverage=True)
+        except TraceError:
+            continue
+        for key, n in verdict.coverage.items():
+            used[key] = used.get(key, 0) + n
+    total = [c.id for c in rules.CASES if "linux" in c.profiles and not c.id.endswith(".badf")]
+    cases = sorted({case for case, _ in used} & set(total))
+    result: dict[str, Any] = {"rules_exercised": len(cases), "rules_total": len(total),
+                              "exercised": cases, "not_exercised": sorted(set(total) - set(cases))}
+    if out:
+        result["drawn"] = _draw(used, out, outcomes, traces)
+    return result
+
+
+def _draw(used: dict, out: str, outcomes: list[Outcome], traces: dict[str, str]) -> list[str]:
+    from diagrams import render
+    dot = render.find_dot()
+    written: list[str] = []
+    texts = [("coverage", render.coverage_overlay(used))]
+    for o in outcomes:
+        if o.verdict == "diverges" and o.name in traces:
+            _h, events = read_trace(io.BytesIO(traces[o.name].encode()))
+            texts.append((f"{o.name}-divergence",
+                          render.sequence_from_trace(events, o.line, title=f"{o.name}: diverges at line {o.line}")))
+    for stem, text in texts:
+        if any(Path(out).glob(f"{stem}.*")):
+            _err(f"not drawing {stem}: a file of that name is already in {out}")
+            continue
+        written += [str(p) for p in render.render(text, out, stem, formats=("svg",), dot=dot)]
+    return written
+
+
+def _coverage_text(cov: dict[str, Any]) -> str:
+    n, total = cov["rules_exercised"], cov["rules_total"]
+    text = f"rule coverage: {n} of {total} rules of the linux profile exercised by the live stack ({100 * n // total}%)"
+    if cov.get("drawn"):
+        text += "; drawn in " + ", ".join(cov["drawn"])
+    return text
 
 
 def _explain_into(entries: list[dict], traces: dict[str, str]) -> None:

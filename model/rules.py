@@ -103,6 +103,10 @@ CALL_CASES: list[Case] = [
          source="af_inet.c __inet_listen_sk: already listening, only the backlog changes [E]"),
     case("listen.state", "call:listen", dict(st=ALL - CLOSEDISH), out("EINVAL"),
          source="af_inet.c __inet_listen_sk: sk_state not in CLOSE|LISTEN → -EINVAL [C]"),
+    case("listen.inuse", "call:listen", dict(st="TIME_WAIT", bound="explicit"), out("EADDRINUSE"),
+         source="inet_connection_sock.c inet_csk_listen_start: get_port() again, now as a listener, "
+                "finds the port held by the socket's own former connection in TIME_WAIT [E] (random campaign)",
+         note="Linux: EADDRINUSE can come at listen() as well as at bind()"),
     case("listen.ok", "call:listen", None,
          out(set=dict(st="LISTEN", bound=CLAIM), tags=("autobind", "set_backlog")),
          source="inet_connection_sock.c inet_csk_listen_start; R9293 §3.10.1 passive OPEN; Fig. 5 CLOSED→LISTEN (S1, S10)"),

@@ -315,8 +315,12 @@ def test_recorder_netstat_rows() -> None:
 def test_run_writes_and_checks(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     status = run_command(run_args("self-connect", "fresh-socket-calls", out=str(tmp_path), json_=True))
     report = json.loads(capsys.readouterr().out)
-    written = sorted(p.name for p in tmp_path.iterdir())
+    written = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".jsonl")
     assert written == ["fresh-socket-calls.jsonl", "self-connect.jsonl"]
+    assert (tmp_path / "coverage.dot").exists()  # the rules the run exercised, drawn
+    cov = report["coverage"]
+    assert 0 < cov["rules_exercised"] < cov["rules_total"]
+    assert "connect.start" in cov["exercised"] and "closewait.rst" in cov["not_exercised"]
     assert [s["name"] for s in report["scenarios"]] == ["self-connect", "fresh-socket-calls"]
     checker()  # below: only meaningful once the checker exists
     assert status == 0, report
