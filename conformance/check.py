@@ -293,7 +293,7 @@ def _units(cfg: Config) -> list:
             continue
         pair = frozenset((e.local, e.remote))
         groups.setdefault(pair, []).append(k)
-        if e.parent is not None or e.core.st == "SYN_SENT":
+        if e.parent is not None or e.core.st in ("SYN_SENT", "LISTEN"):
             tied.add(pair)
     for chan, segs in cfg.net:
         if any(kind == "SYN" for kind, _n in segs):

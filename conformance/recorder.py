@@ -319,11 +319,13 @@ class Recorder:
             entry.local = format_addr(sock.getsockname())
             entry.conn = (entry.local, format_addr(target))
             result["local"] = entry.local
-        elif before[1]:
-            # A failed connect from a bound socket may still leave a connection
-            # behind (a self-connect that closed itself sits in TIME_WAIT):
+        elif ret == "ECONNABORTED" and before[1]:
+            # The attempt's connection ended in an orderly way without the call
+            # seeing it (a self-connect that closed itself sits in TIME_WAIT):
             # remember its address pair so sock_diag can find it after close.
             entry.conn = (format_addr(before), format_addr(target))
+        else:
+            entry.conn = None  # this attempt, the descriptor's latest, left no connection
         return self._record(name, "connect", {"addr": addr}, ret, result)
 
     def accept(self, listener: str, new_name: str) -> dict[str, Any]:

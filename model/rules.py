@@ -60,6 +60,9 @@ TCP_DONE = dict(st="CLOSED", rdsh=True, wrsh=True, bound=RELEASE)
 TIME_WAIT_ENTRY = dict(st="TIME_WAIT", done=True, rdsh=True, wrsh=True, bound=RELEASE)
 # tcp.c tcp_disconnect: → CLOSE, sk_shutdown = 0, SOCK_DONE cleared, queues purged.
 DISCONNECT = dict(st="CLOSED", ss="UNCONNECTED", rdsh=False, wrsh=False, done=False, bound=RELEASE)
+# tcp_disconnect on a socket already in TCP_CLOSE (a connect() reporting its
+# failure): no state change, so no port is released (tcp_set_state does that) [E].
+AFTER_FAILED = {k: v for k, v in DISCONNECT.items() if k not in ("st", "bound")}
 
 
 def _badf(op: str) -> Case:
@@ -123,14 +126,13 @@ CALL_CASES: list[Case] = [
          source="af_inet.c __inet_stream_connect case SS_CONNECTING → -EALREADY; blocking: inet_wait_for_connect [E]"),
     case("connect.failed", "call:connect", dict(ss="CONNECTING", st="CLOSED"),
          out(RET_ERR, when=dict(err={"ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"}),
-             set=dict(DISCONNECT, err="NONE"), rcvq="zero"),
-         out("ECONNABORTED", when=dict(err="NONE"), set=dict(DISCONNECT, err="NONE"), rcvq="zero"),
+             set=dict(AFTER_FAILED, err="NONE"), rcvq="zero"),
+         out("ECONNABORTED", when=dict(err="NONE"), set=dict(AFTER_FAILED, err="NONE"), rcvq="zero"),
          source="af_inet.c __inet_stream_connect sock_error: sock_error(sk) ?: -ECONNABORTED; SS_UNCONNECTED; disconnect() [E]"),
     case("connect.failed.timewait", "call:connect", dict(ss="CONNECTING", st="TIME_WAIT"),
          out(RET_ERR, when=dict(err={"ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"}),
-             set=dict({k: v for k, v in DISCONNECT.items() if k != "st"}, err="NONE"), rcvq="zero"),
-         out("ECONNABORTED", when=dict(err="NONE"),
-             set=dict({k: v for k, v in DISCONNECT.items() if k != "st"}, err="NONE"), rcvq="zero"),
+             set=dict(AFTER_FAILED, err="NONE"), rcvq="zero"),
+         out("ECONNABORTED", when=dict(err="NONE"), set=dict(AFTER_FAILED, err="NONE"), rcvq="zero"),
          source="af_inet.c __inet_stream_connect sock_error (the descriptor's sk is TCP_CLOSE) [E]",
          note="INTERP: the descriptor is disconnected while its former connection lives on in TIME_WAIT "
               "and keeps its port (a later bind to it: EADDRINUSE [E])"),

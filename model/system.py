@@ -465,12 +465,17 @@ def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None
     e = w.eps[key]
     pre = e.core
     e = e._replace(core=semantics.apply(pre, r))
-    if pre.st == "TIME_WAIT" and e.core.st not in ("TIME_WAIT", "CLOSED") and e.local and e.remote:
-        # The descriptor starts afresh (connect, listen): its former connection
-        # stays behind in TIME_WAIT, nameless, holding its port until it expires.
+    if (pre.st == "TIME_WAIT" and pre.fd == "open" and e.local and e.remote
+            and {"set_local", "autobind", "set_remote"} & set(r.tags)):
+        # The descriptor starts afresh (bind, listen, connect): its former
+        # connection stays behind in TIME_WAIT, nameless, holding its port
+        # until it expires; the descriptor's own socket is CLOSED.
         w.eps[unnamed_key(e.local, e.remote)] = Ep(
             core=pre._replace(fd="closed"), local=e.local, remote=e.remote)
-        e = e._replace(remote=None)
+        st = e.core.st if e.core.st != "TIME_WAIT" else "CLOSED"
+        e = e._replace(core=e.core._replace(st=st), remote=None)
+    if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED":
+        e = e._replace(remote=None)  # disconnected: the socket has no peer any more
     for tag in r.tags:
         if tag == "set_local":
             if not _bind_local_ok(w, key, ev):
