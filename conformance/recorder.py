@@ -292,6 +292,7 @@ class Recorder:
         except OSError as e:
             return self._record(name, "bind", {"addr": addr}, _errname(e), {})
         entry.local = format_addr(sock.getsockname())
+        entry.conn = None  # the descriptor starts afresh: its name no longer denotes an old connection
         return self._record(name, "bind", {"addr": addr}, "ok", {"local": entry.local})
 
     def listen(self, name: str, backlog: int) -> dict[str, Any]:
@@ -301,6 +302,7 @@ class Recorder:
         except OSError as e:
             return self._record(name, "listen", {"backlog": backlog}, _errname(e), {})
         entry.local = format_addr(sock.getsockname())
+        entry.conn = None  # a listener is no connection; an old one left behind is nameless
         return self._record(name, "listen", {"backlog": backlog}, "ok", {})
 
     def connect(self, name: str, addr: str) -> dict[str, Any]:
