@@ -474,7 +474,7 @@ def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None
             core=pre._replace(fd="closed"), local=e.local, remote=e.remote)
         st = e.core.st if e.core.st != "TIME_WAIT" else "CLOSED"
         e = e._replace(core=e.core._replace(st=st), remote=None)
-    if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED":
+    if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED" and e.core.st == "CLOSED":
         e = e._replace(remote=None)  # disconnected: the socket has no peer any more
     for tag in r.tags:
         if tag == "set_local":
