@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -207,14 +206,9 @@ def render(live: bool = True) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    from model.doc import emit
     text = render()
-    if "--write" in argv:
-        DOC_PATH.parent.mkdir(exist_ok=True)
-        DOC_PATH.write_text(text)
-        print(f"wrote {DOC_PATH}")
-    else:
-        sys.stdout.write(text)
+    emit(text, DOC_PATH, argv)
     return 0 if "BROKEN" not in text else 1
 
 

@@ -97,15 +97,19 @@ def render(cases=rules.CASES) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv=None) -> int:
+def emit(text: str, path: Path, argv=None) -> None:
+    """Print a generated document, or with ``--write`` write it to ``path``."""
     argv = sys.argv[1:] if argv is None else argv
-    text = render()
     if "--write" in argv:
-        DOC_PATH.parent.mkdir(exist_ok=True)
-        DOC_PATH.write_text(text)
-        print(f"wrote {DOC_PATH}")
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
     else:
         sys.stdout.write(text)
+
+
+def main(argv=None) -> int:
+    emit(render(), DOC_PATH, argv)
     return 0
 
 
