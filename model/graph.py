@@ -373,10 +373,13 @@ def state_graph(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> 
 # --------------------------------------------------------------------------
 # Per state: what each call returns
 def _typical(ep: Endpoint, dist: int) -> tuple:
-    """How far an endpoint is from the usual one of its state: no pending
-    error, blocking, nothing unread, fewest shutdown bits, a settled socket
-    state (not CONNECTING/DISCONNECTING), then fewest steps from socket()."""
-    return (ep.err != "NONE", ep.nb, ep.rcvq, ep.done + ep.rdsh + ep.wrsh,
+    """How far an endpoint is from the usual one of its state: a descriptor
+    still attached to its connection (not one a failed connect() detached),
+    no pending error, blocking, nothing unread, fewest shutdown bits, a
+    settled socket state (not CONNECTING/DISCONNECTING), then fewest steps
+    from socket()."""
+    return (ep.ss == "UNCONNECTED" and ep.st not in ("CLOSED", "LISTEN"),
+            ep.err != "NONE", ep.nb, ep.rcvq, ep.done + ep.rdsh + ep.wrsh,
             ep.ss in ("CONNECTING", "DISCONNECTING"), dist, ep)
 
 
