@@ -117,7 +117,20 @@ def enter_fresh() -> Isolation:
         lo_up()
     except OSError as e:
         return Isolation("none", f"a namespace was made but lo could not be brought up: {e.strerror or e}")
+    global _made
+    _made = os.readlink("/proc/thread-self/ns/net")
     return Isolation("netns", how)
+
+
+_made: str | None = None  # the namespace enter_fresh() last made for this process
+
+
+def in_own_namespace() -> bool:
+    """Whether the caller is in the network namespace enter_fresh() made (never the host's)."""
+    try:
+        return _made is not None and os.readlink("/proc/thread-self/ns/net") == _made
+    except OSError:
+        return False
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:

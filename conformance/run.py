@@ -50,6 +50,7 @@ from typing import Any, Callable
 
 from conformance import campaign, netns
 from conformance.campaign import Interrupted
+from conformance.netfilter import ScenarioSkipped
 from conformance.recorder import ScenarioError
 from conformance.scenarios import SCENARIOS, record
 from conformance.trace import TraceError, read_trace
@@ -292,6 +293,9 @@ def _scenario_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callab
         try:
             fresh()
             text = record(name, netstat=job.get("netstat", False)).trace_lines()
+        except ScenarioSkipped as e:
+            send("scenario", name, None, asdict(Outcome(name, "skipped", reason=str(e))))
+            continue
         except (ScenarioError, OSError) as e:
             send("scenario", name, None, asdict(Outcome(name, "error", reason=f"{type(e).__name__}: {e}")))
             continue
@@ -588,7 +592,8 @@ def _summary(outcomes: list[Outcome]) -> dict[str, int]:
 
 def _summary_text(outcomes: list[Outcome], checked: bool) -> str:
     counts = _summary(outcomes)
-    parts = [f"{counts.get(k, 0)} {k}" for k in ("conforms", "diverges", "invalid", "error", "unchecked")
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("conforms", "diverges", "invalid", "error", "unchecked",
+                                                    "skipped")
              if counts.get(k)]
     text = f"{len(outcomes)} scenarios: " + ", ".join(parts)
     if not checked:

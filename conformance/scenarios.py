@@ -625,3 +625,46 @@ def partial_send(rec: Recorder) -> None:
     rec.recv("s", 100)  # 0
     rec.close("s")
     rec.close("L")
+
+
+# ---------------------------------------------------------------------------
+# what plain loopback hides: segments held back in the run's own namespace
+# ---------------------------------------------------------------------------
+
+@scenario("simultaneous-open")
+def simultaneous_open(rec: Recorder) -> None:
+    """Two bound sockets connect to each other while SYNs are held back: both SYN_SENT, then both ESTABLISHED."""
+    from conformance.netfilter import SYN_ONLY, dropping
+    rec.socket("a", nonblock=True)
+    rec.bind("a", ANY)
+    rec.socket("b", nonblock=True)
+    rec.bind("b", ANY)
+    with dropping(rec, "SYN", SYN_ONLY):
+        rec.connect("a", rec.local("b"))  # EINPROGRESS: its SYN is dropped
+        rec.connect("b", rec.local("a"))  # EINPROGRESS
+        rec.observe_all()                 # both SYN_SENT
+    # the retransmitted SYNs cross (about 1 s): SYN_SENT → SYN_RECEIVED → ESTABLISHED
+    rec.settle("a", "ESTABLISHED", timeout=3.0)
+    rec.settle("b", "ESTABLISHED", timeout=3.0)
+    rec.connect("a", rec.local("b"))      # 0: the handshake completed
+    rec.send("a", 4)
+    rec.recv("b", 10)
+    rec.close("a")
+    rec.close("b")
+
+
+@scenario("simultaneous-close")
+def simultaneous_close(rec: Recorder) -> None:
+    """Both ends shut down for writing while FINs are held back: both FIN_WAIT_1, then (through CLOSING) TIME_WAIT."""
+    from conformance.netfilter import FIN, dropping
+    connected(rec)
+    with dropping(rec, "FIN", FIN):
+        rec.shutdown("c", "wr")
+        rec.shutdown("s", "wr")
+        rec.observe_all()                 # both FIN_WAIT_1
+    rec.settle("c", "CLOSED", timeout=3.0)  # the fd of a TIME_WAIT connection reads CLOSED
+    rec.settle("s", "CLOSED", timeout=3.0)
+    rec.recv("c", 10)                     # 0: the peer's FIN arrived
+    rec.close("c")
+    rec.close("s")
+    rec.settle("c", "TIME_WAIT")
