@@ -66,3 +66,5 @@ def dropping(rec, what: str, expr: str) -> Iterator[None]:
 
 SYN_ONLY = "tcp flags & (syn|ack) == syn"
 FIN = "tcp flags & fin == fin"
+# an ACK that carries nothing else (no SYN, FIN, RST or PSH): the handshake's last segment
+PURE_ACK = "tcp flags & (syn|ack|fin|rst|psh) == ack"

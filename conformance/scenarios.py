@@ -668,3 +668,21 @@ def simultaneous_close(rec: Recorder) -> None:
     rec.close("c")
     rec.close("s")
     rec.settle("c", "TIME_WAIT")
+
+
+@scenario("send-before-server-established")
+def send_before_server_established(rec: Recorder) -> None:
+    """The handshake's last ACK is held back: the client is ESTABLISHED and sends while the server side is still SYN_RECEIVED (S3)."""
+    from conformance.netfilter import PURE_ACK, dropping
+    lst = listener(rec, backlog=4)
+    rec.socket("c", nonblock=True)
+    with dropping(rec, "pure ACK", PURE_ACK):
+        rec.connect("c", lst)              # EINPROGRESS; SYN and SYN+ACK pass, the final ACK is dropped
+        rec.settle("c", "ESTABLISHED")
+        rec.events.append({"ev": "x-netstat", "rows": rec.netstat()})  # the server side: SYN_RECV
+        rec.send("c", 5)                   # ok while the server has no established socket yet
+    rec.settle("c", "ESTABLISHED")
+    rec.accept("L", "s")                   # the data segment carried the ACK: the connection completed
+    rec.recv("s", 10)
+    rec.close("c")
+    rec.close("s")
