@@ -1,0 +1,148 @@
+"""The properties, each declared once: name, origin, formula, premise, mutant.
+
+A property's ``formula(c)`` is over the current state of the composed
+system ``c`` (:mod:`properties.compose`) and the variables of one step from
+it (which slot acts, the trigger, the return value, what is sent, the next
+state).  It is proven when it holds for **every step from every reachable
+state** — an invariant of the reachable steps, so it covers properties of
+states (those that mention only the current state) and of calls alike.
+
+``premise(c)`` is the situation the property is about; the vacuity check
+asks z3 for a run that reaches it (a property whose premise is unreachable
+would hold for nothing).  ``mutant`` names the broken table
+(:mod:`properties.mutants`) under which the property must be refuted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import z3
+
+from model import rules
+from model import z3enc as E
+
+from .compose import CLIENTS, SERVERS, SLOT, SLOTS, SYNC, Composed
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    origin: str
+    text: str
+    formula: Callable[[Composed], z3.BoolRef]
+    premise: Callable[[Composed], z3.BoolRef]
+    mutant: str
+
+
+def actor(c: Composed, f: Callable[[str], z3.BoolRef], slots=SLOTS) -> z3.BoolRef:
+    """``f(s)`` for the slot ``s`` that takes the step (false for network steps
+    and for slots not in ``slots``)."""
+    return z3.Or([z3.And(c.act == SLOT.lit(s), f(s)) for s in slots])
+
+
+def ok(c: Composed) -> z3.BoolRef:
+    return c.ret == E.RET.lit("ok")
+
+
+def recv_eof(c: Composed) -> z3.BoolRef:
+    """recv() asked for bytes and returned 0: end-of-stream."""
+    return z3.And(c.is_trigger("call:recv"), ok(c), c.par["has_len"], c.par["len"] > 0, c.par["n"] == 0)
+
+
+def _listener_data(c: Composed, s: str) -> z3.BoolRef:
+    """Slot ``s``, listening, carries data in this step."""
+    return z3.And(c.st_in(s, {"LISTEN"}), z3.Or(
+        z3.And(c.is_trigger("call:send", "call:recv"), ok(c)),
+        c.emit["DATA"],
+        z3.And(c.n(s, "pos"), z3.Not(c.v(s, "pos")))))
+
+
+CATALOG: tuple[Property, ...] = (
+    Property(
+        "no_send_before_established",
+        "design card: 'no send succeeds before the client reaches ESTABLISHED'",
+        "send() returns ok only on a socket whose current connection has reached ESTABLISHED "
+        "(or a state after it)",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(c.is_trigger("call:send"), ok(c), z3.Not(c.v(s, "sync"))))),
+        lambda c: actor(c, lambda s: z3.And(c.is_trigger("call:send"), c.st_in(s, {"SYN_SENT"}))),
+        "send_in_syn_sent"),
+    Property(
+        "listener_carries_no_data",
+        "design card: 'a listening socket never carries data'; seed S10",
+        "on a LISTEN socket no send() or recv() returns ok, it sends no DATA, and no step "
+        "puts bytes into its receive queue",
+        lambda c: z3.Not(actor(c, lambda s: _listener_data(c, s))),
+        lambda c: actor(c, lambda s: z3.And(c.st_in(s, {"LISTEN"}), c.is_trigger("call:send", "call:recv"))),
+        "recv_on_listener_ok"),
+    Property(
+        "listener_stays_listen_across_accept",
+        "seed S11 ('the listening socket stays in LISTEN')",
+        "accept() on a LISTEN socket leaves it in LISTEN",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(c.is_trigger("call:accept"), c.st_in(s, {"LISTEN"}),
+                                                   z3.Not(c.st_in(s, {"LISTEN"}, nxt=True))))),
+        lambda c: actor(c, lambda s: z3.And(c.is_trigger("call:accept"), ok(c))),
+        "accept_moves_listener"),
+    Property(
+        "eof_only_after_fin",
+        "issue 3 invariant (5); R9293 §3.10.3",
+        "recv() reports end-of-stream only on a socket that received the peer's FIN (or a RST, "
+        "or gave up on a timer, or shut down its reading side itself)",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(recv_eof(c), z3.Not(c.v(s, "eofc"))))),
+        lambda c: actor(c, lambda s: z3.And(recv_eof(c), c.v(s, "done"))),
+        "recv_eof_when_closed"),
+    Property(
+        "connect_no_second_handshake",
+        "issue 3 invariant (8); af_inet.c __inet_stream_connect",
+        "connect() on a socket that is not CLOSED never sends a SYN (an open descriptor whose "
+        "connection is in TIME_WAIT reads CLOSED: rules.CLOSEDISH)",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(c.is_trigger("call:connect"),
+                                                   z3.Not(c.st_in(s, rules.CLOSEDISH)), c.emit["SYN"]))),
+        lambda c: actor(c, lambda s: z3.And(c.is_trigger("call:connect"), c.st_in(s, {"LISTEN"}))),
+        "connect_on_listener"),
+    Property(
+        "refused_before_listen",
+        "seed S1 ('before listen(), every connection request to that port is refused')",
+        "until listen() on the server socket returns ok, no server-side connection exists and "
+        "no client's connection gets past the handshake",
+        lambda c: z3.Implies(z3.Not(c.cur["listened"]), z3.And(
+            *[z3.Not(c.v(a, "live")) for a in SERVERS],
+            *[z3.Not(c.v(s, "sync")) for s in CLIENTS],
+            *[z3.Not(c.st_in(s, SYNC | {"SYN_RECEIVED"})) for s in CLIENTS])),
+        lambda c: z3.And(z3.Not(c.cur["listened"]), actor(
+            c, lambda s: z3.And(c.is_trigger("seg"), c.par["seg"] == E.PARAM_DOMAINS["seg"].lit("RST"),
+                                c.st_in(s, {"SYN_SENT"})), CLIENTS)),
+        "bind_listens"),
+)
+
+
+
+def _dequeues(c: Composed, a: str) -> z3.BoolRef:
+    """The step is accept() on ``L`` handing out server-side slot ``a``."""
+    return z3.And(c.act == SLOT.lit("L"), c.tag["dequeue"],
+                  c.v(a, "fd") == E.FIELD_DOMAINS["fd"].lit("none"),
+                  c.n(a, "fd") == E.FIELD_DOMAINS["fd"].lit("open"))
+
+
+CATALOG += (
+    Property(
+        "accept_returns_completed_connection",
+        "seed S12, refuted as stated: accept() does not create the socket in SYN_RCVD; "
+        "inet_csk_accept only dequeues a connection whose handshake the kernel completed",
+        "accept() returns only a connection that has completed its handshake (it reached "
+        "ESTABLISHED; it may have been reset since, as Linux hands out reset children too), "
+        "never a request still in SYN_RECEIVED",
+        lambda c: z3.Not(z3.Or([z3.And(_dequeues(c, a), z3.Not(c.v(a, "sync"))) for a in SERVERS])),
+        lambda c: z3.Or([_dequeues(c, a) for a in SERVERS]),
+        "enqueue_before_ack"),
+    Property(
+        "no_data_after_fin",
+        "R9293 §3.10.7.4 (a FIN is the last segment of the peer's byte stream)",
+        "once the peer's FIN has arrived on a connection, no step adds bytes to its receive queue",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(c.v(s, "done"), c.n(s, "pos"), z3.Not(c.v(s, "pos"))))),
+        lambda c: actor(c, lambda s: z3.And(c.v(s, "done"), c.is_trigger("seg"))),
+        "ack_taken_for_fin"),
+)
+
+BY_NAME = {p.name: p for p in CATALOG}

@@ -1,0 +1,144 @@
+"""Three ways z3 answers a question about the composed system.
+
+* :func:`spacer` — an unbounded proof: the reachable states as the least
+  solution of constrained Horn clauses (``Inv(init)``, ``Inv(s) ∧ T(s,s') →
+  Inv(s')``, ``Inv(s) ∧ T(s,s') ∧ ¬P → false``) with **one** transition rule
+  whose body is the disjunction of every step, solved by Spacer.  On success
+  it returns the inductive invariant Spacer found.
+* :func:`check_certificate` — a proof from a given invariant ``I`` with
+  plain z3: ``init ⇒ I``, ``I ∧ T ⇒ I'`` and ``I ∧ T ⇒ P`` (three unsat
+  checks).  An invariant found for other rules fails here: a certificate
+  never outlives the rules it was found for.
+* :func:`bmc` — bounded model checking: the shortest run (up to a depth)
+  that reaches a step satisfying a target.  Used for witnesses (vacuity) and
+  counterexamples, never as a proof.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import z3
+
+from . import bounds as B
+from .compose import NAMES, Composed
+
+
+@dataclass
+class Answer:
+    verdict: str            # "proven" / "refuted" / "unknown" / "witnessed" / "unreached"
+    method: str
+    seconds: float
+    invariant: z3.BoolRef | None = None
+    detail: str = ""
+    trace: list | None = None
+
+
+def _cur(c: Composed) -> list:
+    return [c.cur[k] for k in NAMES]
+
+
+def _nxt(c: Composed) -> list:
+    return [c.nxt[k] for k in NAMES]
+
+
+def _step_vars(c: Composed) -> list:
+    return c.step_vars()
+
+
+def spacer(c: Composed, prop: z3.BoolRef, timeout_ms: int = 60_000) -> Answer:
+    """Prove ``prop`` for every step from every reachable state with Spacer."""
+    t0 = time.perf_counter()
+    cur, nxt = _cur(c), _nxt(c)
+    fp = z3.Fixedpoint()
+    fp.set(engine="spacer", timeout=timeout_ms)
+    inv = z3.Function("Inv", *[v.sort() for v in cur], z3.BoolSort())
+    bad = z3.Function("Bad", z3.BoolSort())
+    fp.register_relation(inv, bad)
+    fp.declare_var(*cur, *nxt, *_step_vars(c))
+    fp.rule(inv(*cur), c.init)
+    fp.rule(inv(*nxt), [inv(*cur), c.trans])
+    fp.rule(bad(), [inv(*cur), c.trans, z3.Not(prop)])
+    try:
+        res = fp.query(bad)
+    except z3.Z3Exception as exc:  # timeout: z3 cancels the query
+        return Answer("unknown", "spacer", time.perf_counter() - t0, detail=str(exc))
+    dt = time.perf_counter() - t0
+    if res == z3.unsat:
+        cover = fp.get_cover_delta(-1, inv)
+        invariant = z3.substitute_vars(cover, *cur)
+        return Answer("proven", "spacer", dt, invariant=invariant)
+    if res == z3.sat:
+        return Answer("refuted", "spacer", dt, detail="Spacer found a run reaching a violation")
+    return Answer("unknown", "spacer", dt, detail=fp.reason_unknown())
+
+
+def check_certificate(c: Composed, prop: z3.BoolRef, invariant: z3.BoolRef) -> Answer:
+    """Re-check an inductive invariant with plain z3 (three unsat queries)."""
+    t0 = time.perf_counter()
+    inv_next = z3.substitute(invariant, *zip(_cur(c), _nxt(c)))
+    obligations = (
+        ("init ⇒ I", z3.And(c.init, z3.Not(invariant))),
+        ("I ∧ T ⇒ I'", z3.And(invariant, c.trans, z3.Not(inv_next))),
+        ("I ∧ T ⇒ P", z3.And(invariant, c.trans, z3.Not(prop))),
+    )
+    for what, query in obligations:
+        s = z3.Solver()
+        s.add(query)
+        r = s.check()
+        if r != z3.unsat:
+            return Answer("refuted" if r == z3.sat else "unknown", "certificate",
+                          time.perf_counter() - t0, detail=f"{what} fails")
+    return Answer("proven", "certificate", time.perf_counter() - t0, invariant=invariant)
+
+
+def bmc(c: Composed, target: z3.BoolRef, depth: int = B.BMC_DEPTH) -> Answer:
+    """The shortest run of at most ``depth`` steps whose last step satisfies
+    ``target`` (a formula over the current state and the step)."""
+    t0 = time.perf_counter()
+    cur, nxt, step = _cur(c), _nxt(c), _step_vars(c)
+    s = z3.Solver()
+    frames = [[z3.Const(f"{v}@0", v.sort()) for v in cur]]
+    s.add(z3.substitute(c.init, *zip(cur, frames[0])))
+    steps = []
+    for k in range(depth):
+        frames.append([z3.Const(f"{v}@{k + 1}", v.sort()) for v in cur])
+        sv = [z3.Const(f"{v}@{k}", v.sort()) for v in step]
+        steps.append(sv)
+        ren = list(zip(cur, frames[k])) + list(zip(nxt, frames[k + 1])) + list(zip(step, sv))
+        s.push()
+        s.add(z3.substitute(target, *ren))
+        s.add(z3.substitute(c.trans, *ren))
+        if s.check() == z3.sat:
+            m = s.model()
+            trace = _decode(m, c, frames, steps, step, k + 1)
+            s.pop()
+            return Answer("witnessed", f"bmc (depth {k + 1})", time.perf_counter() - t0, trace=trace)
+        s.pop()
+        s.add(z3.substitute(c.trans, *ren))
+    return Answer("unreached", f"bmc (depth {depth})", time.perf_counter() - t0)
+
+
+def _decode(m: z3.ModelRef, c: Composed, frames, steps, step, n: int) -> list[dict]:
+    """One row per step: who acted, the trigger, the segment or call result,
+    and the states of the live slots after it."""
+    from .compose import SLOTS
+
+    names = {str(v): i for i, v in enumerate(step)}
+    rows = []
+    for k in range(n):
+        val = lambda name: m.eval(steps[k][names[name]], model_completion=True) if name in names else None  # noqa: E731
+        state = {name: m.eval(frames[k + 1][i], model_completion=True) for i, name in enumerate(NAMES)}
+        row = {"step": k + 1, "act": str(val("step.act")).removeprefix("Slot."),
+               "trigger": str(val("trigger")).removeprefix("Trigger."),
+               "ret": str(val("out.ret")).removeprefix("Ret."),
+               "seg": str(val("par.seg")).removeprefix("Seg."),
+               "states": {s: str(state[f"{s}.st"]).removeprefix("State.") for s in SLOTS
+                          if not s.startswith("A") or z3.is_true(state[f"{s}.live"])}}
+        if row["act"] == "NET":
+            row["trigger"] = row["ret"] = row["seg"] = ""
+        elif row["trigger"] != "seg":
+            row["seg"] = ""
+        rows.append(row)
+    return rows
