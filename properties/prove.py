@@ -72,6 +72,52 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def against_mutant(p: catalog.Property) -> dict:
+    """The property under its named broken table: the shortest counterexample."""
+    from . import mutants
+    c = system(mutants.mutant(p.mutant))
+    t0 = time.perf_counter()
+    cex = engine.bmc(c, z3.Not(p.formula(c)))
+    result = {"property": p.name, "origin": p.origin, "mutant": p.mutant,
+              "verdict": "refuted" if cex.trace else "unknown", "method": cex.method,
+              "seconds": round(time.perf_counter() - t0, 3),
+              "premise": {"verdict": "-", "method": "-", "seconds": 0}}
+    if cex.trace:
+        result["counterexample"] = cex.trace
+    return result
+
+
+def counterexample_events(rows: list[dict]) -> list:
+    """A counterexample as trace events (calls and the states after each step),
+    for :func:`diagrams.render.sequence_from_trace`."""
+    from conformance.trace import Call, State
+    events, last, line = [], {}, 1
+    for r in rows:
+        if r["trigger"].startswith("call:"):
+            line += 1
+            ret = "ok" if r["ret"] in ("ok", "WAIT") else r["ret"]
+            events.append(Call(line=line, sock=r["act"], op=r["trigger"][5:], ret=ret))
+        for slot, st in r["states"].items():
+            if last.get(slot) != st:
+                line += 1
+                events.append(State(line=line, sock=slot, state=st))
+                last[slot] = st
+    return events
+
+
+def _draw(results: list[dict], out: str) -> list[str]:
+    from diagrams import render
+    written = []
+    for r in results:
+        if r.get("counterexample"):
+            events = counterexample_events(r["counterexample"])
+            title = f"{r['property']}: counterexample" + (f" under mutant {r['mutant']}" if r.get("mutant") else "")
+            dot = render.sequence_from_trace(events, events[-1].line if events else None, title=title)
+            written += [str(p) for p in render.render(dot, out, f"{r['property']}-counterexample",
+                                                      formats=("svg",), dot=render.find_dot())]
+    return written
+
+
 def prove_command(args) -> int:
     names = list(getattr(args, "names", None) or catalog.BY_NAME)
     unknown = [n for n in names if n not in catalog.BY_NAME]
@@ -79,13 +125,21 @@ def prove_command(args) -> int:
         print(f"unknown properties: {', '.join(unknown)}; known: {', '.join(catalog.BY_NAME)}")
         return 2
     t0 = time.perf_counter()
-    c = system()
-    results = [prove_one(catalog.BY_NAME[n], c) for n in names]
+    if getattr(args, "mutant", False):
+        results = [against_mutant(catalog.BY_NAME[n]) for n in names]
+    else:
+        c = system()
+        results = [prove_one(catalog.BY_NAME[n], c) for n in names]
+    if getattr(args, "diagram", None):
+        for path in _draw(results, args.diagram):
+            print(f"wrote {path}", file=__import__("sys").stderr)
     total = round(time.perf_counter() - t0, 3)
     if getattr(args, "json", False):
         print(json.dumps({"properties": results, "seconds": total}, indent=2))
     else:
         print(format_table(results))
         print(f"\n{len(results)} properties in {total:.2f}s")
+    if getattr(args, "mutant", False):
+        return 0 if all(r["verdict"] == "refuted" for r in results) else 1
     ok = all(r["verdict"] == "proven" and r["premise"]["verdict"] == "witnessed" for r in results)
     return 0 if ok else 1

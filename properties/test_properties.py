@@ -102,3 +102,13 @@ def test_prove_refutes_a_mutant_with_a_counterexample() -> None:
     assert r["verdict"] == "refuted" and r["method"] == "spacer"
     last = r["counterexample"][-1]
     assert last["trigger"] == "call:connect" and last["states"][last["act"]] == "SYN_SENT"
+
+
+def test_counterexample_is_drawn_as_a_sequence_chart(tmp_path, capsys):
+    """conform prove --mutant --diagram: the broken table's counterexample, drawn."""
+    from conformance import cli
+    rc = cli.main(["prove", "no_send_before_established", "--mutant", "--diagram", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "refuted" in out and "call:send" in out
+    dot = (tmp_path / "no_send_before_established-counterexample.dot").read_text()
+    assert "send" in dot and "SYN_SENT" in dot
