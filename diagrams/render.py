@@ -871,9 +871,9 @@ def seq_accept_queue() -> SeqChart:
     return run.chart
 
 
-def seq_data_partial_reads() -> SeqChart:
-    """One send read by two recvs; a recv that waits for data."""
-    run = _new_run("Data: one send, two partial reads, a read that waits (model run, linux profile)",
+def _client_server_run(title: str) -> ModelRun:
+    """A client c connected to a server socket s, set up without drawing."""
+    run = _new_run(title,
                    ["client app", "client socket c", "server socket s", "server app"],
                    [2.4, 3.4, 2.4],
                    {"c": (1, 0), "L": (2, 3), "s": (2, 3)},
@@ -882,6 +882,12 @@ def seq_data_partial_reads() -> SeqChart:
     _connected(run)
     run.settle()
     run.drawing = True
+    return run
+
+
+def seq_data_partial_reads() -> SeqChart:
+    """One send read by two recvs; a recv that waits for data."""
+    run = _client_server_run("Data: one send, two partial reads, a read that waits (model run, linux profile)")
     run.show_rcvq = True
     run.show_states()
     run.call("c", "send", length=12, n=12)
@@ -901,15 +907,7 @@ def seq_data_partial_reads() -> SeqChart:
 def seq_close() -> SeqChart:
     """The client closes first: FIN_WAIT_1/2 and TIME_WAIT on its side,
     CLOSE_WAIT and LAST_ACK on the server's."""
-    run = _new_run("Closing: the client closes first (model run, linux profile)",
-                   ["client app", "client socket c", "server socket s", "server app"],
-                   [2.4, 3.4, 2.4],
-                   {"c": (1, 0), "L": (2, 3), "s": (2, 3)},
-                   {40000: 1, 5000: 2, system.symbolic_port("c"): 1})
-    run.drawing = False
-    _connected(run)
-    run.settle()
-    run.drawing = True
+    run = _client_server_run("Closing: the client closes first (model run, linux profile)")
     run.show_states()
     run.call("c", "close")
     run.settle()
