@@ -316,9 +316,12 @@ def cases_for(trigger: str, profile: str, cases: Sequence[Case]) -> list[Case]:
     return [c for c in cases if c.trigger == trigger and profile in c.profiles]
 
 
-def trigger_formula(trigger: str, profile: str, cases: Sequence[Case] = rules.CASES) -> z3.BoolRef:
-    """T for one trigger: some outcome of the deciding case is taken."""
-    index = {name: i for i, name in enumerate(outcome_names(cases))}
+def trigger_formula(trigger: str, profile: str, cases: Sequence[Case] = rules.CASES,
+                    names: Sequence[str] | None = None) -> z3.BoolRef:
+    """T for one trigger: some outcome of the deciding case is taken.
+    ``out.outcome == i`` means ``names[i]`` (default: the outcomes of
+    ``cases`` in table order)."""
+    index = {name: i for i, name in enumerate(names if names is not None else outcome_names(cases))}
     cs = cases_for(trigger, profile, cases)
     fires = first_match([guard(c.when) for c in cs])
     return z3.Or([z3.And(fire, outcome_formula(o, index[o.name]))
@@ -328,13 +331,17 @@ def trigger_formula(trigger: str, profile: str, cases: Sequence[Case] = rules.CA
 _CACHE: dict[tuple[str | None, str], Encoding] = {}
 
 
-def encode(trigger: str, profile: str, cases: Sequence[Case] = rules.CASES) -> Encoding:
+def encode(trigger: str, profile: str, cases: Sequence[Case] = rules.CASES,
+           names: Sequence[str] | None = None) -> Encoding:
     """The encoding of one trigger under one profile.  Built from ``cases``
-    (the real table by default, cached; tests pass mutated copies)."""
-    default = cases is rules.CASES
+    (the real table by default, cached; tests pass mutated copies, with
+    ``names`` the real table's outcome numbering so that two encodings
+    compare outcome by outcome)."""
+    default = cases is rules.CASES and names is None
     if default and (trigger, profile) in _CACHE:
         return _CACHE[trigger, profile]
-    enc = Encoding(profile, trigger, trigger_formula(trigger, profile, cases), outcome_names(cases))
+    names = tuple(names) if names is not None else outcome_names(cases)
+    enc = Encoding(profile, trigger, trigger_formula(trigger, profile, cases, names), names)
     if default:
         _CACHE[trigger, profile] = enc
     return enc
