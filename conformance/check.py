@@ -75,6 +75,7 @@ class Checker:
         self._by_port: dict[int, set] = {}
         self.events = 0
         self.rules_used: dict[str, int] = {}
+        self._x = None  # x- checking (conformance.xcheck), from an x-observers event at the start
 
     def _closed(self, timers: bool) -> set[Config]:
         out: set[Config] = set()
@@ -84,6 +85,16 @@ class Checker:
 
     def feed(self, ev) -> Verdict | None:
         """Apply one event; return a divergence verdict, or None."""
+        # -- x- observations: conformance/xcheck.py (begin) --
+        if self._x is not None:
+            return self._x.feed(ev)
+        if getattr(ev, "ev", None) == "x-observers":
+            from .xcheck import XSearch, starts
+            kinds = starts(ev, self)
+            if kinds is not None:
+                self._x = XSearch(self, kinds)
+            return None
+        # -- x- observations (end) --
         if not hasattr(ev, "sock"):
             return None  # an x- extension: observations this checker does not read
         self.events += 1

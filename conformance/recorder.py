@@ -200,7 +200,8 @@ class Recorder:
     """
 
     def __init__(self, scenario: str | None = None, *, auto_observe: bool = True,
-                 watchdog: float = WATCHDOG_SECONDS, netstat: bool = False) -> None:
+                 watchdog: float = WATCHDOG_SECONDS, netstat: bool = False,
+                 observe: dict[str, Any] | None = None, observe_index: int = 0) -> None:
         self.scenario = scenario
         self.auto_observe = auto_observe
         self.watchdog = watchdog
@@ -208,6 +209,15 @@ class Recorder:
         self.events: list[dict[str, Any]] = []
         self._names: dict[str, _Entry] = {}
         self._use_alarm = threading.current_thread() is threading.main_thread()
+        # observers (conformance.observers): when each name was introduced, and each
+        # connect call's time span, to name the tracepoint's state changes
+        self._born: dict[str, int] = {}
+        self._connects: list[tuple[str, int, int, str]] = []
+        self._obs: Any = None
+        if observe is not None:
+            from conformance.observers import Observers
+            self._obs = Observers(observe, observe_index)
+            self.events.append(self._obs.header_event())
 
     # -- context management and cleanup ----------------------------------
 
@@ -218,7 +228,9 @@ class Recorder:
         self.close_all()
 
     def close_all(self) -> None:
-        """Close every descriptor still open (not recorded). Safe to call twice."""
+        """Close every descriptor still open (not recorded), and the observers. Safe to call twice."""
+        if self._obs is not None:
+            self._obs.close()
         for entry in self._names.values():
             if entry.sock is not None:
                 sock, entry.sock = entry.sock, None
@@ -280,6 +292,7 @@ class Recorder:
         # descriptor, which would change what the kernel sees: never use them.
         sock.setblocking(not nonblock)
         self._names[name] = _Entry(name, sock, nonblock)
+        self._born[name] = time.monotonic_ns()
         if not nonblock and not self._use_alarm:
             self._set_timeouts(name)
         return self._record(name, "socket", fields, "ok", {})
@@ -297,8 +310,10 @@ class Recorder:
 
     def listen(self, name: str, backlog: int) -> dict[str, Any]:
         entry, sock = self._open(name)
+        t0 = time.monotonic_ns()
         try:
             sock.listen(backlog)
+            self._connects.append((name, t0, time.monotonic_ns(), "0.0.0.0:0"))
         except OSError as e:
             return self._record(name, "listen", {"backlog": backlog}, _errname(e), {})
         entry.local = format_addr(sock.getsockname())
@@ -309,12 +324,14 @@ class Recorder:
         entry, sock = self._open(name)
         target = _parse_addr(addr)
         before = sock.getsockname()  # a bound socket's address, kept for a connect that fails
+        t0 = time.monotonic_ns()
         with self._guard(entry):
             try:
                 sock.connect(target)
                 ret = "ok"
             except OSError as e:
                 ret = _errname(e)
+        self._connects.append((name, t0, time.monotonic_ns(), format_addr(target)))
         self._timed_out(entry, "connect", ret, "EINPROGRESS")
         result: dict[str, Any] = {}
         if ret in ("ok", "EINPROGRESS"):
@@ -347,6 +364,7 @@ class Recorder:
         local = format_addr(new.getsockname())
         child = _Entry(new_name, new, False, local=local, conn=(local, format_addr(peer)))
         self._names[new_name] = child
+        self._born[new_name] = time.monotonic_ns()
         if not self._use_alarm:
             self._set_timeouts(new_name)
         return self._record(listener, "accept", {}, "ok",
@@ -443,6 +461,7 @@ class Recorder:
         """Append a ``state`` event for ``name`` and return the state."""
         state = self.state_of(name)
         self._record_state(name, state)
+        self._drain()
         return state
 
     def observe_all(self) -> dict[str, str]:
@@ -450,6 +469,7 @@ class Recorder:
         states = self._states(list(self._names.values()))
         for name, state in states.items():
             self._record_state(name, state)
+        self._drain()
         return states
 
     def observe_live(self) -> dict[str, str]:
@@ -479,6 +499,7 @@ class Recorder:
             time.sleep(0.001)
             state = self.state_of(name)
         self._record_state(name, state)
+        self._drain()
         return state
 
     def netstat(self) -> list[dict[str, Any]]:
@@ -549,7 +570,33 @@ class Recorder:
             self.observe_live()
         if self.record_netstat:
             self.events.append({"ev": "x-netstat", "rows": self.netstat()})
+        self._drain()
         return event
+
+    def _drain(self) -> None:
+        """Append what the observers saw since the last drain (``x-state``, ``x-packet``)."""
+        if self._obs is not None:
+            self.events.extend(self._obs.drain(self._name_of))
+
+    def _name_of(self, ch: Any) -> str | None:
+        """The name of the socket a tracepoint state change is about, when it is sure:
+        the socket a connect() (listen()) call was being made on when the change
+        happened, if the change's peer is the call's target (none), else the name whose
+        connection (or, for a listener, whose local address) is the change's, if
+        that name already existed when the change happened; None otherwise (a
+        child not yet accepted, a connection no name denotes any more)."""
+        for name, t0, t1, target in reversed(self._connects):
+            if t0 <= ch.ts_ns <= t1 and ch.remote == target:
+                return name
+        if ch.local.endswith(":0"):
+            return None
+        listener = ch.remote.endswith(":0")
+        for e in self._names.values():
+            if self._born.get(e.name, 0) > ch.ts_ns:
+                continue
+            if e.conn == (ch.local, ch.remote) or (listener and e.conn is None and e.local == ch.local):
+                return e.name
+        return None
 
     def _record_state(self, name: str, state: str) -> None:
         entry = self._names[name]

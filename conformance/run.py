@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from conformance import campaign, netns
+from conformance import campaign, netns, tracepoint
 from conformance.campaign import Interrupted
 from conformance.netfilter import ScenarioSkipped
 from conformance.recorder import ScenarioError
@@ -230,8 +230,10 @@ def run_command(args: argparse.Namespace) -> int:
     texts: list[str] = []
     try:
         if names:
-            outcomes, traces = _run_scenarios(names, targets, check_trace, jobs, isolation, explain, isos)
+            outcomes, traces = _run_scenarios(names, targets, check_trace, jobs, isolation, explain, isos,
+                                              observers=getattr(args, "observers", "on") != "off")
             report["scenarios"] = [asdict(o) for o in outcomes]
+            report["observers"] = dict(_observer_report)
             report["summary"] = _summary(outcomes)
             status = _exit(outcomes, check_trace is not None)
             if check_trace is not None:
@@ -244,6 +246,8 @@ def run_command(args: argparse.Namespace) -> int:
                     if explain and entry.get("explain_text"):
                         texts.append(entry["explain_text"])
                 texts.append(_summary_text(outcomes, check_trace is not None))
+                if _observer_report:
+                    texts.append(_observers_text(_observer_report))
                 if "coverage" in report:
                     texts.append(_coverage_text(report["coverage"]))
         if n_random is not None:
@@ -289,10 +293,11 @@ def _combine(a: int, b: int) -> int:
 
 def _scenario_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callable[..., None]) -> None:
     check_trace = _load_checker()
-    for name in job["names"]:
+    for k, name in enumerate(job["names"]):
         try:
             fresh()
-            text = record(name, netstat=job.get("netstat", False)).trace_lines()
+            text = record(name, netstat=job.get("netstat", False), observe=job.get("observe"),
+                          observe_index=k).trace_lines()
         except ScenarioSkipped as e:
             send("scenario", name, None, asdict(Outcome(name, "skipped", reason=str(e))))
             continue
@@ -308,11 +313,48 @@ def _scenario_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callab
         send("scenario", name, text, asdict(outcome))
 
 
+def _observers_of(text: str) -> dict:
+    """The trace's ``x-observers`` event (its second line), or {}."""
+    lines = text.split("\n", 2)
+    if len(lines) > 1 and '"x-observers"' in lines[1]:
+        try:
+            return json.loads(lines[1])
+        except ValueError:
+            return {}
+    return {}
+
+
+_observer_report: dict[str, Any] = {}
+
+
+def _merge_observers(observed: dict[str, dict]) -> dict[str, Any]:
+    """Which observers were on in every scenario, and why any was off (first reason)."""
+    report: dict[str, Any] = {}
+    for kind in ("packets", "states"):
+        on = [n for n, o in observed.items() if o.get(kind)]
+        why = next((o.get("off", {}).get(kind) for o in observed.values() if not o.get(kind)), None)
+        report[kind] = {"on": len(on), "of": len(observed), "off_reason": why}
+    return report
+
+
+def _observers_text(rep: dict[str, Any]) -> str:
+    what = {"packets": "packets on lo (x-packet)", "states": "sock:inet_sock_set_state (x-state)"}
+    parts = []
+    for kind, r in rep.items():
+        if r["on"] == r["of"]:
+            parts.append(f"{what[kind]} on")
+        else:
+            parts.append(f"{what[kind]} off in {r['of'] - r['on']} of {r['of']}: {r['off_reason']}")
+    return "observers: " + "; ".join(parts)
+
+
 def _run_scenarios(names: list[str], targets: dict[str, str], check_trace: Any, jobs: int,
-                   isolation: str, explain: bool, isos: _Isolations) -> tuple[list[Outcome], dict[str, str]]:
+                   isolation: str, explain: bool, isos: _Isolations,
+                   observers: bool = True) -> tuple[list[Outcome], dict[str, str]]:
     jobs = max(1, min(jobs, len(names)))
     work = [{"names": names[k::jobs], "isolation": isolation, "netstat": explain} for k in range(jobs)]
     results: dict[str, Outcome] = {}
+    observed: dict[str, dict] = {}
     traces: dict[str, str] = {}
 
     def handle(index: int, msg: tuple) -> None:
@@ -323,6 +365,7 @@ def _run_scenarios(names: list[str], targets: dict[str, str], check_trace: Any, 
             o = Outcome(**outcome)
             if text is not None:
                 traces[name] = text
+                observed[name] = _observers_of(text)
                 if name in targets:
                     try:
                         with open(targets[name], "x", encoding="utf-8") as f:  # "x": never overwrite
@@ -332,7 +375,15 @@ def _run_scenarios(names: list[str], targets: dict[str, str], check_trace: Any, 
                         o = Outcome(name, "error", reason=f"cannot write {targets[name]!r}: {e.strerror or e}")
             results[name] = o
 
-    problems = campaign.run_workers(work, _scenario_target, handle)
+    with tracepoint.Session(len(work), enabled=observers and isolation != "none") as session:
+        for k, job in enumerate(work):
+            job["observe"] = dict(session.job(k), packets=observers and isolation != "none",
+                                  packets_off="--observers off" if not observers else "--isolation none")
+            if not observers:
+                job["observe"]["off"] = "--observers off"
+        problems = campaign.run_workers(work, _scenario_target, handle)
+    _observer_report.clear()
+    _observer_report.update(_merge_observers(observed))
     outcomes = []
     for name in names:
         if name not in results:

@@ -487,6 +487,8 @@ def _events(lines: Iterator[bytes]) -> Iterator[Event]:
                 if event.sock not in introduced:
                     raise _unintroduced(event.sock)
             elif isinstance(ev, str) and ev.startswith("x-"):
+                if ev in _CHECKED_X:
+                    _CHECKED_X[ev](obj, introduced)
                 event = Extension(lineno, ev, obj)
             elif "ev" not in obj:
                 raise _Bad("missing field 'ev'", "ev")
@@ -495,6 +497,57 @@ def _events(lines: Iterator[bytes]) -> Iterator[Event]:
         except _Bad as e:
             raise TraceError(lineno, e.message, e.field) from None
         yield event
+
+
+# ---------------------------------------------------------------------------
+# The extensions this project writes and checks (docs/extensions.md): their
+# fields are validated; any other x- event passes untouched.
+# ---------------------------------------------------------------------------
+
+_FLAGS = frozenset({"SYN", "FIN", "RST", "PSH", "ACK", "URG"})
+
+
+def _x_keys(obj: dict, allowed: frozenset) -> None:
+    for key in obj:
+        if key not in allowed and not key.startswith("x-"):
+            raise _Bad(f"{obj['ev']}: unexpected field {key!r}", key)
+
+
+def _x_packet(obj: dict, introduced: dict[str, int]) -> None:
+    _x_keys(obj, frozenset({"ev", "src", "dst", "flags", "seq", "ack", "len"}))
+    _addr(obj, "src")
+    _addr(obj, "dst")
+    flags = obj.get("flags")
+    if not isinstance(flags, str) or not (flags == "NONE" or set(flags.split("+")) <= _FLAGS):
+        raise _Bad(f"x-packet: field 'flags' must be TCP flags joined by '+' "
+                   f"(SYN FIN RST PSH ACK URG) or \"NONE\", got {_show(flags)}", "flags")
+    for key in ("seq", "ack", "len"):
+        if key in obj and (_int(obj, key) < 0 or obj[key] > 0xFFFFFFFF):
+            raise _Bad(f"x-packet: field {key!r} must be in 0..2**32-1, got {_show(obj[key])}", key)
+
+
+def _x_state(obj: dict, introduced: dict[str, int]) -> None:
+    _x_keys(obj, frozenset({"ev", "sock", "local", "remote", "from", "to"}))
+    if "sock" in obj:
+        if _name(obj, "sock") not in introduced:
+            raise _unintroduced(obj["sock"])
+    _addr(obj, "local")
+    _addr(obj, "remote")
+    for key in ("from", "to"):
+        if obj.get(key) not in _STATES:
+            raise _Bad(f"x-state: field {key!r} must be one of the eleven states, got {_show(obj.get(key))}", key)
+
+
+def _x_observers(obj: dict, introduced: dict[str, int]) -> None:
+    _x_keys(obj, frozenset({"ev", "packets", "states", "off"}))
+    _bool(obj, "packets")
+    _bool(obj, "states")
+    off = obj.get("off", {})
+    if not isinstance(off, dict) or not all(isinstance(v, str) for v in off.values()):
+        raise _Bad(f"x-observers: field 'off' must map observers to reasons, got {_show(off)}", "off")
+
+
+_CHECKED_X = {"x-packet": _x_packet, "x-state": _x_state, "x-observers": _x_observers}
 
 
 def _unintroduced(name: str) -> _Bad:

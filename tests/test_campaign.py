@@ -367,3 +367,6 @@ def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals) -> None:
         assert _open_descriptors_in(fd) == 0  # no socket held open in it
         os.close(fd)
     assert _netns_list() == before
+    from conformance import tracepoint
+    assert not [n for n in tracepoint.leftovers() if n.startswith(f"{tracepoint.PREFIX}{proc.pid}-")], \
+        "a tracefs instance of the run is left"
