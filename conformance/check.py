@@ -14,7 +14,7 @@ Pure: takes parsed events, returns a :class:`Verdict`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from model import system
 from model.system import Config, ModelError
@@ -69,10 +69,7 @@ class Checker:
         self.coverage: dict | None = {} if coverage else None
         self.frontier: set[Config] = {system.EMPTY}
         self.parked: dict[tuple, set[Config]] = {}
-        self._unit_of_pair: dict[frozenset, tuple] = {}
-        self._by_name: dict[str, set] = {}
-        self._by_addr: dict[tuple, set] = {}
-        self._by_port: dict[int, set] = {}
+        self._shelf = Shelf()
         self.events = 0
         self.rules_used: dict[str, int] = {}
         self._x = None  # x- checking (conformance.xcheck), from an x-observers event at the start
@@ -95,24 +92,37 @@ class Checker:
                 self._x = XSearch(self, kinds)
             return None
         # -- x- observations (end) --
-        if not hasattr(ev, "sock"):
+        if not self.reads(ev):
             return None  # an x- extension: observations this checker does not read
         self.events += 1
         self._unpark_for(ev)
+        nxt = self.advance(ev)
+        if nxt is None:
+            return self._divergence(ev, hasattr(ev, "op"))
+        self.frontier = nxt
+        self._park()
+        return None
+
+    @staticmethod
+    def reads(ev) -> bool:
+        """Whether :meth:`feed` looks at ``ev`` (conformance.fastcheck asks too)."""
+        return hasattr(ev, "sock") or getattr(ev, "ev", None) == "x-observers"
+
+    def advance(self, ev) -> set[Config] | None:
+        """The frontier after ``ev`` (reduced), with no setting aside; None
+        if no configuration of the frontier explains it."""
         is_call = hasattr(ev, "op")
         for timers in (False, True):
             nxt = self._call(ev, timers) if is_call else self._state(ev, timers)
             if nxt:
                 break
         else:
-            return self._divergence(ev, is_call)
+            return None
         if self.coverage is not None:
             self._cover(ev, is_call, timers)
         if len(nxt) > FRONTIER_LIMIT:
             raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
-        self.frontier = self._reduce(nxt)
-        self._park()
-        return None
+        return self._reduce(nxt)
 
     def _state(self, ev, timers: bool) -> set[Config]:
         return {c for c in self._closed(timers) if ev.state in system.observe(c, ev.sock, self.profile)}
@@ -217,11 +227,14 @@ class Checker:
                 keep = {d for d in keep if d == c or d not in reach}
         return keep
 
-    def _park(self) -> None:
+    def _park(self, keep: frozenset = frozenset()) -> None:
         """Set aside every connection that nothing else refers to, with the
         set of states it may be in, when the frontier is the product of that
-        set and the rest (so keeping them apart loses nothing)."""
+        set and the rest (so keeping them apart loses nothing); but none
+        with a socket named in ``keep``."""
         for unit in _units(next(iter(self.frontier))):
+            if unit[0] & keep:
+                continue
             rest: dict[Config, set] = {}
             parts: set = set()
             for c in self.frontier:
@@ -237,6 +250,53 @@ class Checker:
         """Join back every set-aside connection the event may meet."""
         if not self.parked:
             return
+        for unit in self._shelf.meeting(ev):
+            if unit in self.parked:
+                parts = self._take(unit)
+                self.frontier = {_join(c, u) for c in self.frontier for u in parts}
+
+    def _put(self, unit, parts) -> None:
+        self.parked[unit] = parts
+        self._shelf.add(unit, *unit)
+
+    def _take(self, unit):
+        parts = self.parked.pop(unit)
+        self._shelf.remove(unit, *unit)
+        return parts
+
+
+class Shelf:
+    """Where connections set aside are found again: each entry (any key,
+    e.g. the unit) is indexed by its names, its address pair, each of the two
+    addresses and their ports."""
+
+    def __init__(self) -> None:
+        self.of_pair: dict[frozenset, Any] = {}
+        self.by_name: dict[str, set] = {}
+        self.by_addr: dict[tuple, set] = {}
+        self.by_port: dict[int, set] = {}
+
+    def add(self, key, names, pair) -> None:
+        self.of_pair[pair] = key
+        for name in names:
+            self.by_name.setdefault(name, set()).add(key)
+        for a in pair:
+            self.by_addr.setdefault(a, set()).add(key)
+            self.by_port.setdefault(a[1], set()).add(key)
+
+    def remove(self, key, names, pair) -> None:
+        if self.of_pair.get(pair) == key:
+            del self.of_pair[pair]
+        for index, keys in ((self.by_name, names), (self.by_addr, pair), (self.by_port, {a[1] for a in pair})):
+            for k in keys:
+                index[k].discard(key)
+                if not index[k]:
+                    del index[k]
+
+    def meeting(self, ev) -> set:
+        """The entries an event may meet: its names; the address pair of a
+        connect or accept (or, for a connect from an unknown port, the
+        address it connects to); the ports a bind may find held."""
         names = {ev.sock}
         pairs: set = set()     # exact address pairs the event may touch
         addrs: set = set()     # an address whose partner the event does not tell
@@ -256,38 +316,15 @@ class Checker:
                 pairs.add(frozenset((tuple(ev.local), tuple(ev.peer))))
         wake = set()
         for name in names:
-            wake.update(self._by_name.get(name, ()))
+            wake.update(self.by_name.get(name, ()))
         for pair in pairs:
-            if pair in self._unit_of_pair:
-                wake.add(self._unit_of_pair[pair])
+            if pair in self.of_pair:
+                wake.add(self.of_pair[pair])
         for a in addrs:
-            wake.update(self._by_addr.get(a, ()))
+            wake.update(self.by_addr.get(a, ()))
         for p in ports:
-            wake.update(self._by_port.get(p, ()))
-        for unit in wake:
-            if unit in self.parked:
-                parts = self._take(unit)
-                self.frontier = {_join(c, u) for c in self.frontier for u in parts}
-
-    def _put(self, unit, parts) -> None:
-        self.parked[unit] = parts
-        self._unit_of_pair[unit[1]] = unit
-        for name in unit[0]:
-            self._by_name.setdefault(name, set()).add(unit)
-        for a in unit[1]:
-            self._by_addr.setdefault(a, set()).add(unit)
-            self._by_port.setdefault(a[1], set()).add(unit)
-
-    def _take(self, unit):
-        parts = self.parked.pop(unit)
-        del self._unit_of_pair[unit[1]]
-        for index, keys in ((self._by_name, unit[0]), (self._by_addr, unit[1]),
-                            (self._by_port, {a[1] for a in unit[1]})):
-            for k in keys:
-                index[k].discard(unit)
-                if not index[k]:
-                    del index[k]
-        return parts
+            wake.update(self.by_port.get(p, ()))
+        return wake
 
 
 def _units(cfg: Config) -> list:
@@ -355,10 +392,17 @@ def _allowed(closed: Iterable[Config], ev, profile: str, world: str = "closed") 
     return sorted(seen)
 
 
-def check_trace(header, events: Iterable, coverage: bool = False) -> Verdict:
+def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = True) -> Verdict:
     """Check a parsed trace.  A TraceError raised by ``events`` propagates.
-    With ``coverage``, the verdict counts the rules an explaining run used."""
-    checker = Checker(getattr(header, "profile", "linux"), getattr(header, "world", "closed"), coverage)
+    With ``coverage``, the verdict counts the rules an explaining run used.
+    Unless ``fast`` is false (or with ``coverage``) the search is memoised
+    (conformance.fastcheck: the same verdicts, reasons and "allowed" lists)."""
+    profile, world = getattr(header, "profile", "linux"), getattr(header, "world", "closed")
+    if fast and not coverage:
+        from .fastcheck import FastChecker
+        checker = FastChecker(profile, world)
+    else:
+        checker = Checker(profile, world, coverage)
     last_line = None
     for ev in events:
         last_line = ev.line
