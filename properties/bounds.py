@@ -31,6 +31,18 @@ SERVER_SLOTS_PER_CLIENT = 1
 # server-side socket is CLOSED (the old socket leaves the model): calls on a
 # dead accepted socket after its client reconnected are not explored.
 
+PORTS = ("P", "X")
+# Local ports, abstracted to two values: P, the port every client connects to
+# (the one server address of this topology), and X, any other.  bind() and
+# autobind (listen/connect on an unbound socket) pick either: the kernel or
+# the application may choose the clients' port or not, and which other port
+# it is never matters (a listener on any port but P receives nothing, and
+# segments to a port nobody listens on are answered by RST alike).  The IP
+# address is left out: every socket here uses 127.0.0.1 (the recorder refuses
+# any other), so "the same local address" is the same port; a listener bound
+# to the wildcard 0.0.0.0 matches it too, and its accepted socket then shows
+# 127.0.0.1, the address the client asked for (model.system keeps that detail).
+
 BMC_DEPTH = 10
 # Witness search depth for vacuity checks and counterexamples: the longest
 # witness needed (a FIN reaching an accepted socket) takes 9 steps.

@@ -23,7 +23,7 @@ import z3
 from model import rules
 from model import z3enc as E
 
-from .compose import CLIENTS, SERVERS, SLOT, SLOTS, SYNC, Composed
+from .compose import CHANNELS, CLIENTS, SERVERS, SLOT, SLOTS, SYNC, Composed, in_channel
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,70 @@ CATALOG += (
         lambda c: z3.Not(actor(c, lambda s: z3.And(c.v(s, "done"), c.n(s, "pos"), z3.Not(c.v(s, "pos"))))),
         lambda c: actor(c, lambda s: z3.And(c.v(s, "done"), c.is_trigger("seg"))),
         "ack_taken_for_fin"),
+)
+
+
+
+def _enters_time_wait(c: Composed, s: str) -> z3.BoolRef:
+    return z3.And(z3.Not(c.st_in(s, {"TIME_WAIT"})), c.st_in(s, {"TIME_WAIT"}, nxt=True))
+
+
+CATALOG += (
+    Property(
+        "accepted_has_listener_address",
+        "seed S11 ('the new socket has the same local address and port as the listener'); issue 3 invariant (3)",
+        "accept() returns a socket whose local port is the listener's (every address here is "
+        "127.0.0.1: bounds.PORTS)",
+        lambda c: z3.Not(z3.Or([z3.And(_dequeues(c, a), c.v(a, "port") != c.v("L", "port")) for a in SERVERS])),
+        lambda c: z3.Or([_dequeues(c, a) for a in SERVERS]),
+        "bind_moves_listener"),
+    Property(
+        "received_within_sent",
+        "issue 3 invariant (6); R9293 §3.10.4 (RECEIVE returns only text the peer SENT)",
+        "on each client/server pair and direction, the bytes recv() returned never exceed the "
+        "bytes the peer's send() returned (summed over the pair's successive connections)",
+        lambda c: z3.And([c.nxt[f"{ch}.read"] <= c.nxt[f"{ch}.sent"] for ch in CHANNELS]),
+        lambda c: actor(c, lambda s: z3.And(c.is_trigger("call:recv"), ok(c), c.par["n"] > 0),
+                        (*CLIENTS, *SERVERS)),
+        "recv_fills_buffer"),
+    Property(
+        "time_wait_only_after_own_fin_first",
+        "issue 3 invariant (7); R9293 §3.6 and Fig. 5 (the side that closes first waits in TIME-WAIT)",
+        "a connection enters TIME_WAIT only on a side that sent its FIN before the peer's FIN "
+        "reached it (in a simultaneous close both sides did, and both wait)",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(_enters_time_wait(c, s), z3.Not(c.v(s, "fin1"))))),
+        lambda c: actor(c, lambda s: _enters_time_wait(c, s)),
+        "close_wait_waits"),
+)
+
+
+def _sends_fin(c: Composed) -> z3.BoolRef:
+    return z3.Or(c.emit["FIN"], c.emit["FINACK"])
+
+
+def _rst_arrives(c: Composed) -> z3.BoolRef:
+    return z3.And(c.is_trigger("seg"), c.par["seg"] == E.PARAM_DOMAINS["seg"].lit("RST"))
+
+
+CATALOG += (  # what a TCP expert would also expect
+    Property(
+        "fin_sent_once",
+        "R9293 §3.6 (CLOSE: the FIN is sent once, after all data; later CLOSE or SHUTDOWN calls "
+        "only change the local side); tcp.c tcp_close_state / tcp_shutdown",
+        "a connection sends its FIN at most once: after its FIN (or FINACK) no step of the same "
+        "connection sends another one (retransmissions are not modelled)",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(_sends_fin(c), c.v(s, "finout")))),
+        lambda c: actor(c, lambda s: z3.And(c.is_trigger("call:close"), c.v(s, "finout"))),
+        "close_after_shutdown_sends_fin"),
+    Property(
+        "rst_leaves_no_synchronized_state",
+        "R9293 §3.10.7.4 (a RST in a synchronized state: enter CLOSED, delete the TCB); "
+        "tcp_input.c tcp_reset",
+        "a RST that reaches a socket never leaves it in a synchronized state (ESTABLISHED … "
+        "TIME_WAIT): it ends the connection",
+        lambda c: z3.Not(actor(c, lambda s: z3.And(_rst_arrives(c), c.st_in(s, SYNC, nxt=True)))),
+        lambda c: actor(c, lambda s: z3.And(_rst_arrives(c), c.st_in(s, SYNC))),
+        "rst_challenged"),
 )
 
 BY_NAME = {p.name: p for p in CATALOG}

@@ -15,7 +15,7 @@ import z3
 
 from model import z3enc as E
 
-from .compose import SEG, Composed
+from .compose import PORT, SEG, Composed
 
 DIR = Path(__file__).resolve().parent / "certificates"
 
@@ -25,7 +25,7 @@ def path(name: str) -> Path:
 
 
 def _sorts() -> dict:
-    doms = [*E.FIELD_DOMAINS.values(), SEG]
+    doms = [*E.FIELD_DOMAINS.values(), SEG, PORT]
     return {str(d.sort): d.sort for d in doms if d.sort != z3.BoolSort()}
 
 

@@ -17,15 +17,37 @@ channel's head segment (to ``Ai``, to ``L``, or to no socket, which answers
 RST), or the loss of a channel's head segment.
 
 Abstractions (all over-approximations unless :mod:`properties.bounds` says
-otherwise): ``rcvq`` is kept as its sign only (``pos``), the byte counts of a
-step are free integers consistent with it; the inputs ``outstanding`` and
-``conflict`` are free; segments a slot sends to no modelled peer (``L``'s
-own connection attempts) are lost.
+otherwise):
 
-Ghost variables (history the properties talk about): ``<slot>.sync`` (the
+* ``<slot>.rcvq`` is the receive queue's byte count, as in the rules
+  (``<slot>.pos``, its sign, is kept alongside: ``pos == rcvq > 0``).
+  Channel cells carry a segment's kind, not its byte count: a DATA segment
+  delivered carries any count up to ``<ch>.fl``, an upper bound of the DATA
+  bytes in flight on the channel (a send adds its count; a delivery takes its
+  count off; a loss, or a segment answered by no socket, leaves it: the bound
+  only grows looser).  Every other segment, and every call or timer, carries
+  0 bytes (``segn``).  Other byte counts of a step are free integers within
+  the rules' byte-count rules.
+* Local ports (``L.port``, ``Ai.port``): ``none``, ``P`` (the clients'
+  port) or ``X`` (any other), bounds.PORTS; a segment to the server port
+  reaches ``L`` only when it listens on ``P`` (model.system.deliver's lookup:
+  the exact connection, else a listener on the port, else no socket); a
+  request sock's local port is the SYN's destination, ``P``.
+* the inputs ``outstanding`` and ``conflict`` are free; segments a slot
+  sends to no modelled peer (``L``'s own connection attempts) are lost.
+
+Ghost variables (history the properties talk about; nothing reads them but
+the properties, so they add no behaviour): ``<slot>.sync`` (the
 slot's current connection got past the handshake), ``<slot>.eofc`` (a FIN,
 FINACK or RST reached the slot, a timer aborted it, or it shut its reading
-side) and ``listened`` (listen() on ``L`` returned ok).
+side), ``listened`` (listen() on ``L`` returned ok); per slot and connection
+``finout`` (it sent its FIN or FINACK), ``finin`` (the peer's FIN or FINACK
+reached it) and ``fin1`` (it sent its FIN while the peer's had not yet
+reached it), all three cleared when the slot enters SYN_SENT, SYN_RECEIVED or
+LISTEN; per channel ``sent`` (bytes the sender's send() calls returned) and
+``read`` (bytes the receiver's recv() calls returned), summed over the
+pair's successive connections: a channel is one FIFO per address pair and,
+with no sequence numbers, nothing tells two connections of a pair apart.
 """
 
 from __future__ import annotations
@@ -54,6 +76,14 @@ SYNC = {"ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAS
 CALL_TRIGGERS = tuple(f"call:{c}" for c in vocab.CALLS)
 TIMER_TRIGGERS = tuple(f"timer:{t}" for t in vocab.TIMERS)
 CHANNELS = tuple(f"{d}{i}" for i in range(1, B.CLIENTS + 1) for d in ("up", "dn"))
+# Local ports (B.PORTS): ``none`` (never bound), ``P`` (the port every client
+# connects to), ``X`` (any other port).  Kept for the listener and the
+# server-side slots; a client's own port matters to no property.
+PORT = E.Finite("Port", ("none", *B.PORTS))
+PORTED = ("L", *SERVERS)
+FIN_GHOSTS = ("finout", "finin", "fin1")
+BYTE_GHOSTS = ("sent", "read", "fl")
+FINS = {"FIN", "FINACK"}
 
 
 def _state_sorts() -> dict[str, z3.SortRef]:
@@ -62,8 +92,11 @@ def _state_sorts() -> dict[str, z3.SortRef]:
     for s in SLOTS:
         for f in FIELDS:
             sorts[f"{s}.{f}"] = E.FIELD_DOMAINS[f].sort
-        for g in ("pos", "sync", "eofc"):
+        for g in ("pos", "sync", "eofc", *FIN_GHOSTS):
             sorts[f"{s}.{g}"] = z3.BoolSort()
+        sorts[f"{s}.rcvq"] = z3.IntSort()
+    for s in PORTED:
+        sorts[f"{s}.port"] = PORT.sort
     for a in SERVERS:
         sorts[f"{a}.live"] = z3.BoolSort()
         sorts[f"{a}.queued"] = z3.BoolSort()
@@ -73,6 +106,8 @@ def _state_sorts() -> dict[str, z3.SortRef]:
         for k in range(B.CHANNEL_CAPACITY):
             sorts[f"{ch}.v{k}"] = z3.BoolSort()
             sorts[f"{ch}.k{k}"] = SEG.sort
+        for g in BYTE_GHOSTS:
+            sorts[f"{ch}.{g}"] = z3.IntSort()
     return sorts
 
 
@@ -107,10 +142,11 @@ class Composed:
     inp = E.INP
 
     cap2 = z3.Bool("step.cap2")  # listen(): the capacity picked is 2
+    port = PORT.var("step.port")  # bind()/autobind: the local port picked
 
     def step_vars(self) -> list:
         """Every variable of ``trans`` that is neither ``cur`` nor ``nxt``."""
-        return [self.act, self.q, self.q2, self.cap2, self.trigger, self.ret, E.OUTCOME,
+        return [self.act, self.q, self.q2, self.cap2, self.port, self.trigger, self.ret, E.OUTCOME,
                 *self.emit.values(), *self.tag.values(), *self.par.values(), *self.inp.values()]
 
     def v(self, slot: str, f: str) -> z3.ExprRef:
@@ -130,6 +166,17 @@ class Composed:
 # ---------------------------------------------------------------------------
 # Channels: FIFO of CHANNEL_CAPACITY cells (valid bit, kind), valid cells a prefix
 # ---------------------------------------------------------------------------
+
+def out_channel(s: str) -> str | None:
+    """The channel slot ``s`` sends on (the listener's own segments reach no
+    modelled peer)."""
+    return {"C": "up", "A": "dn"}.get(s[0], "") + s[1:] if s != "L" else None
+
+
+def in_channel(s: str) -> str | None:
+    """The channel whose segments slot ``s`` receives as a connection's end."""
+    return {"C": "dn", "A": "up"}.get(s[0], "") + s[1:] if s != "L" else None
+
 
 def _cells(vars_: dict, ch: str) -> list:
     return [(vars_[f"{ch}.v{k}"], vars_[f"{ch}.k{k}"]) for k in range(B.CHANNEL_CAPACITY)]
@@ -164,16 +211,17 @@ def _emitted(c: Composed) -> tuple[z3.BoolRef, z3.ExprRef]:
 def _endpoint(c: Composed, s: str, enc: E.Encoding) -> z3.BoolRef:
     """The per-endpoint relation, renamed to slot ``s``."""
     sub = [(E.PRE[f], c.v(s, f)) for f in FIELDS] + [(E.POST[f], c.n(s, f)) for f in FIELDS]
-    sub += [(E.PRE["rcvq"], c.q), (E.POST["rcvq"], c.q2)]
+    sub += [(E.PRE["rcvq"], c.v(s, "rcvq")), (E.POST["rcvq"], c.n(s, "rcvq"))]
     return z3.And(z3.substitute(enc.formula, *sub),
                   z3.substitute(enc.domain, *sub),
+                  c.q == c.v(s, "rcvq"), c.q2 == c.n(s, "rcvq"),
                   (c.q > 0) == c.v(s, "pos"), c.n(s, "pos") == (c.q2 > 0))
 
 
 def _frame(c: Composed, upd: dict, actor: str | None) -> z3.BoolRef:
     """next == updated value for every variable, except the actor's endpoint
     fields (which the endpoint relation decides)."""
-    skip = {f"{actor}.{f}" for f in FIELDS} | ({f"{actor}.pos"} if actor else set())
+    skip = {f"{actor}.{f}" for f in (*FIELDS, "pos", "rcvq")} if actor else set()
     return z3.And([c.nxt[k] == upd.get(k, c.cur[k]) for k in NAMES if k not in skip])
 
 
@@ -187,12 +235,53 @@ def _queue_full(c: Composed) -> z3.BoolRef:
     return z3.If(c.v("L", "cap2"), z3.And(q), z3.Or(q))
 
 
-def _ghosts(c: Composed, s: str, upd: dict, eof_cause: z3.BoolRef) -> None:
-    """The actor's ghost variables after its step."""
+def _ghosts(c: Composed, s: str, upd: dict, eof_cause: z3.BoolRef,
+            fin_in: z3.BoolRef = z3.BoolVal(False)) -> None:
+    """The actor's ghost variables after its step.  ``fin_in``: the step
+    delivers the peer's FIN (or FINACK) to it.  A new connection (the slot
+    enters a handshake state) starts its history afresh."""
     st2 = c.st_in(s, SYNC, nxt=True)
     handshake = c.st_in(s, {"SYN_SENT", "SYN_RECEIVED", "LISTEN"}, nxt=True)
     upd[f"{s}.sync"] = z3.If(st2, True, z3.If(handshake, False, c.v(s, "sync")))
     upd[f"{s}.eofc"] = z3.Or(c.v(s, "eofc"), eof_cause)
+    fin_out = z3.Or([c.emit[k] for k in sorted(FINS)])
+    finin = z3.And(z3.Not(handshake), z3.Or(c.v(s, "finin"), fin_in))
+    upd[f"{s}.finin"] = finin
+    upd[f"{s}.finout"] = z3.And(z3.Not(handshake), z3.Or(c.v(s, "finout"), fin_out))
+    # the segment arrives before the step's answer leaves: a FIN sent in reply to the peer's is not first
+    upd[f"{s}.fin1"] = z3.And(z3.Not(handshake), z3.Or(c.v(s, "fin1"), z3.And(fin_out, z3.Not(finin))))
+
+
+def _bytes_of_call(c: Composed, s: str, upd: dict) -> list:
+    """Byte ghosts of a call on a connection's end ``s``: ``send()`` returning
+    ``n`` adds ``n`` to what it sent on its channel, and to the bytes in flight
+    there when it emits the DATA segment (counted even when a full channel
+    loses it: ``fl`` is an upper bound); ``recv()`` returning ``n`` adds ``n``
+    to what was read from the channel it receives on.  A call carries no
+    arriving segment (``segn`` 0)."""
+    conds = [c.par["segn"] == 0]
+    if s == "L":
+        return conds
+    ok = c.ret == E.RET.lit("ok")
+    out, inc = out_channel(s), in_channel(s)
+    sent = z3.If(z3.And(c.is_trigger("call:send"), ok), c.par["n"], 0)
+    upd[f"{out}.sent"] = c.cur[f"{out}.sent"] + sent
+    upd[f"{out}.fl"] = c.cur[f"{out}.fl"] + z3.If(c.emit["DATA"], sent, 0)
+    upd[f"{inc}.read"] = c.cur[f"{inc}.read"] + z3.If(z3.And(c.is_trigger("call:recv"), ok), c.par["n"], 0)
+    return conds
+
+
+def _port(c: Composed, s: str, upd: dict) -> list:
+    """The local port after a call on ``s`` (model.system._apply_call):
+    ``set_local`` (bind) takes the port asked for, ``autobind`` picks one
+    when the socket holds none (``bound`` is ``no``); either may be ``P`` or
+    another port ``X`` (``step.port``).  Otherwise the port stays, also when
+    the socket releases it (model.system keeps ``local``)."""
+    if s not in PORTED:
+        return []
+    pick = z3.Or(c.tag["set_local"], z3.And(c.tag["autobind"], c.v(s, "bound") == lit("bound", "no")))
+    upd[f"{s}.port"] = z3.If(pick, c.port, c.v(s, "port"))
+    return [c.port != PORT.lit("none")]
 
 
 def _call(c: Composed, s: str) -> z3.BoolRef:
@@ -204,10 +293,10 @@ def _call(c: Composed, s: str) -> z3.BoolRef:
     conds += [c.inp["q_nonempty"] == (z3.Or([c.v(a, "queued") for a in SERVERS]) if s == "L" else False),
               c.inp["q_full"] == (_queue_full(c) if s == "L" else False)]
     on, kind = _emitted(c)
-    out = {"C": "up", "A": "dn"}.get(s[0])
-    if out:  # the listener's own connection attempts reach no modelled peer: lost
-        ch = out + s[1:]
+    ch = out_channel(s)
+    if ch:  # the listener's own connection attempts reach no modelled peer: lost
         _set_cells(upd, ch, _push(_cells(c.cur, ch), on, kind))
+    conds += _bytes_of_call(c, s, upd) + _port(c, s, upd)
     shut_rd = z3.And(c.is_trigger("call:shutdown"), E.PARAM_DOMAINS["how"].member(c.par["how"], {"rd", "rdwr"}))
     _ghosts(c, s, upd, shut_rd)
     if s == "L":
@@ -254,6 +343,7 @@ def _timer(c: Composed, s: str) -> z3.BoolRef:
         upd[f"{s}.live"] = z3.And(c.v(s, "live"), z3.Not(c.tag["destroy"]))
     else:
         conds += [c.inp["q_full"] == False, z3.Not(c.tag["destroy"]), z3.Not(c.tag["reset_queue"])]  # noqa: E712
+    conds.append(c.par["segn"] == 0)
     _ghosts(c, s, upd, z3.BoolVal(True))
     return z3.And(*conds, _frame(c, upd, s))
 
@@ -274,8 +364,13 @@ def _deliver(c: Composed, s: str, ch: str, reply: str) -> z3.BoolRef:
     i = ch[2:]
     a = "A" + i
     fin_or_rst = SEG.member(head, {"FIN", "FINACK", "RST"})
+    # A DATA segment carries at most the bytes in flight on its channel (their
+    # sum is not kept per cell: an over-approximation); any other carries none.
+    data = head == SEG.lit("DATA")
+    conds.append(z3.If(data, c.par["segn"] <= c.cur[f"{ch}.fl"], c.par["segn"] == 0))
+    upd[f"{ch}.fl"] = c.cur[f"{ch}.fl"] - z3.If(c.tag["redeliver"], 0, c.par["segn"])
     if s == "L":
-        conds += [c.st_in("L", {"LISTEN"}), c.inp["q_full"] == _queue_full(c),
+        conds += [c.st_in("L", {"LISTEN"}), c.v("L", "port") == PORT.lit("P"), c.inp["q_full"] == _queue_full(c),
                   z3.Not(z3.And(c.v(a, "live"), z3.Not(c.st_in(a, {"CLOSED", "LISTEN"}))))]
         # spawn_req: a request sock in slot Ai (the old CLOSED socket there leaves the model)
         spawn = c.tag["spawn_req"]
@@ -286,8 +381,12 @@ def _deliver(c: Composed, s: str, ch: str, reply: str) -> z3.BoolRef:
             # bound like its listener, with its shutdown bits (model.system.rules_req)
             val = c.v("L", f) if f in ("bound", "rdsh", "wrsh") else E.FIELD_DOMAINS[f].lit(fresh[f])
             upd[f"{a}.{f}"] = z3.If(spawn, val, c.v(a, f))
-        for g, val in (("pos", False), ("sync", False), ("live", True), ("queued", False)):
+        for g, val in (("pos", False), ("sync", False), ("live", True), ("queued", False),
+                       *((g, False) for g in FIN_GHOSTS)):
             upd[f"{a}.{g}"] = z3.If(spawn, z3.BoolVal(val), c.v(a, g))
+        upd[f"{a}.rcvq"] = z3.If(spawn, 0, c.v(a, "rcvq"))
+        # the request sock's local address is the SYN's destination: the port clients connect to
+        upd[f"{a}.port"] = z3.If(spawn, PORT.lit("P"), c.v(a, "port"))
         # A child of a listener shut for reading inherits RCV_SHUTDOWN: its reading side
         # is shut by the application's own call (counterexample: shutdown(L, rd) → ENOTCONN,
         # listen, connect, handshake, accept, recv → 0 with no FIN).
@@ -304,7 +403,7 @@ def _deliver(c: Composed, s: str, ch: str, reply: str) -> z3.BoolRef:
         conds += [z3.Not(c.st_in(s, {"CLOSED", "LISTEN"})), c.inp["q_full"] == False,  # noqa: E712
                   *[z3.Not(c.tag[t]) for t in ("spawn_req", "enqueue", "destroy", "reset_queue")]]
     _set_cells(upd, reply, rcells)
-    _ghosts(c, s, upd, fin_or_rst)
+    _ghosts(c, s, upd, fin_or_rst, SEG.member(head, FINS))
     return z3.And(*conds, _frame(c, upd, s))
 
 
@@ -314,7 +413,7 @@ def _network(c: Composed) -> list[z3.BoolRef]:
     alts = []
     for i in range(1, B.CLIENTS + 1):
         for ch, reply, nosock in (
-            (f"up{i}", f"dn{i}", z3.And(z3.Not(c.st_in("L", {"LISTEN"})),
+            (f"up{i}", f"dn{i}", z3.And(z3.Not(z3.And(c.st_in("L", {"LISTEN"}), c.v("L", "port") == PORT.lit("P"))),
                                         z3.Not(z3.And(c.v(f"A{i}", "live"),
                                                       z3.Not(c.st_in(f"A{i}", {"CLOSED", "LISTEN"})))))),
             (f"dn{i}", f"up{i}", c.st_in(f"C{i}", {"CLOSED", "LISTEN"})),
@@ -335,7 +434,10 @@ def _init(c: Composed) -> z3.BoolRef:
         for f in FIELDS:
             if f != "nb":  # the application may make any socket non-blocking
                 eqs.append(c.v(s, f) == E.FIELD_DOMAINS[f].lit(rules.INITIAL[f]))
-        eqs += [z3.Not(c.v(s, g)) for g in ("pos", "sync", "eofc")]
+        eqs += [z3.Not(c.v(s, g)) for g in ("pos", "sync", "eofc", *FIN_GHOSTS)]
+        eqs.append(c.v(s, "rcvq") == 0)
+    eqs += [c.v(s, "port") == PORT.lit("none") for s in PORTED]
+    eqs += [c.cur[f"{ch}.{g}"] == 0 for ch in CHANNELS for g in BYTE_GHOSTS]
     eqs += [z3.Not(c.v(a, g)) for a in SERVERS for g in ("live", "queued")]
     eqs += [z3.Not(c.cur[f"{ch}.v{k}"]) for ch in CHANNELS for k in range(B.CHANNEL_CAPACITY)]
     eqs.append(z3.Not(c.cur["listened"]))

@@ -40,6 +40,15 @@ def _outcomes(cid: str, *outs) -> Callable[[Cases], Cases]:
     return f
 
 
+def _all(*edits: Callable[[Cases], Cases]) -> Callable[[Cases], Cases]:
+    """Several edits, in order."""
+    def f(cases: Cases) -> Cases:
+        for e in edits:
+            cases = e(cases)
+        return cases
+    return f
+
+
 MUTANTS: dict[str, tuple[str, Callable[[Cases], Cases]]] = {
     "send_in_syn_sent": (
         "send() during the handshake copies the data and returns ok",
@@ -66,6 +75,25 @@ MUTANTS: dict[str, tuple[str, Callable[[Cases], Cases]]] = {
     "ack_taken_for_fin": (
         "the ACK completing a passive handshake is taken for the peer's FIN (SOCK_DONE set)",
         _outcomes("req.ack", out(set=dict(st="ESTABLISHED", done=True), tags=("enqueue",)))),
+    "bind_moves_listener": (
+        "bind() on a bound socket, a listener included, moves it to the new address "
+        "(no EINVAL: the checks of __inet_bind left out)",
+        _all(_drop("bind.bound"), _drop("bind.state"))),
+    "recv_fills_buffer": (
+        "recv() returns as many bytes as were asked for, whatever is queued (the novice's reading "
+        "of recv(fd, buf, len))",
+        _outcomes("recv.data", out(n="len", rcvq="minus_n"))),
+    "close_wait_waits": (
+        "whoever calls close() waits: close() in CLOSE_WAIT sends the FIN and enters TIME_WAIT "
+        "(instead of LAST_ACK)",
+        _outcomes("close.closewait", out(set=dict(rules.CLOSE_ALL, **rules.TIME_WAIT_ENTRY), emit=("FINACK",)))),
+    "close_after_shutdown_sends_fin": (
+        "close() after shutdown(SHUT_WR) sends a second FIN",
+        _outcomes("close.closing", out(set=rules.CLOSE_ALL, emit=("FIN",)))),
+    "rst_challenged": (
+        "a RST in ESTABLISHED is answered by a challenge ACK and ignored (RFC 5961 §3.2 read as "
+        "applying to every RST, the exact-sequence one included)",
+        _outcomes("est.rst", out(emit=("ACK",)))),
 }
 
 

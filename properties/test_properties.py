@@ -1,5 +1,6 @@
 """One test per property: proven for every reachable state, not vacuous, and
-refuted under its named mutant.
+refuted under its named mutant; and tests that would fail if a property
+were dropped from the catalog, made vacuous, or proved only to a bound.
 
 A proof here is the re-check of the stored inductive invariant against the
 current rules (init ⇒ I, I ∧ T ⇒ I', I ∧ T ⇒ P): unbounded, and failing as
@@ -9,6 +10,7 @@ and stores the new invariant).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -16,33 +18,35 @@ import pytest
 import z3
 
 from properties import catalog, certificates, engine, mutants, prove
-from properties.compose import system
+from properties.compose import CLIENTS, system
 
-REQUIRED = {  # the issue's invariants this catalog covers, by number
+REQUIRED = {  # issue 3's invariants (1)-(9), by number, and the others the catalog must keep
     1: "no_send_before_established",
     2: "listener_carries_no_data",
+    3: "accepted_has_listener_address",
     4: "listener_stays_listen_across_accept",
     5: "eof_only_after_fin",
+    6: "received_within_sent",
+    7: "time_wait_only_after_own_fin_first",
     8: "connect_no_second_handshake",
     9: "refused_before_listen",
     "S12": "accept_returns_completed_connection",
     "FIN": "no_data_after_fin",
 }
+UNBOUNDED = {"certificate", "spacer"}  # the methods that prove for every reachable state
 
 
 @pytest.mark.parametrize("prop", catalog.CATALOG, ids=lambda p: p.name)
 def test_property(prop: catalog.Property) -> None:
     c = system()
-    formula = prop.formula(c)
-
     inv = certificates.load(prop.name, c)
     assert inv is not None, f"no certificate for {prop.name}: run `conform prove {prop.name}`"
-    proof = engine.check_certificate(c, formula, inv)
-    assert proof.verdict == "proven", (
-        f"{prop.name}: stored invariant no longer proves it ({proof.detail}); run `conform prove {prop.name}`")
 
-    witness = engine.bmc(c, prop.premise(c))
-    assert witness.verdict == "witnessed" and witness.trace, f"{prop.name} is vacuous within the BMC depth"
+    r = prove.prove_one(prop, c, store=False)
+    assert r["verdict"] == "proven", f"{prop.name}: {r}"
+    assert r["method"] == "certificate", (
+        f"{prop.name}: stored invariant no longer proves it ({r.get('detail')}); run `conform prove {prop.name}`")
+    assert r["premise"]["verdict"] == "witnessed", f"{prop.name} is vacuous: {r['premise']}"
 
     mc = system(mutants.mutant(prop.mutant))
     broken = engine.check_certificate(mc, prop.formula(mc), inv)
@@ -52,13 +56,47 @@ def test_property(prop: catalog.Property) -> None:
 
 
 def test_catalog_covers_the_issue() -> None:
+    """Dropping a property (or its entry here) fails: every invariant (1)-(9)
+    of issue 3 has its property in the catalog, with an origin, a mutant and
+    a stored certificate."""
     names = [p.name for p in catalog.CATALOG]
     assert len(names) == len(set(names))
-    assert set(REQUIRED.values()) <= set(names)
+    assert set(range(1, 10)) <= set(REQUIRED), "an invariant of issue 3 has no property"
+    missing = set(REQUIRED.values()) - set(names)
+    assert not missing, f"dropped from the catalog: {sorted(missing)}"
     for p in catalog.CATALOG:
         assert p.origin and p.text
         assert p.mutant in mutants.MUTANTS
         assert certificates.path(p.name).exists()
+
+
+def test_vacuous_premise_is_reported_not_witnessed(monkeypatch, capsys) -> None:
+    """A property whose premise is made unreachable is not reported as
+    holding: its premise is not witnessed and ``conform prove`` exits 1,
+    although its formula is still proven."""
+    p = catalog.BY_NAME["listener_stays_listen_across_accept"]
+    vacuous = dataclasses.replace(p, premise=lambda c: z3.And(p.premise(c), z3.BoolVal(False)))
+    r = prove.prove_one(vacuous, system(), store=False)
+    assert r["verdict"] == "proven" and r["premise"]["verdict"] != "witnessed"
+    monkeypatch.setitem(catalog.BY_NAME, p.name, vacuous)
+    assert prove.prove_command(SimpleNamespace(names=[p.name], json=True)) == 1
+    (row,) = json.loads(capsys.readouterr().out)["properties"]
+    assert row["premise"]["verdict"] != "witnessed"
+
+
+def test_truth_to_a_bound_is_not_a_proof() -> None:
+    """A claim that holds for the first steps only ("no client ever reaches
+    ESTABLISHED": three steps find no violation) is refuted, never reported
+    proven: a bounded search is not the method of any proof."""
+    c = system()
+    bounded = catalog.Property(
+        "no_client_ever_established", "test", "no client reaches ESTABLISHED",
+        lambda c: z3.And([z3.Not(c.st_in(s, {"ESTABLISHED"}, nxt=True)) for s in CLIENTS]),
+        lambda c: z3.BoolVal(True), "send_in_syn_sent")
+    assert engine.bmc(c, z3.Not(bounded.formula(c)), depth=3).verdict == "unreached"
+    r = prove.prove_one(bounded, c, store=False)
+    assert r["verdict"] == "refuted" and r["method"] in UNBOUNDED
+    assert r["counterexample"] and len(r["counterexample"]) == 4
 
 
 def test_mutants_change_the_table() -> None:
