@@ -212,7 +212,9 @@ class Recorder:
         # observers (conformance.observers): when each name was introduced, and each
         # connect call's time span, to name the tracepoint's state changes
         self._born: dict[str, int] = {}
+        self._since: dict[str, tuple[int, Any]] = {}  # name -> (when its addresses were last seen to change, them)
         self._connects: list[tuple[str, int, int, str]] = []
+        self._listened: set[str] = set()  # names whose last listen() succeeded (since no connect)
         self._obs: Any = None
         if observe is not None:
             from conformance.observers import Observers
@@ -314,6 +316,7 @@ class Recorder:
         try:
             sock.listen(backlog)
             self._connects.append((name, t0, time.monotonic_ns(), "0.0.0.0:0"))
+            self._listened.add(name)
         except OSError as e:
             return self._record(name, "listen", {"backlog": backlog}, _errname(e), {})
         entry.local = format_addr(sock.getsockname())
@@ -335,6 +338,7 @@ class Recorder:
         self._timed_out(entry, "connect", ret, "EINPROGRESS")
         result: dict[str, Any] = {}
         if ret in ("ok", "EINPROGRESS"):
+            self._listened.discard(name)
             entry.local = format_addr(sock.getsockname())
             entry.conn = (entry.local, format_addr(target))
             result["local"] = entry.local
@@ -566,6 +570,12 @@ class Recorder:
                 result: dict[str, Any]) -> dict[str, Any]:
         event = {"ev": "call", "sock": name, "op": op, **args, "ret": ret, **result}
         self.events.append(event)
+        if self._obs is not None:
+            now = time.monotonic_ns()
+            for n in (name, result.get("new")):
+                e = self._names.get(n) if n else None
+                if e is not None and self._since.get(n, (0, None))[1] != (e.local, e.conn):
+                    self._since[n] = (now, (e.local, e.conn))
         if self.auto_observe:
             self.observe_live()
         if self.record_netstat:
@@ -583,7 +593,8 @@ class Recorder:
         the socket a connect() (listen()) call was being made on when the change
         happened, if the change's peer is the call's target (none), else the name whose
         connection (or, for a listener, whose local address) is the change's, if
-        that name already existed when the change happened; None otherwise (a
+        that name already had those addresses when the change happened (the latest
+        such name); None otherwise (a
         child not yet accepted, a connection no name denotes any more)."""
         for name, t0, t1, target in reversed(self._connects):
             if t0 <= ch.ts_ns <= t1 and ch.remote == target:
@@ -591,10 +602,11 @@ class Recorder:
         if ch.local.endswith(":0"):
             return None
         listener = ch.remote.endswith(":0")
-        for e in self._names.values():
-            if self._born.get(e.name, 0) > ch.ts_ns:
-                continue
-            if e.conn == (ch.local, ch.remote) or (listener and e.conn is None and e.local == ch.local):
+        # the latest name first: a port (pair) an older socket let go of may be a newer one's now
+        for e in reversed(list(self._names.values())):
+            if max(self._born.get(e.name, 0), self._since.get(e.name, (0, None))[0]) > ch.ts_ns:
+                continue  # the name, or its present addresses, came later
+            if e.conn == (ch.local, ch.remote) or (listener and e.name in self._listened and e.local == ch.local):
                 return e.name
         return None
 

@@ -231,7 +231,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if names:
             outcomes, traces = _run_scenarios(names, targets, check_trace, jobs, isolation, explain, isos,
-                                              observers=getattr(args, "observers", "on") != "off")
+                                              observers=getattr(args, "observers", "auto") != "off")
             report["scenarios"] = [asdict(o) for o in outcomes]
             report["observers"] = dict(_observer_report)
             report["summary"] = _summary(outcomes)
@@ -253,7 +253,12 @@ def run_command(args: argparse.Namespace) -> int:
         if n_random is not None:
             if seed is None:
                 seed = random.SystemRandom().randrange(1 << 32)
-            camp, camp_status = _run_campaign(n_random, seed, jobs, steps, isolation, args.out, explain, isos)
+            camp, camp_status = _run_campaign(n_random, seed, jobs, steps, isolation, args.out, explain, isos,
+                                              observers=getattr(args, "observers", "auto") == "on")
+            camp["observers"] = ("on: x-packet and x-state recorded and checked"
+                                 if getattr(args, "observers", "auto") == "on"
+                                 else "off (--observers on records and checks x-packet and x-state; "
+                                      "about half the speed)")
             report["random"] = camp
             status = camp_status if not names else _combine(status, camp_status)
             if not args.json:
@@ -458,7 +463,7 @@ def _explain_into(entries: list[dict], traces: dict[str, str]) -> None:
 # ---------------------------------------------------------------------------
 
 def _run_campaign(n: int, seed: int, jobs: int, steps: int, isolation: str, out: str | None,
-                  explain: bool, isos: _Isolations) -> tuple[dict[str, Any], int]:
+                  explain: bool, isos: _Isolations, observers: bool = False) -> tuple[dict[str, Any], int]:
     global _partial
     campaign.preload()  # imported once here, not once per forked worker
     shares = campaign.split(n, jobs)
@@ -491,7 +496,11 @@ def _run_campaign(n: int, seed: int, jobs: int, steps: int, isolation: str, out:
         elif msg[0] == "result":
             results[index] = msg[1]
 
-    problems = campaign.run_workers(work, campaign.random_target, handle)
+    with tracepoint.Session(len(work), enabled=observers and isolation != "none") as session:
+        if observers:  # only with --observers on: they slow a campaign down (docs/extensions.md)
+            for k, job in enumerate(work):
+                job["observe"] = dict(session.job(k), packets=isolation != "none", packets_off="--isolation none")
+        problems = campaign.run_workers(work, campaign.random_target, handle)
     seconds = time.monotonic() - started
     return _campaign_report(n, seed, work, results, problems, seconds, out, explain)
 
@@ -612,6 +621,8 @@ def _campaign_text(c: dict[str, Any]) -> str:
     if c.get("first"):
         lines.append("no divergence; the longest sequence of worker 0, explained:")
         lines.append(c["first"].pop("explain_text"))
+    if c.get("observers"):
+        lines.append(f"observers: {c['observers']}")
     lines.append(f"reproduce: {c['reproduce']}")
     return "\n".join(lines)
 

@@ -51,6 +51,9 @@ __all__ = ["XSearch", "starts", "kernel_state", "wire_kind", "KERNEL_STEPS", "CO
 CONTROL = {"SYN": "SYN", "SYNACK": "SYN+ACK", "FIN": "FIN", "FINACK": "FIN", "RST": "RST"}
 RETRANSMITTED = ("SYN", "SYN+ACK", "FIN")
 
+# x-netfilter "drop" -> the model's segment kinds it drops (conformance/netfilter.py's rules)
+DROPPED = {"SYN": ("SYN",), "FIN": ("FIN", "FINACK"), "pure ACK": ("ACK", "ACKFIN")}
+
 # (a, m, b): the model goes a -> b in one step where the kernel's full socket
 # goes a -> m -> b.  FIN_WAIT_1 receiving a FIN that also acknowledges our FIN:
 # tcp_rcv_state_process() sets FIN_WAIT2 on the ACK, then tcp_fin() ->
@@ -139,6 +142,36 @@ def _advance(c: Config, c2: Config, popped, xs: XS, fresh: str | None = None) ->
               tuple(sorted((n, last, vis) for n, (last, vis) in st.items())) if st is not None else xs.st)
 
 
+def _losses(c: Config, xs: XS, kinds: set):
+    """A segment at the head of a channel, of a kind a netfilter rule of the trace dropped,
+    lost: the kernel retransmits a dropped segment, but the retransmission may take
+    another form or not happen at all (in a simultaneous open, a SYN dropped while its
+    socket goes SYN_SENT -> SYN_RECEIVED is retransmitted as a SYN+ACK).  The lost
+    segment was never on the wire: it leaves the channel's unseen control segments too."""
+    pending = dict(xs.pkt)
+    for ch, segs in c.net:
+        kind = segs[0][0]
+        if kind not in kinds:
+            continue
+        w = system._Work(c)
+        w.pop(ch)
+        if kind in CONTROL:
+            unseen = pending.get(ch, ())
+            ctrl = sum(1 for k, _n in segs if k in CONTROL)
+            if len(unseen) < ctrl:
+                continue  # the capture saw it: it was not dropped
+            i = len(unseen) - ctrl
+            rest = unseen[:i] + unseen[i + 1:]
+            pkt = dict(pending)
+            if rest:
+                pkt[ch] = rest
+            else:
+                pkt.pop(ch, None)
+            yield w.freeze(), xs._replace(pkt=tuple(sorted(pkt.items())))
+        else:
+            yield w.freeze(), xs
+
+
 def _match_addr(model, seen) -> bool:
     return model[0] == seen[0] and (model[1] == seen[1] or (isinstance(model[1], int) and model[1] < 0))
 
@@ -182,6 +215,7 @@ class XSearch:
         self.packets, self.states = kinds["packets"], kinds["states"]
         self.frontier: set[tuple[Config, XS]] = {(system.EMPTY, EMPTY_XS)}
         self.seen: set = set()  # (src, dst, kind, seq) of retransmittable segments seen
+        self.lossy: set = set()  # model segment kinds an x-netfilter rule dropped (may be lost)
         self.checked = 0
         self._cache: dict = {}
 
@@ -194,6 +228,8 @@ class XSearch:
             for label, c2 in system.internal_steps(c, self.profile, True, self.world):
                 if label.startswith("timer"):
                     yield c2, _advance(c, c2, None, xs)
+        if self.lossy:
+            yield from _losses(c, xs, self.lossy)
 
     def _closure(self, timers: bool) -> set:
         seen = set(self.frontier)
@@ -214,6 +250,8 @@ class XSearch:
         """Apply one event; return a divergence verdict, or None."""
         from conformance import check
         kind = getattr(ev, "ev", None)
+        if kind == "x-netfilter" and ev.data.get("on") is True:
+            self.lossy.update(DROPPED.get(ev.data.get("drop"), ()))
         if kind is not None and not self._checks(ev):
             return None
         if kind is None:

@@ -329,8 +329,8 @@ def _open_descriptors_in(ns_fd: int) -> int:
 def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals) -> None:
     before = _netns_list()
     proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "run", "--random", "1000", "--seed", "3",
-                             "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "--jobs", "2", "--observers", "on"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     err = ""
     workers: list[int] = []
     ns_fds: list[int] = []
@@ -348,6 +348,9 @@ def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals) -> None:
             ns_fds.append(os.open(f"/proc/{w}/ns/net", os.O_RDONLY))
         spaces = {netns.netns_id(w) for w in workers}
         assert netns.netns_id() not in spaces
+        from conformance import tracepoint
+        ours = [n for n in tracepoint.leftovers() if n.startswith(f"{tracepoint.PREFIX}{proc.pid}-")]
+        assert len(ours) == (2 if tracepoint.available() is None else 0)  # a tracefs instance per worker
         proc.send_signal(sig)
         out, rest = proc.communicate(timeout=20)
         err += rest
@@ -367,6 +370,5 @@ def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals) -> None:
         assert _open_descriptors_in(fd) == 0  # no socket held open in it
         os.close(fd)
     assert _netns_list() == before
-    from conformance import tracepoint
     assert not [n for n in tracepoint.leftovers() if n.startswith(f"{tracepoint.PREFIX}{proc.pid}-")], \
-        "a tracefs instance of the run is left"
+        "a tracefs instance of the run (and its enabled tracepoint) is left"

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(not NETNS or TRACEFS is not None,
                                 reason=f"needs root, network namespaces and tracefs: {TRACEFS or 'no netns'}")
 
 SCENARIOS = ["lifecycle-client-closes", "lifecycle-server-closes", "simultaneous-close", "self-connect",
-             "listener-closed-with-queue", "refused-no-socket", "abortive-close", "simultaneous-open"]
+             "listener-closed-with-queue", "refused-no-socket", "abortive-close", "simultaneous-open",
+             "listener-calls", "closed-connection-calls", "accept-queue-full"]
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -77,8 +78,9 @@ def test_observed_scenario_conforms_with_its_x_events_checked(recorded: dict, na
     evs = _events(lines)
     assert evs[0][1] == {"ev": "x-observers", "packets": True, "states": True}
     kinds = {o["ev"] for _, o in evs}
-    assert {"x-packet", "x-state"} <= kinds
-    assert any(o["ev"] == "x-packet" and o["flags"] == "SYN" for _, o in evs)
+    assert "x-state" in kinds
+    if any(o.get("op") == "connect" and o["ret"] in ("ok", "EINPROGRESS", "ECONNREFUSED") for _, o in evs):
+        assert any(o["ev"] == "x-packet" and o["flags"] == "SYN" for _, o in evs)
     bad, checker = _check(lines)
     assert bad is None, (bad.line, bad.reason, bad.allowed)
     assert checker._x is not None and checker._x.checked >= 2  # x- events were really checked
@@ -193,6 +195,19 @@ def test_retransmissions_are_checked_once(recorded: dict) -> None:
     other_seq = lines[:at] + [_replace(lines, at, seq=(json.loads(lines[at - 1])["seq"] + 7))[at - 1]] + lines[at:]
     bad, _ = _check(other_seq)  # a second SYN the model never sent
     assert bad is not None and bad.line == at + 1
+
+
+def test_a_held_back_segment_may_be_lost() -> None:
+    """simultaneous-open, recorded: b's dropped SYN was never sent again (b answered a's SYN
+    with a SYN+ACK), so a went SYN_SENT -> ESTABLISHED; only losing b's SYN explains that."""
+    lines = (ROOT / "tests" / "traces" / "simultaneous-open-syn-lost.jsonl").read_text().splitlines()
+    assert any(json.loads(t).get("to") == "ESTABLISHED" and json.loads(t).get("from") == "SYN_SENT"
+               for t in lines[1:] if '"x-state"' in t)
+    bad, checker = _check(lines)
+    assert bad is None and checker._x.checked > 10
+    without = [t for t in lines if '"x-netfilter"' not in t]  # no rule dropped anything: no loss
+    bad, _ = _check(without)
+    assert bad is not None and '"x-state"' in without[bad.line - 1]
 
 
 # ---------------------------------------------------------------------------
