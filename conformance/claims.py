@@ -1,12 +1,17 @@
-"""The seed's claims S1–S14 (../shared/seed/claims.md), each given two verdicts:
-on the model, and on this machine's kernel.
+"""The seed's claims S1–S14 (../shared/seed/claims.md), each given three verdicts:
+on the model by the checker, on the model by z3, and on this machine's kernel.
 
 On the model a claim is *witnessed* (a run of the model does what it says:
 a trace that `conform check` accepts), *refuted* (the model rejects what the
 claim says, or does what it rules out), or *holds here* (the one outcome
 that would contradict it is rejected at that point of the trace — a check
 of one situation, not a proof over every reachable state, which is what
-`conform prove` is for).  On the kernel a claim is *seen* or *not seen* in
+`conform prove` is for).  From z3 (:func:`z3_verdict`) a claim is *proven*
+(a property of properties/catalog.py citing it holds for every reachable
+state of the composed system), *witnessed* (a witness of
+properties/witnesses.py declared for it is reached by a run z3 found), or
+*refuted* (:data:`REFUTED_BY_Z3`: a proven property and a run contradict it
+as the seed states it).  On the kernel a claim is *seen* or *not seen* in
 a recorded scenario that conforms.
 
 ``python -m conformance.claims --write`` regenerates docs/claims.md; a
@@ -208,17 +213,99 @@ def _record_isolated(name: str) -> str:
         return path.read_text() if path.exists() else ""
 
 
-def render(live: bool = True) -> str:
+# ---------------------------------------------------------------------------
+# Verdicts from z3 (conform prove): a property proven for every reachable
+# state of the composed system, or a run z3 found (a witness)
+# ---------------------------------------------------------------------------
+
+# Claims that z3 refutes as the seed states them, and why.
+REFUTED_BY_Z3 = {
+    "S12": "the kernel, not accept(), creates the server-side socket and completes the handshake: "
+           "accept() only dequeues a connection that is already ESTABLISHED (or was since reset)",
+}
+
+
+def z3_cover(claim_id: str) -> tuple[list[str], list[str]]:
+    """The catalog's properties whose origin cites the claim, and the
+    witnesses declared for it."""
+    import re
+
+    from properties import catalog, witnesses
+    props = [p.name for p in catalog.CATALOG if claim_id in re.findall(r"\bS\d+\b", p.origin)]
+    wits = [w.name for w in witnesses.WITNESSES if w.claim == claim_id]
+    return props, wits
+
+
+def z3_results(ids=None) -> dict:
+    """Run ``conform prove``'s checks for every property and witness that
+    covers a claim (certificates and stored runs re-checked; nothing is
+    written): name -> result."""
+    from properties import catalog, prove, witnesses
+    from properties.compose import system
+    c = system()
+    out: dict = {}
+    for cid in ids or [cl.id for cl in CLAIMS]:
+        props, wits = z3_cover(cid)
+        for n in props:
+            if n not in out:
+                out[n] = prove.prove_one(catalog.BY_NAME[n], c, store=False)
+        for n in wits:
+            if n not in out:
+                out[n] = prove.witness_one(witnesses.BY_NAME[n], c, store=False)
+        if cid in REFUTED_BY_Z3:
+            for n in props:
+                out[f"mutant:{n}"] = prove.against_mutant(catalog.BY_NAME[n], store=False)
+    return out
+
+
+def z3_verdict(claim_id: str, results: dict) -> tuple[bool, str]:
+    """The claim's verdict from z3, and whether it stands (a property not
+    proven, a premise or witness not reached: it does not)."""
+    props, wits = z3_cover(claim_id)
+    if not props and not wits:
+        return True, "—"
+    parts, ok = [], True
+    for n in props:
+        r = results[n]
+        good = r["verdict"] == "proven" and r["premise"]["verdict"] == "witnessed"
+        ok &= good
+        parts.append(f"`{n}` " + ("proven for every reachable state" if good
+                                  else f"NOT PROVEN ({r['verdict']}, premise {r['premise']['verdict']})"))
+    for n in wits:
+        r = results[n]
+        good = r["verdict"] == "witnessed"
+        ok &= good
+        parts.append(f"`{n}` " + (f"reached by a {len(r['run'])}-step run (properties/runs/{n}.json)" if good
+                                  else f"NOT REACHED ({r['verdict']})"))
+    if claim_id in REFUTED_BY_Z3:
+        for n in props:
+            r = results[f"mutant:{n}"]
+            good = r["verdict"] == "refuted"
+            ok &= good
+            parts.append(f"the rules read as the seed states it (mutant `{r['mutant']}`) break `{n}`: "
+                         + (f"a {len(r['counterexample'])}-step counterexample" if good else "NO COUNTEREXAMPLE"))
+        head = "refuted" if ok else "BROKEN"
+        return ok, f"{head}: " + "; ".join(parts) + f" — {REFUTED_BY_Z3[claim_id]}"
+    return ok, ("proven" if ok and props and not wits else "witnessed" if ok and wits and not props
+                else "proven and witnessed" if ok else "BROKEN") + ": " + "; ".join(parts)
+
+
+def render(live: bool = True, results: dict | None = None) -> str:
+    results = z3_results() if results is None else results
     rows = ["# The seed's claims, on the model and on this kernel", "",
             "Generated by `python -m conformance.claims --write` (claims: ../shared/seed/claims.md).",
-            "Model verdicts come from traces the checker accepts or rejects (one situation each);",
-            "proofs over every reachable state are `conform prove`'s.", "",
-            "| claim | on the model | why | on Linux (this machine) |", "|---|---|---|---|"]
+            "Checker verdicts come from traces the checker accepts or rejects (one situation each);",
+            "z3 verdicts are `conform prove`'s: a property of `properties/catalog.py` proven for every",
+            "reachable state of the composed system (its certificate re-checked, its premise reached), or a",
+            "witness of `properties/witnesses.py` reached by a run z3 found (stored, re-checked step by step",
+            "against the current rules; `conform prove --out DIR` writes it as a trace).", "",
+            "| claim | checker | why | z3 | on Linux (this machine) |", "|---|---|---|---|---|"]
     for cl in CLAIMS:
         ok, why = model_verdict(cl)
         verdict = cl.verdict if ok else "BROKEN"
+        _, z3v = z3_verdict(cl.id, results)
         kernel = live_verdict(cl) if live else "(not run)"
-        rows.append(f"| **{cl.id}** {cl.text} | {verdict} | {why} | {kernel} |")
+        rows.append(f"| **{cl.id}** {cl.text} | {verdict} | {why} | {z3v} | {kernel} |")
     return "\n".join(rows) + "\n"
 
 

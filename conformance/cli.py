@@ -61,13 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to")
     diagram.set_defaults(func=_delegate("diagrams.render", "diagram_command"))
 
-    prove = sub.add_parser("prove", help="prove the model's properties with z3")
-    prove.add_argument("names", nargs="*", help="properties to prove (default: all)")
+    prove = sub.add_parser("prove", help="prove the model's properties with z3 and reach its witnesses")
+    prove.add_argument("names", nargs="*", help="properties and witnesses (default: all)")
     prove.add_argument("--json", action="store_true", help="print results as JSON")
     prove.add_argument("--mutant", action="store_true",
                        help="check each property against its named broken rule table instead: "
                             "prints the shortest counterexample (exit 0 when every one is refuted)")
     prove.add_argument("--diagram", metavar="DIR", help="draw every counterexample as a sequence chart into DIR")
+    prove.add_argument("--out", metavar="DIR",
+                       help="write every witness run (with --mutant: every counterexample) as a trace for "
+                            "`conform check` (NAME.jsonl) and as a netstat step table (NAME.txt) into DIR")
     prove.set_defaults(func=_delegate("properties.prove", "prove_command"))
     return parser
 

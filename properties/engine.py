@@ -95,50 +95,10 @@ def check_certificate(c: Composed, prop: z3.BoolRef, invariant: z3.BoolRef) -> A
 
 def bmc(c: Composed, target: z3.BoolRef, depth: int = B.BMC_DEPTH) -> Answer:
     """The shortest run of at most ``depth`` steps whose last step satisfies
-    ``target`` (a formula over the current state and the step)."""
-    t0 = time.perf_counter()
-    cur, nxt, step = _cur(c), _nxt(c), _step_vars(c)
-    s = z3.Solver()
-    frames = [[z3.Const(f"{v}@0", v.sort()) for v in cur]]
-    s.add(z3.substitute(c.init, *zip(cur, frames[0])))
-    steps = []
-    for k in range(depth):
-        frames.append([z3.Const(f"{v}@{k + 1}", v.sort()) for v in cur])
-        sv = [z3.Const(f"{v}@{k}", v.sort()) for v in step]
-        steps.append(sv)
-        ren = list(zip(cur, frames[k])) + list(zip(nxt, frames[k + 1])) + list(zip(step, sv))
-        s.push()
-        s.add(z3.substitute(target, *ren))
-        s.add(z3.substitute(c.trans, *ren))
-        if s.check() == z3.sat:
-            m = s.model()
-            trace = _decode(m, c, frames, steps, step, k + 1)
-            s.pop()
-            return Answer("witnessed", f"bmc (depth {k + 1})", time.perf_counter() - t0, trace=trace)
-        s.pop()
-        s.add(z3.substitute(c.trans, *ren))
-    return Answer("unreached", f"bmc (depth {depth})", time.perf_counter() - t0)
-
-
-def _decode(m: z3.ModelRef, c: Composed, frames, steps, step, n: int) -> list[dict]:
-    """One row per step: who acted, the trigger, the segment or call result,
-    and the states of the live slots after it."""
-    from .compose import SLOTS
-
-    names = {str(v): i for i, v in enumerate(step)}
-    rows = []
-    for k in range(n):
-        val = lambda name: m.eval(steps[k][names[name]], model_completion=True) if name in names else None  # noqa: E731
-        state = {name: m.eval(frames[k + 1][i], model_completion=True) for i, name in enumerate(NAMES)}
-        row = {"step": k + 1, "act": str(val("step.act")).removeprefix("Slot."),
-               "trigger": str(val("trigger")).removeprefix("Trigger."),
-               "ret": str(val("out.ret")).removeprefix("Ret."),
-               "seg": str(val("par.seg")).removeprefix("Seg."),
-               "states": {s: str(state[f"{s}.st"]).removeprefix("State.") for s in SLOTS
-                          if not s.startswith("A") or z3.is_true(state[f"{s}.live"])}}
-        if row["act"] == "NET":
-            row["trigger"] = row["ret"] = row["seg"] = ""
-        elif row["trigger"] != "seg":
-            row["seg"] = ""
-        rows.append(row)
-    return rows
+    ``target`` (a formula over the current state and the step):
+    :func:`properties.runs.bmc`, its run as ``trace`` rows (``run``: the run)."""
+    from . import runs
+    f = runs.bmc(c, runs.last_step(target), depth)
+    ans = Answer(f.verdict, f.method, f.seconds, detail=f.detail, trace=runs.rows(f.run) if f.run else None)
+    ans.run = f.run
+    return ans

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import pytest
+
 from conformance import claims
 
 
@@ -24,9 +26,43 @@ def _model_part(text):
     return [line.rsplit(" | ", 1)[0] for line in text.splitlines()]
 
 
-def test_claims_doc_is_fresh():
-    assert _model_part(claims.DOC_PATH.read_text()) == _model_part(claims.render(live=False)), \
+@pytest.fixture(scope="module")
+def z3_results():
+    """conform prove's checks for every claim z3 covers (run once here)."""
+    return claims.z3_results()
+
+
+def test_claims_doc_is_fresh(z3_results):
+    assert _model_part(claims.DOC_PATH.read_text()) == _model_part(claims.render(live=False, results=z3_results)), \
         "stale: run bin/dev python -m conformance.claims --write"
+
+
+def test_z3_verdicts_of_the_claims(z3_results):
+    """Every claim a property or witness covers gets its verdict from z3;
+    S12 is refuted (a proven property, a run, and the seed's reading broken)."""
+    verdicts = {c.id: claims.z3_verdict(c.id, z3_results) for c in claims.CLAIMS}
+    assert all(ok for ok, _ in verdicts.values()), verdicts
+    for cid in ("S1", "S10", "S11"):
+        assert verdicts[cid][1].startswith("proven"), cid
+    for cid in ("S2", "S3", "S8", "S9", "S14"):
+        assert verdicts[cid][1].startswith("witnessed"), cid
+    s12 = verdicts["S12"][1]
+    assert s12.startswith("refuted") and "accept_returns_completed_connection" in s12 and "-step run" in s12
+    assert "counterexample" in s12
+
+
+def test_a_z3_verdict_that_no_longer_holds_is_reported(z3_results):
+    """A witness no longer reached (or a property no longer proven) turns
+    the claim's z3 verdict into BROKEN, and the document says so."""
+    broken = dict(z3_results)
+    broken["S3_send_before_server_established"] = dict(broken["S3_send_before_server_established"],
+                                                       verdict="unreached")
+    ok, text = claims.z3_verdict("S3", broken)
+    assert not ok and "NOT REACHED" in text
+    p = claims.z3_cover("S1")[0][0]
+    broken[p] = dict(broken[p], verdict="unknown")
+    ok, text = claims.z3_verdict("S1", broken)
+    assert not ok and text.startswith("BROKEN")
 
 
 def test_live_verdicts_in_the_doc_hold_on_this_kernel():
