@@ -23,7 +23,7 @@ import z3
 from model import rules
 from model import z3enc as E
 
-from .compose import CHANNELS, CLIENTS, SERVERS, SLOT, SLOTS, SYNC, Composed, in_channel
+from .compose import CHANNELS, CLIENTS, SERVERS, SLOT, SLOTS, SYNC, Composed, queue_full
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,14 @@ def _rst_arrives(c: Composed) -> z3.BoolRef:
     return z3.And(c.is_trigger("seg"), c.par["seg"] == E.PARAM_DOMAINS["seg"].lit("RST"))
 
 
+def _ack_waits(c: Composed, a: str) -> z3.BoolRef:
+    """Request sock ``a`` has its client's ACK at the head of its channel."""
+    ch = "up" + a[1:]
+    return z3.And(c.v(a, "live"), z3.Not(c.v(a, "queued")), c.st_in(a, {"SYN_RECEIVED"}),
+                  c.v(a, "fd") == E.FIELD_DOMAINS["fd"].lit("none"),
+                  c.cur[f"{ch}.v0"], c.cur[f"{ch}.k0"] == E.PARAM_DOMAINS["seg"].lit("ACK"))
+
+
 CATALOG += (  # what a TCP expert would also expect
     Property(
         "fin_sent_once",
@@ -207,6 +215,16 @@ CATALOG += (  # what a TCP expert would also expect
         lambda c: z3.Not(actor(c, lambda s: z3.And(_rst_arrives(c), c.st_in(s, SYNC, nxt=True)))),
         lambda c: actor(c, lambda s: z3.And(_rst_arrives(c), c.st_in(s, SYNC))),
         "rst_challenged"),
+    Property(
+        "accept_queue_within_capacity",
+        "include/net/sock.h sk_acceptq_is_full (backlog + 1 fit); tcp_minisocks.c tcp_check_req "
+        "(the final ACK at a full queue is dropped)",
+        "a connection joins the listener's accept queue only while the queue holds fewer "
+        "connections than its capacity (so it never exceeds the capacity it had when the "
+        "connection came); premise: a request sock's ACK waits at a full queue",
+        lambda c: z3.Not(z3.Or([z3.And(c.act == SLOT.lit(a), c.tag["enqueue"], queue_full(c)) for a in SERVERS])),
+        lambda c: z3.And(c.st_in("L", {"LISTEN"}), queue_full(c), z3.Or([_ack_waits(c, a) for a in SERVERS])),
+        "ack_joins_full_queue"),
 )
 
 BY_NAME = {p.name: p for p in CATALOG}

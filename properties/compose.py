@@ -230,7 +230,8 @@ def _set_cells(upd: dict, ch: str, cells: list) -> None:
         upd[f"{ch}.v{k}"], upd[f"{ch}.k{k}"] = v, s
 
 
-def _queue_full(c: Composed) -> z3.BoolRef:
+def queue_full(c: Composed) -> z3.BoolRef:
+    """The listener's accept queue is full (capacity 1 or 2: ``L.cap2``)."""
     q = [c.v(a, "queued") for a in SERVERS]
     return z3.If(c.v("L", "cap2"), z3.And(q), z3.Or(q))
 
@@ -291,7 +292,7 @@ def _call(c: Composed, s: str) -> z3.BoolRef:
     if s in SERVERS:
         conds += [c.v(s, "live"), c.v(s, "fd") != lit("fd", "none")]
     conds += [c.inp["q_nonempty"] == (z3.Or([c.v(a, "queued") for a in SERVERS]) if s == "L" else False),
-              c.inp["q_full"] == (_queue_full(c) if s == "L" else False)]
+              c.inp["q_full"] == (queue_full(c) if s == "L" else False)]
     on, kind = _emitted(c)
     ch = out_channel(s)
     if ch:  # the listener's own connection attempts reach no modelled peer: lost
@@ -338,7 +339,7 @@ def _timer(c: Composed, s: str) -> z3.BoolRef:
     if s in SERVERS:
         conds += [c.v(s, "live"),
                   c.inp["q_full"] == z3.And(c.v(s, "fd") == lit("fd", "none"), c.st_in("L", {"LISTEN"}),
-                                            _queue_full(c)),
+                                            queue_full(c)),
                   z3.Not(c.tag["reset_queue"])]
         upd[f"{s}.live"] = z3.And(c.v(s, "live"), z3.Not(c.tag["destroy"]))
     else:
@@ -370,7 +371,7 @@ def _deliver(c: Composed, s: str, ch: str, reply: str) -> z3.BoolRef:
     conds.append(z3.If(data, c.par["segn"] <= c.cur[f"{ch}.fl"], c.par["segn"] == 0))
     upd[f"{ch}.fl"] = c.cur[f"{ch}.fl"] - z3.If(c.tag["redeliver"], 0, c.par["segn"])
     if s == "L":
-        conds += [c.st_in("L", {"LISTEN"}), c.v("L", "port") == PORT.lit("P"), c.inp["q_full"] == _queue_full(c),
+        conds += [c.st_in("L", {"LISTEN"}), c.v("L", "port") == PORT.lit("P"), c.inp["q_full"] == queue_full(c),
                   z3.Not(z3.And(c.v(a, "live"), z3.Not(c.st_in(a, {"CLOSED", "LISTEN"}))))]
         # spawn_req: a request sock in slot Ai (the old CLOSED socket there leaves the model)
         spawn = c.tag["spawn_req"]
@@ -395,7 +396,7 @@ def _deliver(c: Composed, s: str, ch: str, reply: str) -> z3.BoolRef:
     elif s in SERVERS:
         conds += [c.v(s, "live"), z3.Not(c.st_in(s, {"CLOSED", "LISTEN"})),
                   c.inp["q_full"] == z3.And(c.v(s, "fd") == lit("fd", "none"), c.st_in("L", {"LISTEN"}),
-                                            _queue_full(c)),
+                                            queue_full(c)),
                   z3.Not(c.tag["spawn_req"]), z3.Not(c.tag["reset_queue"])]
         upd[f"{s}.live"] = z3.And(c.v(s, "live"), z3.Not(c.tag["destroy"]))
         upd[f"{s}.queued"] = z3.Or(c.v(s, "queued"), c.tag["enqueue"])

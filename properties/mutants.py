@@ -94,6 +94,10 @@ MUTANTS: dict[str, tuple[str, Callable[[Cases], Cases]]] = {
         "a RST in ESTABLISHED is answered by a challenge ACK and ignored (RFC 5961 §3.2 read as "
         "applying to every RST, the exact-sequence one included)",
         _outcomes("est.rst", out(emit=("ACK",)))),
+    "ack_joins_full_queue": (
+        "the final ACK completes the connection whatever the accept queue holds (no "
+        "sk_acceptq_is_full check)",
+        _drop("req.full")),
 }
 
 
