@@ -18,7 +18,11 @@ baseline accounts for, and whether the campaign reaches the goal of 50
 sequences per second. Shrinking runs are reported apart: they are extra
 runs a campaign makes only when it finds a divergence.
 
-Run: ``bin/dev python benchmarks/bench_run.py [--sequences N] [--jobs J] [--seed S] [--steps K]``.
+The campaign records and checks the ``x-packet`` / ``x-state`` observers as
+``conform run`` does (``--observers off``: without them); the two baselines
+replay without them.
+
+Run: ``bin/dev python benchmarks/bench_run.py [--sequences N] [--jobs J] [--seed S] [--steps K] [--observers on|off]``.
 """
 
 from __future__ import annotations
@@ -28,15 +32,25 @@ import os
 import sys
 import time
 
-from conformance import campaign
+from conformance import campaign, tracepoint
 
 GOAL = 50.0
 
 
-def run_campaign(n: int, seed: int, jobs: int, steps: int) -> tuple[float, dict[int, dict], list[str]]:
+def run_campaign(n: int, seed: int, jobs: int, steps: int,
+                 observers: bool = True) -> tuple[float, dict[int, dict], list[str]]:
     shares = campaign.split(n, jobs)
     work = [{"n": share, "seed": seed, "worker": k, "jobs": len(shares), "hseed": campaign.worker_seed(seed, k),
              "steps": steps, "isolation": "auto", "keep_calls": True} for k, share in enumerate(shares)]
+    with tracepoint.Session(len(work), enabled=observers) as session:  # as conform run does
+        for k, job in enumerate(work):
+            job["observe"] = dict(session.job(k), packets=True) if observers else None
+        seconds, results, problems = _campaign(work)
+    notes = [f"observers {'off' if not observers else 'states off: ' + session.off if session.off else 'on'}"]
+    return seconds, results, problems + notes
+
+
+def _campaign(work: list[dict]) -> tuple[float, dict[int, dict], list[str]]:
     results: dict[int, dict] = {}
     isolation: list[str] = []
 
@@ -71,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--observers", choices=("on", "off"), default="on",
+                        help="packets and the state-change tracepoint recorded and checked, as conform run does")
     args = parser.parse_args(argv)
 
-    seconds, results, notes = run_campaign(args.sequences, args.seed, args.jobs, args.steps)
+    seconds, results, notes = run_campaign(args.sequences, args.seed, args.jobs, args.steps,
+                                           observers=args.observers == "on")
     sequences = sum(r["sequences"] for r in results.values())
     calls = sum(r["calls"] for r in results.values())
     replays = sum(r["replays"] for r in results.values())

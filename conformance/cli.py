@@ -49,10 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--isolation", choices=("auto", "netns", "none"), default="auto",
                      help="netns: a fresh network namespace per scenario (refuse to run without); "
                           "none: this host's loopback; auto (default): netns when possible")
-    run.add_argument("--observers", choices=("auto", "on", "off"), default="auto",
-                     help="also capture packets on lo and the kernel's state-change tracepoint, as x- events "
-                          "checked against the model, where permitted: auto (default) in named scenarios only, "
-                          "on also in random campaigns, off nowhere")
+    run.add_argument("--observers", choices=("on", "off"), default="on",
+                     help="also capture packets on lo and the kernel's state-change tracepoint (as root, in "
+                          "the run's own namespaces), written as x- events checked against the model (default on)")
     run.add_argument("--where", action="store_true",
                      help="say where the run sends packets (loopback, own namespaces) and exit")
     run.set_defaults(func=_delegate("conformance.run", "run_command"))

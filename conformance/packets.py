@@ -24,8 +24,11 @@ The event (documented in ``docs/extensions.md``)::
 
 from __future__ import annotations
 
+import queue
+import signal
 import socket
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +107,9 @@ class Capture:
     """An AF_PACKET capture of ``lo`` in the current network namespace (outgoing copies only)."""
 
     def __init__(self, ifname: str = "lo") -> None:
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        # protocol 0: no hook until bind() (a hook made at socket() would be torn down by bind(),
+        # waiting for an RCU grace period, synchronize_net(), some 15 ms)
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
             self.sock.bind((ifname, ETH_P_ALL))
@@ -129,10 +134,39 @@ class Capture:
         return out
 
     def close(self) -> None:
-        self.sock.close()
+        """Close the socket, in the background: closing a packet socket waits for an RCU
+        grace period (``synchronize_net()`` in ``packet_release()``, about 24 ms here),
+        which would double the time a scenario takes."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            _closer().put(sock)
 
     def __enter__(self) -> "Capture":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_queue: queue.SimpleQueue | None = None
+
+
+def _closer() -> queue.SimpleQueue:
+    """The queue of a daemon thread that closes packet sockets (started on first use; it
+    blocks the signals the recorder and ``conform run`` handle, so they reach the main thread)."""
+    global _queue
+    if _queue is None:
+        q: queue.SimpleQueue = queue.SimpleQueue()
+
+        def run() -> None:
+            while True:
+                q.get().close()
+
+        # the thread inherits the signal mask: block the signals while starting it
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGINT, signal.SIGTERM})
+        try:
+            threading.Thread(target=run, name="packet-socket-closer", daemon=True).start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _queue = q
+    return _queue

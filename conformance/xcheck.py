@@ -101,7 +101,8 @@ def starts(ev, checker) -> dict | None:
         return None
     if checker.world != "closed" or checker.coverage is not None:
         return None
-    return {"packets": data.get("packets") is True, "states": data.get("states") is True}
+    kinds = {"packets": data.get("packets") is True, "states": data.get("states") is True}
+    return kinds if any(kinds.values()) else None  # both off: nothing to check, the plain search will do
 
 
 class XS(NamedTuple):
