@@ -82,18 +82,27 @@ class Path:
 
     def at(self, k: int, f: z3.ExprRef) -> z3.ExprRef:
         """A formula over one step (``c.cur``, ``c.nxt``, step variables), read at step ``k``."""
-        key = ("at", k, f.get_id())
-        if key not in self._memo:
-            self._memo[key] = (f, z3.substitute(f, *zip(self._cur, self.frames[k]),
-                                                *zip(self._nxt, self.frames[k + 1]),
-                                                *zip(self._step, self.steps[k])))
-        return self._memo[key][1]
+        return self._subst(("at", k), f, lambda: (self._cur + self._nxt + self._step,
+                                                  self.frames[k] + self.frames[k + 1] + self.steps[k]))
 
     def state(self, k: int, f: z3.ExprRef) -> z3.ExprRef:
         """A formula over the current state, read in frame ``k`` (0..len)."""
-        key = ("state", k, f.get_id())
+        return self._subst(("state", k), f, lambda: (self._cur, self.frames[k]))
+
+    def _subst(self, where: tuple, f: z3.ExprRef, pairs) -> z3.ExprRef:
+        """``z3.substitute`` through the C API with the pair arrays built once
+        per step (the Python wrapper re-checks every pair's sorts on every call)."""
+        key = (*where, f.get_id())
         if key not in self._memo:
-            self._memo[key] = (f, z3.substitute(f, *zip(self._cur, self.frames[k])))
+            if where not in self._memo:
+                frm, to = pairs()
+                a, b = (z3.Ast * len(frm))(), (z3.Ast * len(frm))()
+                for i, (x, y) in enumerate(zip(frm, to)):
+                    a[i], b[i] = x.as_ast(), y.as_ast()
+                self._memo[where] = (len(frm), a, b, frm, to)  # the expressions keep the arrays' terms alive
+            n, a, b, _, _ = self._memo[where]
+            g = z3.z3._to_expr_ref(z3.Z3_substitute(f.ctx_ref(), f.as_ast(), n, a, b), f.ctx)
+            self._memo[key] = (f, g)
         return self._memo[key][1]
 
 
@@ -232,9 +241,10 @@ class Run:
         """The run as a :class:`Path` of values over ``c`` (KeyError or
         ValueError when ``c`` has variables the run does not give, or values
         it does not know)."""
-        names, step = list(NAMES), c.step_vars()
-        frames = [[_z3(c.cur[n].sort(), self.state(k)[n]) for n in names] for k in range(len(self) + 1)]
-        steps = [[_z3(v.sort(), st["vars"][str(v)]) for v in step] for st in self.steps]
+        step = [(v.decl().name(), v.sort()) for v in c.step_vars()]
+        sorts = [(n, c.cur[n].sort()) for n in NAMES]
+        frames = [[_z3(srt, self.state(k)[n]) for n, srt in sorts] for k in range(len(self) + 1)]
+        steps = [[_z3(srt, st["vars"][n]) for n, srt in step] for st in self.steps]
         return Path(c, frames, steps)
 
 
@@ -244,7 +254,8 @@ def recheck(c: Composed, run: Run, target: PathTarget, realistic: bool = False) 
     names = set(NAMES)
     if set(run.init) != names or any(set(st["state"]) != names for st in run.steps):
         return "the composed system's state variables changed"
-    if any(set(st["vars"]) != {str(v) for v in c.step_vars()} for st in run.steps):
+    step_names = {v.decl().name() for v in c.step_vars()}
+    if any(set(st["vars"]) != step_names for st in run.steps):
         return "the composed system's step variables changed"
     try:
         p = run.path(c)

@@ -108,13 +108,11 @@ def _s8(c: Composed, p: Path) -> z3.BoolRef:
     n = len(p)
     alts = []
     for cl, a in PAIRS:
+        send, data, reads = call_ok(c, cl, "send"), z3.And(acts(c, cl), c.emit["DATA"]), reads_bytes(c, a)
+        closes = last(p, z3.And(call_ok(c, a, "close"), c.v(a, "pos")))
         for j in range(n - 1):
-            alts.append(z3.And(
-                p.at(j, z3.And(call_ok(c, cl, "send"), z3.Not(c.v(a, "pos")))),
-                nowhere(p, z3.And(acts(c, cl), c.emit["DATA"]), 0, j),
-                nowhere(p, call_ok(c, cl, "send"), j + 1),
-                nowhere(p, reads_bytes(c, a), j + 1),
-                last(p, z3.And(call_ok(c, a, "close"), c.v(a, "pos")))))
+            alts.append(z3.And(p.at(j, z3.And(send, z3.Not(c.v(a, "pos")))), nowhere(p, data, 0, j),
+                               nowhere(p, send, j + 1), nowhere(p, reads, j + 1), closes))
     return z3.Or(alts) if alts else z3.BoolVal(False)
 
 
@@ -127,13 +125,13 @@ def _s9(c: Composed, p: Path) -> z3.BoolRef:
     data = c.emit["DATA"]
     alts = []
     for cl, a in PAIRS:
+        send, reads = call_ok(c, cl, "send"), reads_bytes(c, a)
         for j in range(n - 2):
+            once = z3.And(p.at(j, send), p.at(j, data), nowhere(p, data, 0, j), nowhere(p, data, j + 1),
+                          last(p, reads))
             for k1 in range(j + 1, n - 1):
-                alts.append(z3.And(
-                    p.at(j, call_ok(c, cl, "send")), p.at(j, data),
-                    nowhere(p, data, 0, j), nowhere(p, data, j + 1),
-                    p.at(k1, reads_bytes(c, a)), last(p, reads_bytes(c, a)),
-                    p.at(k1, c.par["n"]) + last(p, c.par["n"]) <= p.at(j, c.par["n"])))
+                alts.append(z3.And(once, p.at(k1, reads),
+                                   p.at(k1, c.par["n"]) + last(p, c.par["n"]) <= p.at(j, c.par["n"])))
     return z3.Or(alts) if alts else z3.BoolVal(False)
 
 
@@ -165,13 +163,12 @@ def _half_close(c: Composed, p: Path) -> z3.BoolRef:
     wr = E.PARAM_DOMAINS["how"].lit("wr")
     alts = []
     for x, y in (*PAIRS, *((a, cl) for cl, a in PAIRS)):
+        shut = z3.And(call_ok(c, x, "shutdown"), c.par["how"] == wr)
+        data = z3.And(acts(c, y), c.emit["DATA"])
+        sends = z3.And(call_ok(c, y, "send"), c.st_in(y, {"CLOSE_WAIT"}))
         for j in range(n - 2):
-            for m in range(j + 1, n - 1):
-                alts.append(z3.And(
-                    p.at(j, z3.And(call_ok(c, x, "shutdown"), c.par["how"] == wr)),
-                    nowhere(p, z3.And(acts(c, y), c.emit["DATA"]), 0, j),
-                    p.at(m, z3.And(call_ok(c, y, "send"), c.st_in(y, {"CLOSE_WAIT"}))),
-                    last(p, reads_bytes(c, x))))
+            alts.append(z3.And(p.at(j, shut), nowhere(p, data, 0, j), anywhere(p, sends, j + 1, n - 1),
+                               last(p, reads_bytes(c, x))))
     return z3.Or(alts) if alts else z3.BoolVal(False)
 
 
