@@ -1,14 +1,21 @@
 """Benchmark ``conform check`` against merely parsing the same JSON lines.
 
-Generates a valid trace of many sequential connection lifecycles on one
-listener (each client on a port never used before in the file), writes it to a
-temporary file, and times, best of ``--repeat`` runs each:
+Generates a valid trace, writes it to a temporary file, and times, best of
+``--repeat`` runs each:
 
 * parsing every line with ``json.loads`` and with ``orjson.loads`` (the floor);
 * ``read_trace`` alone (validation, no model);
-* ``read_trace`` + ``check_trace`` in-process (what ``conform check`` does).
+* ``read_trace`` + ``check_trace`` in-process (what ``conform check`` does);
+* with ``--plain``, the same without memoisation (``check_trace(fast=False)``).
 
-Run: ``bin/dev python benchmarks/bench_check.py [--events N] [--keep PATH]``.
+Two traces (``--shape``, both by default): ``lifecycles``, many sequential
+connection lifecycles on one listener, each client on a port never used
+before in the file; ``mixed``, up to four connections open at once with
+their steps interleaved at random (seeded), data of random sizes read in
+one to three pieces, either side closing first, shutdown, abortive close,
+blocking and non-blocking connects.
+
+Run: ``bin/dev python benchmarks/bench_check.py [--events N] [--shape S] [--keep PATH]``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -74,20 +82,20 @@ def lifecycle(k: int, port: int, sparse: bool = False) -> list[dict]:
     return events
 
 
+def preamble(generator: str) -> list[bytes]:
+    """The header and the listener ``L``'s first four events."""
+    objs = [{"trace": 1, "profile": "linux", "world": "closed", "meta": {"generator": generator}},
+            _call("L", "socket"),
+            _call("L", "bind", addr=f"{HOST}:{LISTEN_PORT}", local=f"{HOST}:{LISTEN_PORT}"),
+            _call("L", "listen", backlog=16),
+            _state("L", "LISTEN")]
+    return [orjson.dumps(obj) + b"\n" for obj in objs]
+
+
 def generate(events: int, sparse: bool = False) -> Iterator[bytes]:
     """Lines of a valid trace with at least ``events`` events (header not counted)."""
-    yield orjson.dumps({"trace": 1, "profile": "linux", "world": "closed",
-                        "meta": {"generator": "benchmarks/bench_check.py"}}) + b"\n"
-    setup = [
-        _call("L", "socket"),
-        _call("L", "bind", addr=f"{HOST}:{LISTEN_PORT}", local=f"{HOST}:{LISTEN_PORT}"),
-        _call("L", "listen", backlog=16),
-        _state("L", "LISTEN"),
-    ]
-    count = 0
-    for obj in setup:
-        count += 1
-        yield orjson.dumps(obj) + b"\n"
+    yield from preamble("benchmarks/bench_check.py")
+    count = 4
     k = 0
     while count < events:
         port = FIRST_CLIENT_PORT + k
@@ -98,6 +106,77 @@ def generate(events: int, sparse: bool = False) -> Iterator[bytes]:
             yield orjson.dumps(obj) + b"\n"
         k += 1
     yield orjson.dumps(_call("L", "close")) + b"\n"
+
+
+def mixed_connection(rng: random.Random, k: int, port: int) -> Iterator[list[dict]]:
+    """The steps of one connection to ``L``, each a list of events that must
+    stay together; between two steps any other connection may act."""
+    c, s = f"c{k}", f"s{k}"
+    server, client = f"{HOST}:{LISTEN_PORT}", f"{HOST}:{port}"
+    if rng.random() < 0.5:
+        yield [_call(c, "socket"), _call(c, "connect", addr=server, local=client),
+               _call("L", "accept", new=s, local=server, peer=client)]
+    else:
+        yield [_call(c, "socket", nonblock=True), _call(c, "connect", "EINPROGRESS", addr=server, local=client),
+               _state(c, "ESTABLISHED"), _call("L", "accept", new=s, local=server, peer=client)]
+    for _ in range(rng.randint(0, 3)):
+        a, b = rng.choice([(c, s), (s, c)])
+        size = rng.randint(1, 4000)
+        yield [_call(a, "send", len=size, n=size)]
+        left = size
+        while left:
+            n = left if rng.random() < 0.5 else rng.randint(1, left)
+            yield [_call(b, "recv", len=rng.randint(n, n + 100) if n == left else n, n=n)]
+            left -= n
+    first, second = rng.choice([(c, s), (s, c)])
+    ending = rng.random()
+    if ending < 0.1:
+        yield [_call(first, "close", linger0=True)]
+        yield [_call(second, "recv", "ECONNRESET", len=10)]
+        yield [_call(second, "close")]
+        return
+    if ending < 0.3:
+        yield [_call(first, "shutdown", how="wr")]
+        yield [_call(second, "recv", len=10, n=0)]
+        yield [_call(second, "send", len=7, n=7)]
+        yield [_call(first, "recv", len=10, n=7)]
+        yield [_call(first, "close")]
+    else:
+        yield [_call(first, "close")]
+        yield [_call(second, "recv", len=10, n=0)]
+    yield [_call(second, "close")]
+    yield [_state(first, "TIME_WAIT")]
+    yield [_state(second, "CLOSED")]
+    yield [_state(first, "CLOSED")]
+
+
+def generate_mixed(events: int, seed: int = 1, width: int = 4) -> Iterator[bytes]:
+    """Lines of a valid trace with at least ``events`` events: up to ``width``
+    connections at once, their steps interleaved at random."""
+    rng = random.Random(seed)
+    yield from preamble("benchmarks/bench_check.py --shape mixed")
+    count = 4
+    live: list[Iterator[list[dict]]] = []
+    k = 0
+    while live or count < events:
+        if count < events and len(live) < width and (not live or rng.random() < 0.3):
+            port = FIRST_CLIENT_PORT + k
+            if port > LAST_CLIENT_PORT:
+                raise SystemExit(f"bench_check: --events {events} needs more client ports than exist")
+            live.append(mixed_connection(rng, k, port))
+            k += 1
+        conn = rng.choice(live)
+        step = next(conn, None)
+        if step is None:
+            live.remove(conn)
+            continue
+        for obj in step:
+            count += 1
+            yield orjson.dumps(obj) + b"\n"
+    yield orjson.dumps(_call("L", "close")) + b"\n"
+
+
+SHAPES = {"lifecycles": lambda n, sparse: generate(n, sparse), "mixed": lambda n, sparse: generate_mixed(n)}
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:
@@ -126,63 +205,75 @@ def read_only(path: str) -> int:
         return sum(1 for _ in events)
 
 
-def check(path: str):
+def check(path: str, fast: bool = True):
     from conformance.check import check_trace
 
     with open(path, "rb") as f:
         header, events = read_trace(f)
-        return check_trace(header, events)
+        return check_trace(header, events, fast=fast)
+
+
+def measure(path: str, repeat: int, plain: bool) -> int:
+    """Time parsing, reading and checking the trace at ``path``; print the ratios."""
+    events = read_only(path)
+    size = os.path.getsize(path)
+    print(f"  {events} events, {size / 1e6:.1f} MB")
+
+    def rate(seconds: float) -> str:
+        return f"{seconds:7.3f} s  {events / seconds:12,.0f} events/s"
+
+    t_json, _ = best_of(repeat, lambda: parse_with(json.loads, path))
+    t_orjson, _ = best_of(repeat, lambda: parse_with(orjson.loads, path))
+    t_read, _ = best_of(repeat, lambda: read_only(path))
+    print(f"  parse json.loads    {rate(t_json)}")
+    print(f"  parse orjson.loads  {rate(t_orjson)}")
+    print(f"  read_trace          {rate(t_read)}   ({t_read / t_json:.2f}x json, {t_read / t_orjson:.2f}x orjson)")
+    t_check, verdict = best_of(repeat, lambda: check(path))
+    print(f"  check               {rate(t_check)}")
+    print(f"  check / parse(json):   {t_check / t_json:.2f}x the time   (goal: at most 3x)")
+    print(f"  check / parse(orjson): {t_check / t_orjson:.2f}x the time")
+    if plain:
+        t_plain, pverdict = best_of(1, lambda: check(path, fast=False))
+        print(f"  check, plain search {rate(t_plain)}   ({t_plain / t_json:.2f}x json, "
+              f"{t_plain / t_check:.1f}x the memoised check; verdict {pverdict.verdict})")
+    if verdict.verdict != "conforms" or verdict.events != events:
+        print(f"WARNING: the generated trace should conform, got {verdict.verdict} at line "
+              f"{verdict.line}: {verdict.reason} (events {verdict.events})", file=sys.stderr)
+        return 1
+    print("  verdict: conforms")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=300_000, help="events in the trace (default 300000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (default 3)")
-    parser.add_argument("--keep", metavar="PATH", help="write the trace here and keep it")
+    parser.add_argument("--shape", choices=[*SHAPES, "all"], default="all",
+                        help="which trace (default: all, one after the other)")
+    parser.add_argument("--keep", metavar="PATH", help="write the trace here and keep it (one --shape)")
     parser.add_argument("--sparse", action="store_true",
-                        help="omit the CLOSED observations that end each connection")
+                        help="lifecycles: omit the CLOSED observations that end each connection")
+    parser.add_argument("--plain", action="store_true", help="also time the search without memoisation (slow)")
     args = parser.parse_args(argv)
-
-    if args.keep:
-        path = args.keep
-    else:
-        fd, path = tempfile.mkstemp(prefix="bench-trace-", suffix=".jsonl")
-        os.close(fd)
-    try:
-        with open(path, "wb") as f:
-            f.writelines(generate(args.events, args.sparse))
-        events = read_only(path)
-        size = os.path.getsize(path)
-        print(f"trace: {events} events, {size / 1e6:.1f} MB, {path if args.keep else 'temporary file'}")
-
-        def rate(seconds: float) -> str:
-            return f"{seconds:7.3f} s  {events / seconds:12,.0f} events/s"
-
-        t_json, _ = best_of(args.repeat, lambda: parse_with(json.loads, path))
-        t_orjson, _ = best_of(args.repeat, lambda: parse_with(orjson.loads, path))
-        t_read, _ = best_of(args.repeat, lambda: read_only(path))
-        print(f"parse json.loads    {rate(t_json)}")
-        print(f"parse orjson.loads  {rate(t_orjson)}")
-        print(f"read_trace          {rate(t_read)}   ({t_read / t_json:.2f}x json, {t_read / t_orjson:.2f}x orjson)")
-
+    shapes = list(SHAPES) if args.shape == "all" else [args.shape]
+    if args.keep and len(shapes) > 1:
+        parser.error("--keep needs one --shape")
+    status = 0
+    for shape in shapes:
+        if args.keep:
+            path = args.keep
+        else:
+            fd, path = tempfile.mkstemp(prefix=f"bench-trace-{shape}-", suffix=".jsonl")
+            os.close(fd)
         try:
-            import conformance.check  # noqa: F401
-        except ImportError:
-            print("check               conformance.check is not available yet")
-            return 0
-        t_check, verdict = best_of(args.repeat, lambda: check(path))
-        print(f"check               {rate(t_check)}")
-        print(f"check / parse(json):   {t_check / t_json:.2f}x the time")
-        print(f"check / parse(orjson): {t_check / t_orjson:.2f}x the time")
-        if verdict.verdict != "conforms" or verdict.events != events:
-            print(f"WARNING: the generated trace should conform, got {verdict.verdict} at line "
-                  f"{verdict.line}: {verdict.reason} (events {verdict.events})", file=sys.stderr)
-            return 1
-        print("verdict: conforms")
-        return 0
-    finally:
-        if not args.keep:
-            os.unlink(path)
+            with open(path, "wb") as f:
+                f.writelines(SHAPES[shape](args.events, args.sparse))
+            print(f"trace {shape}: {path if args.keep else 'temporary file'}")
+            status |= measure(path, args.repeat, args.plain)
+        finally:
+            if not args.keep:
+                os.unlink(path)
+    return status
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Pure: takes parsed events, returns a :class:`Verdict`.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -231,10 +232,10 @@ class Checker:
         """Set aside every connection that nothing else refers to, with the
         set of states it may be in, when the frontier is the product of that
         set and the rest (so keeping them apart loses nothing); but none
-        with a socket named in ``keep``."""
+        with a socket named in ``keep``.  The connection is found again by
+        every name it has in any of its states (a timer may have ended one
+        of its sockets in some of them only)."""
         for unit in _units(next(iter(self.frontier))):
-            if unit[0] & keep:
-                continue
             rest: dict[Config, set] = {}
             parts: set = set()
             for c in self.frontier:
@@ -243,7 +244,10 @@ class Checker:
                 parts.add(u)
             if any(len(us) != len(parts) for us in rest.values()):
                 continue  # not a product: the connection's fate is tied to the rest
-            self._put(unit, self._reduce(parts))
+            names = frozenset(k for u in parts for k, _e in u.eps)
+            if names & keep:
+                continue
+            self._put((names, unit[1]), self._reduce(parts))
             self.frontier = set(rest)
 
     def _unpark_for(self, ev) -> None:
@@ -403,6 +407,20 @@ def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = T
         checker = FastChecker(profile, world)
     else:
         checker = Checker(profile, world, coverage)
+    # The search makes many small objects, none in a cycle, and keeps large
+    # caches of them (model.system, conformance.fastcheck); the cyclic garbage
+    # collector would walk those caches again and again (it took most of the
+    # time on long traces), reference counting alone frees what is dropped.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(checker, events)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check(checker, events: Iterable) -> Verdict:
     last_line = None
     for ev in events:
         last_line = ev.line

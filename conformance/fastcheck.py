@@ -50,6 +50,14 @@ from .trace import Call, State
 CACHE_MAX = 100_000
 """Transitions kept per (profile, world); the table is emptied when full."""
 
+WINDOW = 256
+REST = 2048
+"""When more than a fifth of the last WINDOW events missed the table (data
+of ever new sizes, say), the next REST events go to the plain checker (a
+miss costs a few plain steps: renaming in and out), then the memoised
+search resumes from its state; after each window that misses again right
+after resuming, the rest is twice as long."""
+
 # What each field of an endpoint / event holds, for renaming: "addr" an
 # (ip, port) or None, "key" an endpoint key or None, "keys" a tuple of keys,
 # "data" anything with no name or port in it (copied as it is), "name" a
@@ -232,7 +240,7 @@ class _Piece:
 class _Result:
     """A stored transition: the next canonical frontier and where each of
     its values comes from, and the pieces set aside with theirs."""
-    __slots__ = ("frontier", "same", "drops", "extras", "tmap", "parks")
+    __slots__ = ("frontier", "same", "drops", "extras", "tmap", "parks", "plain")
 
     def __init__(self, frontier, tmap, parks, old_values):
         self.frontier = frontier
@@ -244,9 +252,13 @@ class _Result:
         kept = {s for _t, env, s in tmap if env == 0}
         self.drops = tuple(v for v in old_values if v not in kept)
         self.extras = tuple((t, env, s) for t, env, s in tmap if env != 0)
+        # nothing to rename: only the configurations change
+        self.plain = self.same and not self.drops and not self.extras and not parks
 
 
 _CACHES: dict = {}
+_INTERN: dict = {}  # canonical frontiers resumed from the plain checker (cleared with the tables)
+_UNITS: dict = {}   # canonical frontier -> names of the connections that might be set aside
 DIVERGES = object()
 
 
@@ -273,6 +285,11 @@ class FastChecker:
         self._unit: dict[int, tuple] = {}      # id -> (names, pair) in trace terms
         self._ids = 0
         self._shelf = plain.Shelf()
+        self._misses = 0
+        self._window = WINDOW      # events before the miss count is looked at
+        self._rest_until = None    # the plain checker is resting the table until this event
+        self._rest = REST
+        self._resumed = False
 
     # -- the plain checker's view --------------------------------------------
     @property
@@ -304,12 +321,44 @@ class FastChecker:
 
     # -- events ----------------------------------------------------------------
     def feed(self, ev):
+        """Apply one event; return a divergence verdict, or None."""
+        # The common case first, inline: an event whose names are all in the
+        # frontier, with no address and nothing set aside to join, whose
+        # transition is stored.  Its key is the one _feed would make.
+        f = self._f
+        t = type(ev)
+        key = None
+        if t is State:
+            s = f.inv.get(ev.sock)
+            if s is not None:
+                key = (f.configs, (s, ev.state))
+        elif t is Call and ev.addr is None and ev.local is None and ev.peer is None and ev.new is None:
+            s = f.inv.get(ev.sock)
+            if s is not None:
+                key = (f.configs, (ev.op, ev.ret, s, None, None, None, None, ev.backlog,
+                                   ev.length, ev.n, ev.how, ev.nonblock, ev.linger0))
+        if key is not None and self._plain is None and ev.sock not in self._shelf.by_name:
+            r = self.cache.get(key)
+            if r is not None:
+                self._events += 1
+                if r.plain:
+                    f.configs = r.frontier
+                else:
+                    self._apply(r, [f.sig, []])
+                return None
+        return self._feed(ev)
+
+    def _feed(self, ev):
         if self._plain is not None:
-            return self._plain.feed(ev)
+            bad = self._plain.feed(ev)
+            if self._rest_until is not None and self._plain.events >= self._rest_until and bad is None:
+                self._resume()
+            return bad
         if not hasattr(ev, "sock"):
             if plain.Checker.reads(ev):
                 return self._fall_back(ev)
             return None
+        self._set_aside(ev)
         taken = self._wake(ev) if self._pieces else ()
         woken = [p for p, _unit in taken]
         envs = [self._f.sig]
@@ -327,9 +376,11 @@ class FastChecker:
         nsig = ()
         if woken or any(type(o) is str for o in fresh):
             nsig = _name_order(invs, fresh)
-        key = (self._f.configs, wkey, ekey, nsig)
+        key = (self._f.configs, ekey) if not wkey and not nsig else (self._f.configs, wkey, ekey, nsig)
         r = self.cache.get(key)
+        self._window -= 1
         if r is None:
+            self._misses += 1
             try:
                 r = self._search(ev, woken, fresh)
             except ModelError:
@@ -339,9 +390,56 @@ class FastChecker:
             if len(self.cache) >= CACHE_MAX:
                 self.cache.clear()
                 self._intern.clear()
+                _INTERN.clear()
+                _UNITS.clear()
             self.cache[key] = r
         self._events += 1
         envs.append(fresh)
+        self._apply(r, envs)
+        if self._window <= 0:
+            if self._misses * 5 > WINDOW:
+                self._rest = self._rest * 2 if self._resumed else REST
+                self._rest_until = self._events + self._rest
+                self._plain = self.to_plain()
+            self._window, self._misses, self._resumed = WINDOW, 0, False
+        return None
+
+    def _resume(self) -> None:
+        """Take the plain checker's state back into canonical form."""
+        ch, self._plain, self._rest_until, self._resumed = self._plain, None, None, True
+        self._events = ch.events
+        self._f = _from_trace(ch.frontier)
+        self._pieces, self._unit, self._shelf = {}, {}, plain.Shelf()
+        for (names, pair), parts in ch.parked.items():
+            self._put(_from_trace(parts), names, pair)
+
+    def _set_aside(self, ev) -> None:
+        """Set aside, before the event, the connections of the frontier it
+        does not name (a connection stays in the frontier while events name
+        it: then the table's keys hold only what the event may meet)."""
+        f = self._f
+        units = _UNITS.get(f.configs)
+        if units is None:
+            units = _UNITS[f.configs] = tuple(names for names, _pair in plain._units(next(iter(f.configs))))
+        if not units:
+            return
+        named = {v for v in (f.inv.get(ev.sock), f.inv.get(getattr(ev, "new", None))) if v is not None}
+        if all(u & named for u in units):
+            return
+        key = ("set aside", f.configs, frozenset(named))
+        r = self.cache.get(key)
+        if r is None:
+            try:
+                r = self._search(None, (), [], keep=frozenset(named))
+            except ModelError:
+                return  # cannot happen; then the event goes on with the frontier as it is
+            self.cache[key] = r
+        self._apply(r, [f.sig, []])
+
+    def _apply(self, r: _Result, envs: list) -> None:
+        """Take a stored transition: the next frontier, its renaming back to
+        the trace (resolved in ``envs``: the renamings of the frontier and the
+        joined pieces, then the event's fresh values), the pieces set aside."""
         parks = [(_Piece(configs, {t: _resolve(envs, env, s) for t, env, s in tmap}, ports), names, pair)
                  for configs, tmap, ports, names, pair in r.parks]
         f = self._f
@@ -360,7 +458,6 @@ class FastChecker:
             sig = p.sig
             self._put(p, frozenset(_key_to_trace(n, sig) for n in names),
                       frozenset((a[0], sig[a[1]] if a[1] else 0) for a in pair))
-        return None
 
     def _fall_back(self, ev, taken=()):
         """Hand the rest of the trace to a plain checker in the same state."""
@@ -370,9 +467,10 @@ class FastChecker:
         return self._plain.feed(ev)
 
     # -- the search, on renamed configurations --------------------------------
-    def _search(self, ev, woken, fresh):
+    def _search(self, ev, woken, fresh, keep=None):
         """Join, search and set aside on canonical configurations; the
-        result in canonical form, with where its values come from."""
+        result in canonical form, with where its values come from.  With
+        ``ev`` None, only set aside (what ``keep`` does not name)."""
         pieces = [self._f] + list(woken)
         env_fresh = len(pieces)
         # the joined space: names ranked in the trace's order, ports numbered
@@ -418,14 +516,18 @@ class FastChecker:
                 pos += 1
                 src[pos] = (env_fresh, j)
                 jinv[o] = pos
-        jev = _rename_event(ev, jinv)
         ch = plain.Checker(self.profile, self.world)
-        ch.frontier = set(configs)
-        nxt = ch.advance(jev)
-        if nxt is None:
-            return DIVERGES
-        ch.frontier = nxt
-        ch._park(keep=frozenset({jev.sock} | ({jev.new} if getattr(jev, "new", None) else set())))
+        if ev is None:
+            ch.frontier = set(configs)
+            ch._park(keep=frozenset(nmaps[0][v] for v in keep))
+        else:
+            jev = _rename_event(ev, jinv)
+            ch.frontier = set(configs)
+            nxt = ch.advance(jev)
+            if nxt is None:
+                return DIVERGES
+            ch.frontier = nxt
+            ch._park(keep=frozenset({jev.sock} | ({jev.new} if getattr(jev, "new", None) else set())))
 
         def source(v):
             if v in src:
@@ -539,6 +641,15 @@ def _key_to_trace(k: str, sig: dict) -> str:
         return sig[k]
     a, b = _unnamed(k)
     return system.unnamed_key((a[0], sig[a[1]] if a[1] else 0), (b[0], sig[b[1]] if b[1] else 0))
+
+
+def _from_trace(configs) -> _Piece:
+    """Configurations of the trace as a canonical piece (names keep their
+    order; ports numbered in the order of their numbers)."""
+    cc, nmap, pmap = _canon(configs, lambda n: n, lambda p: (p < 0, abs(p)))
+    cc = _INTERN.setdefault(cc, cc)
+    sig = {v: o for m in (nmap, pmap) for o, v in m.items()}
+    return _Piece(cc, sig, tuple(sorted(pmap.values(), key=_order)))
 
 
 def _to_trace(piece: _Piece) -> list[Config]:

@@ -181,3 +181,44 @@ def test_state_grows_with_live_sockets_and_the_table_is_bounded(monkeypatch):
     assert ch._plain is None
     # each past connection is set aside in TIME_WAIT, nothing else
     assert all(len(p.sig) <= 4 for p in ch._pieces.values())
+
+
+def _bench():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_check.py"
+    spec = importlib.util.spec_from_file_location("bench_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(0, 1500), st.sampled_from(["none", "ret", "n", "drop", "state"]))
+def test_memoised_and_plain_search_agree_on_the_mixed_benchmark_trace(seed, at, how):
+    """The benchmark's interleaved connections (data of random sizes, the
+    table rested and resumed), whole or with one event changed."""
+    lines = [json.loads(x) for x in _bench().generate_mixed(1500, seed=seed)]
+    header, events = lines[0], lines[1:]
+    at = min(at, len(events) - 1)
+    ev = dict(events[at])
+    if how == "drop":
+        events = events[:at] + events[at + 1:]
+    elif how == "state":
+        events = events[:at] + [state(ev["sock"], "CLOSE_WAIT")] + events[at:]
+    elif how != "none" and ev["ev"] == "call":
+        if how == "n" and "n" in ev:
+            ev["n"] = max(0, ev["n"] - 1)
+        else:
+            ev["ret"] = "EPIPE"
+            for key in ("n", "local", "peer", "new"):
+                ev.pop(key, None)
+        events = events[:at] + [ev] + events[at + 1:]
+    data = ("\n".join(json.dumps(x) for x in [header] + events) + "\n").encode()
+    window, rest = fastcheck.WINDOW, fastcheck.REST
+    fastcheck.WINDOW, fastcheck.REST = 16, 40  # rest and resume often
+    try:
+        plain, fast = both(data)
+    finally:
+        fastcheck.WINDOW, fastcheck.REST = window, rest
+    assert fast == plain
