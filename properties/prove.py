@@ -85,8 +85,8 @@ def prove_one(p: catalog.Property, c: Composed | None = None, *, store: bool = T
 def witness_one(w: witnesses.Witness, c: Composed | None = None, *, store: bool = True) -> dict:
     """Reach one witness; the result as a JSON-ready dict (with the run's
     steps when found)."""
-    c = c or system()
-    f = runs.find(c, w.name, w.target, w.depth, realistic=True, store=store)
+    c = system_of(w, c)
+    f = runs.find(c, w.name, w.target, w.depth, realistic=w.system == "composed", store=store)
     result = {"witness": w.name, "origin": w.origin, "text": w.text, "verdict": f.verdict, "method": f.method,
               "seconds": round(f.seconds, 3)}
     if f.detail:
@@ -97,6 +97,29 @@ def witness_one(w: witnesses.Witness, c: Composed | None = None, *, store: bool 
         result["run"] = runs.rows(f.run)
         result["_run"] = f.run
     return result
+
+
+def system_of(w: witnesses.Witness, c: Composed | None = None):
+    """The system a witness is about: the composed system, or the pair."""
+    if w.system == "pair":
+        from . import pair
+        return pair.system()
+    return c or system()
+
+
+def trace_of(run: runs.Run, meta: dict | None = None) -> str:
+    """A run (of the composed system or of the pair) as a trace."""
+    if "pair.act" in run.steps[0]["vars"]:
+        from . import pair
+        return pair.to_trace(run, meta)
+    return runs.to_trace(run, meta)
+
+
+def table_of(run: runs.Run, title: str = "") -> str:
+    if "pair.act" in run.steps[0]["vars"]:
+        from . import pair
+        return pair.netstat_table(run, title)
+    return runs.netstat_table(run, title)
 
 
 def against_mutant(p: catalog.Property, *, store: bool = True) -> dict:
@@ -226,8 +249,8 @@ def write_runs(results: list[dict], out: str) -> list[str]:
         else:
             stem, meta = f"{r['property']}-counterexample", {"counterexample": r["property"], "mutant": r["mutant"]}
         meta["found_by"] = r["method"]
-        (d / f"{stem}.jsonl").write_text(runs.to_trace(run, meta))
-        (d / f"{stem}.txt").write_text(runs.netstat_table(run, f"{stem} ({r['method']})") + "\n")
+        (d / f"{stem}.jsonl").write_text(trace_of(run, meta))
+        (d / f"{stem}.txt").write_text(table_of(run, f"{stem} ({r['method']})") + "\n")
         written += [str(d / f"{stem}.jsonl"), str(d / f"{stem}.txt")]
     return written
 

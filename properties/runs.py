@@ -72,8 +72,8 @@ class Path:
 
     def __init__(self, c: Composed, frames: list, steps: list):
         self.c, self.frames, self.steps = c, frames, steps
-        self._cur = [c.cur[k] for k in NAMES]
-        self._nxt = [c.nxt[k] for k in NAMES]
+        self._cur = [c.cur[k] for k in names_of(c)]
+        self._nxt = [c.nxt[k] for k in names_of(c)]
         self._step = c.step_vars()
         self._memo: dict = {}   # (k, id of f) -> f read at step k (z3 shares equal terms: equal ids)
 
@@ -107,6 +107,12 @@ class Path:
 
 
 PathTarget = Callable[[Composed, Path], z3.BoolRef]
+
+
+def names_of(c) -> tuple[str, ...]:
+    """The state variables of a system: compose's, or those it declares
+    (another composition, e.g. :mod:`properties.pair`)."""
+    return getattr(c, "names", NAMES)
 
 
 # ---------------------------------------------------------------------------
@@ -242,7 +248,7 @@ class Run:
         ValueError when ``c`` has variables the run does not give, or values
         it does not know)."""
         step = [(v.decl().name(), v.sort()) for v in c.step_vars()]
-        sorts = [(n, c.cur[n].sort()) for n in NAMES]
+        sorts = [(n, c.cur[n].sort()) for n in names_of(c)]
         frames = [[_z3(srt, self.state(k)[n]) for n, srt in sorts] for k in range(len(self) + 1)]
         steps = [[_z3(srt, st["vars"][n]) for n, srt in step] for st in self.steps]
         return Path(c, frames, steps)
@@ -251,7 +257,7 @@ class Run:
 def recheck(c: Composed, run: Run, target: PathTarget, realistic: bool = False) -> str | None:
     """None when ``run`` is a run of ``c`` (init, every step, and, with
     ``realistic``, :class:`Realism`) that satisfies ``target``; else why not."""
-    names = set(NAMES)
+    names = set(names_of(c))
     if set(run.init) != names or any(set(st["state"]) != names for st in run.steps):
         return "the composed system's state variables changed"
     step_names = {v.decl().name() for v in c.step_vars()}
@@ -308,7 +314,8 @@ def bmc(c: Composed, target: PathTarget, depth: int = B.BMC_DEPTH, *, realistic:
     """The shortest run of at most ``depth`` steps satisfying ``target``
     (a :data:`PathTarget`), under :class:`Realism` when ``realistic``."""
     t0 = time.perf_counter()
-    cur, step = [c.cur[k] for k in NAMES], c.step_vars()
+    names = names_of(c)
+    cur, step = [c.cur[k] for k in names], c.step_vars()
     s = z3.Solver()
     frames = [[z3.Const(f"{v}@0", v.sort()) for v in cur]]
     steps: list = []
@@ -331,9 +338,9 @@ def bmc(c: Composed, target: PathTarget, depth: int = B.BMC_DEPTH, *, realistic:
         if r == z3.sat:
             m = s.model()
             ev = lambda x: _py(m.eval(x, model_completion=True))  # noqa: E731
-            run = Run({n: ev(v) for n, v in zip(NAMES, frames[0])},
+            run = Run({n: ev(v) for n, v in zip(names, frames[0])},
                       [{"vars": {str(v): ev(x) for v, x in zip(step, steps[j])},
-                        "state": {n: ev(v) for n, v in zip(NAMES, frames[j + 1])}} for j in range(k + 1)],
+                        "state": {n: ev(v) for n, v in zip(names, frames[j + 1])}} for j in range(k + 1)],
                       f"bmc (depth {k + 1})")
             return Found("witnessed", run.found_by, time.perf_counter() - t0, run)
         if r == z3.unknown:
@@ -372,7 +379,7 @@ def fingerprint(c: Composed, target: PathTarget, depth: int, realistic: bool) ->
     """Structural hashes of what a search of ``depth`` steps asks z3: the
     initial states, the transition relation, the target and the realism
     constraints (a changed rule, variable or target changes one)."""
-    cur, step = [c.cur[k] for k in NAMES], c.step_vars()
+    cur, step = [c.cur[k] for k in names_of(c)], c.step_vars()
     frames = [[z3.Const(f"{v}@{k}", v.sort()) for v in cur] for k in range(depth + 1)]
     steps = [[z3.Const(f"{v}@{k}", v.sort()) for v in step] for k in range(depth)]
     p = Path(c, frames, steps)
@@ -442,7 +449,7 @@ def steps(run: Run) -> list[Step]:
     out = []
     for k, st in enumerate(run.steps):
         v = {n: _short(x) for n, x in st["vars"].items()}
-        actor = v["step.act"]
+        actor = v.get("step.act") or v["pair.act"]
         net = actor == "NET"
         trig = "" if net else v["trigger"]
         out.append(Step(k + 1, actor, trig, "" if net else v["out.ret"],
@@ -464,9 +471,14 @@ def rows(run: Run) -> list[dict]:
     for s in steps(run):
         out.append({"step": s.number, "act": s.actor, "trigger": s.trigger, "ret": s.ret, "seg": s.seg,
                     "sent": s.sent,
-                    "states": {x: _short(s.after[f"{x}.st"]) for x in SLOTS
-                               if not x.startswith("A") or s.after[f"{x}.live"]}})
+                    "states": {x: _short(s.after[f"{x}.st"]) for x in _slots(s.after)
+                               if s.after.get(f"{x}.live", True)}})
     return out
+
+
+def _slots(state: dict) -> list[str]:
+    """The sockets of a state, in the system's order (those with a ``st``)."""
+    return [n[:-3] for n in state if n.endswith(".st")]
 
 
 def _observed(state: dict, slot: str) -> str:
@@ -728,7 +740,7 @@ def hidden(c: Composed, run: Run, k: int) -> bool:
     idx = {str(v): i for i, v in enumerate(c.step_vars())}
     s = z3.Solver()
     s.set("timeout", 10_000)
-    s.add(z3.substitute(c.trans, *zip([c.cur[n] for n in NAMES], p.frames[k - 1])))
+    s.add(z3.substitute(c.trans, *zip([c.cur[n] for n in names_of(c)], p.frames[k - 1])))
     for n in OBSERVED_STEP_VARS:
         if n in idx:
             s.add(c.step_vars()[idx[n]] == p.steps[k - 1][idx[n]])

@@ -43,6 +43,7 @@ class Witness:
     claim: str | None = None      # the seed claim it shows (or refutes), for docs/claims.md
     refutes: bool = False         # the run contradicts the claim as the seed states it
     unreachable: str = ""         # why the composed system cannot reach it (a known gap, reported as such)
+    system: str = "composed"      # "pair": properties.pair, two sockets connecting to each other
 
 
 # ---------------------------------------------------------------------------
@@ -144,6 +145,18 @@ def _simultaneous_open(c: Composed, p: Path) -> z3.BoolRef:
                           for s in ("L", *CLIENTS, *(a for _, a in PAIRS))]))
 
 
+def _simultaneous_open_pair(c, p: Path) -> z3.BoolRef:
+    """On the pair (properties.pair): each socket, in SYN_SENT, receives the
+    other's SYN and moves to SYN_RECEIVED; after the last step both are
+    ESTABLISHED."""
+    from . import pair
+    syn = E.PARAM_DOMAINS["seg"].lit("SYN")
+    crossed = [anywhere(p, z3.And(c.act == pair.SLOT.lit(s), c.is_trigger("seg"), c.par["seg"] == syn,
+                                  c.st_in(s, {"SYN_SENT"}), c.st_in(s, {"SYN_RECEIVED"}, nxt=True)))
+               for s in pair.SOCKS]
+    return z3.And(*crossed, last(p, z3.And([c.st_in(s, {"ESTABLISHED"}, nxt=True) for s in pair.SOCKS])))
+
+
 def _simultaneous_close(c: Composed, p: Path) -> z3.BoolRef:
     """After the last step both ends of a connection are in CLOSING: each
     sent its FIN and then received the other's before its own was
@@ -212,8 +225,13 @@ WITNESSES: tuple[Witness, ...] = (
             _simultaneous_open, depth=8,
             unreachable="the composed topology has no second active opener facing a client: clients "
                         "connect only to the listener's port, server-side sockets never connect, and the "
-                        "listener's own SYNs reach no modelled peer (properties/bounds.py); the live "
+                        "listener's own SYNs reach no modelled peer (properties/bounds.py); witness "
+                        "simultaneous_open_pair reaches it on two sockets facing each other, and the live "
                         "scenario simultaneous-open shows it on the kernel"),
+    Witness("simultaneous_open_pair", "issue 3 witnesses; R9293 §3.5 Figure 8",
+            "two sockets connect() to each other and their SYNs cross: each goes SYN_SENT → SYN_RECEIVED "
+            "on the other's SYN, then both are ESTABLISHED (on properties/pair.py, two sockets facing each other)",
+            _simultaneous_open_pair, depth=8, system="pair"),
     Witness("simultaneous_close", "issue 3 witnesses; R9293 §3.6 Figure 13",
             "both ends of a connection are in CLOSING: their FINs crossed",
             _simultaneous_close, depth=11),
