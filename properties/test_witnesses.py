@@ -72,11 +72,14 @@ def test_most_counterexamples_show_through_the_sockets_api() -> None:
 
 
 def _stored(tmp_path, monkeypatch, name: str) -> witnesses.Witness:
-    """Store the witness's run in a fresh directory; the witness."""
-    monkeypatch.setattr(runs, "DIR", tmp_path)
+    """The witness's run stored in a fresh directory (a copy of the repository's,
+    found again by BMC if that one is stale); the witness."""
     w = witnesses.BY_NAME[name]
+    if runs.path_of(w.name).exists():
+        (tmp_path / runs.path_of(w.name).name).write_text(runs.path_of(w.name).read_text())
+    monkeypatch.setattr(runs, "DIR", tmp_path)
     f = runs.find(system(), w.name, w.target, w.depth, realistic=True)
-    assert f.verdict == "witnessed" and f.method.startswith("bmc")
+    assert f.verdict == "witnessed"
     again = runs.find(system(), w.name, w.target, w.depth, realistic=True)
     assert again.method.startswith("stored run (re-checked")
     return w
