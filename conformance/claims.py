@@ -275,7 +275,7 @@ def z3_verdict(claim_id: str, results: dict) -> tuple[bool, str]:
         r = results[n]
         good = r["verdict"] == "witnessed"
         ok &= good
-        parts.append(f"`{n}` " + (f"reached by a {len(r['run'])}-step run (properties/runs/{n}.json)" if good
+        parts.append(f"`{n}` " + (f"reached by a run z3 found (properties/runs/{n}.json)" if good
                                   else f"NOT REACHED ({r['verdict']})"))
     if claim_id in REFUTED_BY_Z3:
         for n in props:
@@ -283,7 +283,8 @@ def z3_verdict(claim_id: str, results: dict) -> tuple[bool, str]:
             good = r["verdict"] == "refuted"
             ok &= good
             parts.append(f"the rules read as the seed states it (mutant `{r['mutant']}`) break `{n}`: "
-                         + (f"a {len(r['counterexample'])}-step counterexample" if good else "NO COUNTEREXAMPLE"))
+                         + (f"a counterexample (properties/runs/counterexample-{n}.json)" if good
+                            else "NO COUNTEREXAMPLE"))
         head = "refuted" if ok else "BROKEN"
         return ok, f"{head}: " + "; ".join(parts) + f" — {REFUTED_BY_Z3[claim_id]}"
     return ok, ("proven" if ok and props and not wits else "witnessed" if ok and wits and not props
