@@ -256,7 +256,15 @@ class Run:
 
 def recheck(c: Composed, run: Run, target: PathTarget, realistic: bool = False) -> str | None:
     """None when ``run`` is a run of ``c`` (init, every step, and, with
-    ``realistic``, :class:`Realism`) that satisfies ``target``; else why not."""
+    ``realistic``, :class:`Realism`) that satisfies ``target``; else why not
+    (also when the run cannot even be read against ``c``: never an exception)."""
+    try:
+        return _recheck(c, run, target, realistic)
+    except (KeyError, ValueError, TypeError, IndexError, z3.Z3Exception) as e:
+        return f"the run does not fit the composed system ({type(e).__name__}: {e})"
+
+
+def _recheck(c: Composed, run: Run, target: PathTarget, realistic: bool) -> str | None:
     names = set(names_of(c))
     if set(run.init) != names or any(set(st["state"]) != names for st in run.steps):
         return "the composed system's state variables changed"

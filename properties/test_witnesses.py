@@ -165,3 +165,18 @@ def test_simultaneous_open_is_shown_on_the_pair() -> None:
     for s in ("P", "Q"):
         seen = [e["state"] for e in states if e["ev"] == "state" and e["sock"] == s]
         assert seen[-3:] == ["SYN_SENT", "SYN_RECEIVED", "ESTABLISHED"], seen
+
+
+def test_a_run_with_values_the_system_no_longer_has_is_not_trusted(tmp_path, monkeypatch) -> None:
+    """A stored value outside its (changed) domain, or a file that is not a
+    run at all: re-check says why, BMC runs again; nothing crashes."""
+    w = _stored(tmp_path, monkeypatch, "S2_handshake")
+    path = runs.path_of(w.name)
+    d = json.loads(path.read_text())
+    d["init"]["C1.st"] = "State.NO_SUCH_STATE"
+    path.write_text(json.dumps(d))
+    run, _ = runs.load(w.name)
+    assert "no longer in its domain" in runs.recheck(system(), run, w.target, realistic=True)
+    path.write_text("{not json")
+    f = runs.find(system(), w.name, w.target, w.depth, realistic=True)
+    assert f.verdict == "witnessed" and f.method.startswith("bmc")
