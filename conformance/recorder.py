@@ -629,11 +629,23 @@ class Recorder:
                 out[entry.name] = "CLOSED"  # never had a peer: nothing outlives close()
             else:
                 if table is None:
-                    # inode 0: orphans and timewait socks; an open socket with
-                    # the same addresses would be someone else's.
-                    table = {(d.local, d.peer): d.state for d in diag_dump() if d.inode == 0}
+                    table = self._orphans()
+                if entry.conn not in table and entry.last_state not in (None, "CLOSED"):
+                    # Not listed, having been listed before: a dump can miss a connection at
+                    # the instant tcp_time_wait() hands it over to a timewait sock (seen on
+                    # Linux 6.18 under load, softirqs on the other CPU: the dump listed
+                    # neither the orphaned FIN_WAIT_2 nor its timewait sock, and the
+                    # tracepoint showed the hand-over).  One more dump tells a connection
+                    # that is really gone.
+                    table = self._orphans()
                 out[entry.name] = table.get(entry.conn, "CLOSED")
         return out
+
+    @staticmethod
+    def _orphans() -> dict[tuple[str, str], str]:
+        """sock_diag's connections with no descriptor (inode 0: orphans and timewait
+        socks; an open socket with the same addresses would be someone else's)."""
+        return {(d.local, d.peer): d.state for d in diag_dump() if d.inode == 0}
 
     def _refresh_conn(self, entry: _Entry) -> None:
         """Before close: re-read the connection's addresses (getpeername fails once it is CLOSE)."""
