@@ -70,9 +70,11 @@ def prove_one(p: catalog.Property, c: Composed | None = None, *, store: bool = T
     result = {"property": p.name, "origin": p.origin, "verdict": ans.verdict, "method": ans.method,
               "seconds": round(time.perf_counter() - t0, 3)}
     if ans.verdict == "refuted":
-        cex = engine.bmc(c, z3.Not(formula))
-        result["counterexample"] = cex.trace
-        result["detail"] = ans.detail if cex.trace else ans.detail + f"; none within {bounds.BMC_DEPTH} steps"
+        cex = runs.bmc(c, runs.last_step(z3.Not(formula)))   # the shortest, loopback or not
+        result["counterexample"] = runs.rows(cex.run) if cex.run else None
+        if cex.run is not None:
+            result["_run"] = cex.run
+        result["detail"] = ans.detail if cex.run else ans.detail + f"; none within {bounds.BMC_DEPTH} steps"
     elif ans.detail:
         result["detail"] = ans.detail
     w = premise_run(p, c, store=store)
@@ -247,7 +249,7 @@ def write_runs(results: list[dict], out: str) -> list[str]:
         if r.get("witness"):
             stem, meta = r["witness"], {"witness": r["witness"], "origin": r["origin"]}
         else:
-            stem, meta = f"{r['property']}-counterexample", {"counterexample": r["property"], "mutant": r["mutant"]}
+            stem, meta = f"{r['property']}-counterexample", {"counterexample": r["property"], "mutant": r.get("mutant")}
         meta["found_by"] = r["method"]
         (d / f"{stem}.jsonl").write_text(trace_of(run, meta))
         (d / f"{stem}.txt").write_text(table_of(run, f"{stem} ({r['method']})") + "\n")
