@@ -36,6 +36,7 @@ status is 130/143.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import io
 import json
@@ -46,7 +47,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from conformance import campaign, netns, tracepoint
 from conformance.campaign import Interrupted
@@ -255,8 +256,6 @@ def run_command(args: argparse.Namespace) -> int:
                 seed = random.SystemRandom().randrange(1 << 32)
             camp, camp_status = _run_campaign(n_random, seed, jobs, steps, isolation, args.out, explain, isos,
                                               observers=getattr(args, "observers", "on") != "off")
-            camp["observers"] = ("on where permitted: x-packet and x-state recorded and checked"
-                                 if getattr(args, "observers", "on") != "off" else "off (--observers off)")
             report["random"] = camp
             status = camp_status if not names else _combine(status, camp_status)
             if not args.json:
@@ -314,6 +313,21 @@ def _scenario_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callab
             outcome = check_text(text, check_trace)
             outcome.name = name
         send("scenario", name, text, asdict(outcome))
+
+
+@contextlib.contextmanager
+def _observing(work: list[dict], observers: bool, isolation: str) -> Iterator[str | None]:
+    """Give every job its observers' spec (``job["observe"]``, see conformance.observers);
+    the tracefs instances live as long as the block (removed on exit, interrupts included).
+    Yields why the state observer is off for the whole run (None: on where permitted)."""
+    why = "--observers off" if not observers else (
+        "--isolation none (the observers need the run's own namespaces)" if isolation == "none" else None)
+    with tracepoint.Session(len(work), enabled=why is None) as session:
+        for k, job in enumerate(work):
+            job["observe"] = dict(session.job(k), packets=why is None, packets_off=why)
+            if why is not None:
+                job["observe"]["off"] = why
+        yield why or session.off
 
 
 def _observers_of(text: str) -> dict:
@@ -378,12 +392,7 @@ def _run_scenarios(names: list[str], targets: dict[str, str], check_trace: Any, 
                         o = Outcome(name, "error", reason=f"cannot write {targets[name]!r}: {e.strerror or e}")
             results[name] = o
 
-    with tracepoint.Session(len(work), enabled=observers and isolation != "none") as session:
-        for k, job in enumerate(work):
-            job["observe"] = dict(session.job(k), packets=observers and isolation != "none",
-                                  packets_off="--observers off" if not observers else "--isolation none")
-            if not observers:
-                job["observe"]["off"] = "--observers off"
+    with _observing(work, observers, isolation):
         problems = campaign.run_workers(work, _scenario_target, handle)
     _observer_report.clear()
     _observer_report.update(_merge_observers(observed))
@@ -494,13 +503,14 @@ def _run_campaign(n: int, seed: int, jobs: int, steps: int, isolation: str, out:
         elif msg[0] == "result":
             results[index] = msg[1]
 
-    with tracepoint.Session(len(work), enabled=observers and isolation != "none") as session:
-        for k, job in enumerate(work):
-            job["observe"] = (dict(session.job(k), packets=isolation != "none", packets_off="--isolation none")
-                              if observers else None)
+    with _observing(work, observers, isolation) as off:
         problems = campaign.run_workers(work, campaign.random_target, handle)
     seconds = time.monotonic() - started
-    return _campaign_report(n, seed, work, results, problems, seconds, out, explain)
+    report, status = _campaign_report(n, seed, work, results, problems, seconds, out, explain)
+    report["observers"] = ("x-packet and x-state recorded and checked" if off is None
+                           else f"x-state off: {off}" + ("" if observers and isolation != "none"
+                                                          else "; x-packet off too"))
+    return report, status
 
 
 def _campaign_report(n: int, seed: int, work: list[dict], results: dict[int, dict], problems: list[str],

@@ -120,6 +120,17 @@ def test_conform_run_reports_observers_off_and_why(tmp_path: Path) -> None:
     assert first["off"]["states"] == "--observers off"
 
 
+def test_observers_off_without_their_own_namespaces_or_tracefs(tmp_path: Path) -> None:
+    r = _cli("run", "refused-no-socket", "--isolation", "none")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "sock:inet_sock_set_state (x-state) off in 1 of 1: --isolation none" in r.stdout
+    r = _cli("run", "--random", "5", "--seed", "1", "--observers", "off")
+    assert r.returncode == 0 and "observers: x-state off: --observers off; x-packet off too" in r.stdout
+    assert "tracefs is not mounted" in tracepoint.available(str(tmp_path))  # a directory that is no tracefs
+    with tracepoint.Session(2, root=str(tmp_path)) as s:
+        assert s.off is not None and s.job(1) == {"instance": None, "ports": None, "off": s.off}
+
+
 # ---------------------------------------------------------------------------
 # mutants of x- events are rejected at their line
 # ---------------------------------------------------------------------------
