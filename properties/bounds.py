@@ -45,4 +45,6 @@ PORTS = ("P", "X")
 
 BMC_DEPTH = 10
 # Witness search depth for vacuity checks and counterexamples: the longest
-# witness needed (a FIN reaching an accepted socket) takes 9 steps.
+# premise (a socket entering TIME_WAIT: listen, connect, the handshake's three
+# segments, two FINs and their answers) takes exactly 10 steps; the longest
+# mutant counterexample (a recv returning more than was sent) takes 9.
