@@ -262,6 +262,15 @@ _UNITS: dict = {}   # canonical frontier -> names of the connections that might 
 DIVERGES = object()
 
 
+def clear_tables() -> None:
+    """Empty the stored transitions and what goes with them."""
+    for tables in _CACHES.values():
+        for table in tables:
+            table.clear()
+    for table in (_INTERN, _UNITS, _UNNAMED):
+        table.clear()
+
+
 def _resolve(envs, env, s):
     if env >= 0:
         return envs[env][s]
@@ -387,12 +396,7 @@ class FastChecker:
                 r = DIVERGES
             if r is DIVERGES:
                 return self._fall_back(ev, taken)
-            if len(self.cache) >= CACHE_MAX:
-                self.cache.clear()
-                self._intern.clear()
-                _INTERN.clear()
-                _UNITS.clear()
-            self.cache[key] = r
+            self._store(key, r)
         self._events += 1
         envs.append(fresh)
         self._apply(r, envs)
@@ -420,7 +424,10 @@ class FastChecker:
         f = self._f
         units = _UNITS.get(f.configs)
         if units is None:
-            units = _UNITS[f.configs] = tuple(names for names, _pair in plain._units(next(iter(f.configs))))
+            units = tuple(names for names, _pair in plain._units(next(iter(f.configs))))
+            if len(_UNITS) >= CACHE_MAX:
+                _UNITS.clear()
+            _UNITS[f.configs] = units
         if not units:
             return
         named = {v for v in (f.inv.get(ev.sock), f.inv.get(getattr(ev, "new", None))) if v is not None}
@@ -433,8 +440,17 @@ class FastChecker:
                 r = self._search(None, (), [], keep=frozenset(named))
             except ModelError:
                 return  # cannot happen; then the event goes on with the frontier as it is
-            self.cache[key] = r
+            self._store(key, r)
         self._apply(r, [f.sig, []])
+
+    def _store(self, key, r: _Result) -> None:
+        """Keep a transition; the tables are emptied when full (bounded memory)."""
+        if len(self.cache) >= CACHE_MAX:
+            self.cache.clear()
+            self._intern.clear()
+            _INTERN.clear()
+            _UNITS.clear()
+        self.cache[key] = r
 
     def _apply(self, r: _Result, envs: list) -> None:
         """Take a stored transition: the next frontier, its renaming back to
