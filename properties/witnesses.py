@@ -208,6 +208,15 @@ def _s14(c: Composed, p: Path) -> z3.BoolRef:
                   for cl, a in PAIRS for x, y in ((cl, a), (a, cl))])
 
 
+def _s7(c: Composed, p: Path) -> z3.BoolRef:
+    """The last step: connect() on a client that holds no local port sends
+    a SYN and leaves the socket bound to a port the kernel picked."""
+    bound = E.FIELD_DOMAINS["bound"]
+    return last(p, z3.Or([z3.And(acts(c, cl), c.is_trigger("call:connect"), c.emit["SYN"],
+                                 c.v(cl, "bound") == bound.lit("no"), c.n(cl, "bound") == bound.lit("auto"),
+                                 c.st_in(cl, {"SYN_SENT"}, nxt=True)) for cl, _ in PAIRS]))
+
+
 WITNESSES: tuple[Witness, ...] = (
     Witness("S3_send_before_server_established", "seed S3; issue 3 witnesses",
             "the client is ESTABLISHED and its send() returns ok while the server side is still SYN_RECEIVED",
@@ -242,6 +251,9 @@ WITNESSES: tuple[Witness, ...] = (
     Witness("S14_close_wait_and_time_wait", "seed S14",
             "closing a connection: one end passes CLOSE_WAIT, the other reaches TIME_WAIT",
             _s14, depth=12, claim="S14"),
+    Witness("S7_connect_autobinds", "seed S7",
+            "connect() on a socket with no local port picks one (bound: no → auto) and starts the handshake",
+            _s7, claim="S7"),
     Witness("S2_handshake", "seed S2",
             "a client and its server-side socket are both ESTABLISHED",
             _s2, claim="S2"),
