@@ -32,6 +32,7 @@ class Verdict:
     events: int = 0
     # (rule id, state it left) -> how many events one explaining run used it for
     coverage: dict = field(default_factory=dict)
+    x_checked: int = 0        # x-packet / x-state events checked (conformance.xcheck)
 
     @property
     def exit_code(self) -> int:
@@ -431,7 +432,8 @@ def _check(checker, events: Iterable) -> Verdict:
         if bad is not None:
             bad.coverage = checker.coverage or {}
             return bad
+    from .xcheck import checked
     return Verdict("conforms", None,
                    f"{checker.events} events explained by the {checker.profile} model"
                    + (f" (last line {last_line})" if last_line else ""),
-                   [], checker.events, checker.coverage or {})
+                   [], checker.events, checker.coverage or {}, checked(checker))

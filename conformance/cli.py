@@ -146,6 +146,8 @@ def _check_command(args: argparse.Namespace) -> int:
     allowed = list(verdict.allowed)
     if kind == "conforms":
         text = f"conforms: {verdict.events} events, profile {header.profile}, world {header.world}"
+        if getattr(verdict, "x_checked", 0):
+            text += f"; {verdict.x_checked} x-packet/x-state observations checked (docs/extensions.md)"
     elif kind == "diverges":
         text = "\n".join([
             f"diverges at line {line}: {reason}",

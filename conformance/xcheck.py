@@ -105,6 +105,13 @@ def starts(ev, checker) -> dict | None:
     return kinds if any(kinds.values()) else None  # both off: nothing to check, the plain search will do
 
 
+def checked(checker) -> int:
+    """How many x-packet / x-state events ``checker`` (a plain or memoised checker) checked."""
+    plain = getattr(checker, "_plain", None) or checker
+    x = getattr(plain, "_x", None)
+    return x.checked if x is not None else 0
+
+
 class XS(NamedTuple):
     pkt: tuple = ()   # ((chan, (kind, ...)), ...) sorted: sent by the model, not yet seen
     st: tuple = ()    # ((name, last, (state, ...)), ...) sorted: states not yet seen

@@ -148,6 +148,10 @@ def test_wrong_flag_is_rejected_at_its_line(recorded: dict, tmp_path: Path) -> N
     lines = recorded["lifecycle-client-closes"]
     at = _first(lines, lambda o: o["ev"] == "x-packet" and o["flags"] == "SYN+ACK")
     mutant = _replace(lines, at, flags="RST+ACK")
+    original = tmp_path / "original.jsonl"
+    original.write_text("\n".join(lines) + "\n")
+    r = _cli("check", str(original))
+    assert r.returncode == 0 and "x-packet/x-state observations checked" in r.stdout, r.stdout
     path = tmp_path / "mutant.jsonl"
     path.write_text("\n".join(mutant) + "\n")
     r = _cli("check", str(path), "--json")
