@@ -403,7 +403,8 @@ def find(c: Composed, name: str, target: PathTarget, depth: int = B.BMC_DEPTH, *
     ``store``).  With ``fallback``, a realistic search that finds nothing is
     repeated without :class:`Realism`.  A search that found nothing is
     recorded with the :func:`fingerprint` of what it asked, and its verdict
-    reused while the fingerprint is the same."""
+    reused while the fingerprint is the same (method ``bmc (depth d,
+    recorded search)``)."""
     t0 = time.perf_counter()
     run, meta = load(name)
     stale = None
@@ -413,7 +414,7 @@ def find(c: Composed, name: str, target: PathTarget, depth: int = B.BMC_DEPTH, *
         if stale is None:
             return Found("witnessed", f"stored run (re-checked, {len(run)} steps)", time.perf_counter() - t0, run)
     elif same and meta.get("unreached", {}).get("fingerprint") == fingerprint(c, target, depth, realistic):
-        return Found("unreached", f"bmc (depth {depth}, same relation and target as the recorded search)",
+        return Found("unreached", f"bmc (depth {depth}, recorded search)",
                      time.perf_counter() - t0)
     found = bmc(c, target, depth, realistic=realistic)
     real = realistic
