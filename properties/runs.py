@@ -38,6 +38,7 @@ listed there.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -380,7 +381,9 @@ def load(name: str) -> tuple[Run | None, dict]:
 def save(name: str, run: Run | None, **meta) -> None:
     DIR.mkdir(exist_ok=True)
     d = run.to_json(name=name, **meta) if run is not None else {"format": FORMAT, "name": name, **meta}
-    path_of(name).write_text(json.dumps(d, indent=1) + "\n")
+    tmp = path_of(name).with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(d, indent=1) + "\n")
+    os.replace(tmp, path_of(name))  # whole or not at all: another process may be reading it
 
 
 def fingerprint(c: Composed, target: PathTarget, depth: int, realistic: bool) -> str:
