@@ -28,7 +28,7 @@ from model import rules
 from model import z3enc as E
 
 from . import bounds as B
-from .compose import SEG, lit
+from .compose import SEG
 
 SOCKS = ("P", "Q")
 PORTS = {"P": 5001, "Q": 5002}
@@ -216,4 +216,4 @@ def netstat_table(run, title: str = "") -> str:
     return "\n".join(out)
 
 
-__all__ = ["Pair", "system", "to_trace", "netstat_table", "NAMES", "SOCKS", "lit"]
+__all__ = ["Pair", "system", "to_trace", "netstat_table", "NAMES", "SOCKS"]
