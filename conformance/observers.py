@@ -84,6 +84,9 @@ class Observers:
                 out.append(ev)
         if self.capture is not None:
             out.extend(seg.event() for seg in self.capture.drain())
+            lost = self.capture.dropped()
+            if lost:  # the capture is no longer complete: say so (the checker stops checking it)
+                out.append({"ev": "x-packet-drops", "n": lost})
         return out
 
     def _ours(self, ch: tracepoint.StateChange) -> bool:

@@ -38,6 +38,9 @@ ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 PACKET_OUTGOING = 4
+_SOL_PACKET = 263
+_PACKET_STATISTICS = 6
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _TCP = 6
 
 # (flag bit, name) in the order the ``flags`` field lists them
@@ -111,7 +114,10 @@ class Capture:
         # waiting for an RCU grace period, synchronize_net(), some 15 ms)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+            try:  # as root past net.core.rmem_max: a burst of 64 KiB frames must not overflow it
+                self.sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 1 << 23)
+            except OSError:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
             self.sock.bind((ifname, ETH_P_ALL))
             self.sock.setblocking(False)
         except OSError:
@@ -132,6 +138,12 @@ class Capture:
             if seg is not None:
                 out.append(seg)
         return out
+
+    def dropped(self) -> int:
+        """Frames the kernel dropped for want of room since the last call (PACKET_STATISTICS,
+        which the read resets)."""
+        _packets, drops = struct.unpack("II", self.sock.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, 8))
+        return drops
 
     def close(self) -> None:
         """Close the socket, in the background: closing a packet socket waits for an RCU

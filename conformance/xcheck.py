@@ -260,6 +260,8 @@ class XSearch:
         kind = getattr(ev, "ev", None)
         if kind == "x-netfilter" and ev.data.get("on") is True:
             self.lossy.update(DROPPED.get(ev.data.get("drop"), ()))
+        if kind == "x-packet-drops":
+            self.packets = False  # the capture missed frames: the wire's record is no longer whole
         if kind is not None and not self._checks(ev):
             return None
         if kind is None:

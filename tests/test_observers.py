@@ -202,6 +202,16 @@ def test_every_one_event_mutant_of_a_checked_x_event_is_rejected_at_its_line(rec
     assert tried > 50
 
 
+def test_after_a_capture_drop_packets_are_no_longer_checked(recorded: dict) -> None:
+    lines = recorded["lifecycle-client-closes"]
+    at = _first(lines, lambda o: o["ev"] == "x-packet" and o["flags"] == "SYN+ACK")
+    mutant = _replace(lines, at, flags="RST+ACK")
+    assert _check(mutant)[0] is not None
+    told = mutant[:at - 1] + ['{"ev": "x-packet-drops", "n": 1}'] + mutant[at - 1:]
+    bad, checker = _check(told)
+    assert bad is None and checker._x is not None  # x-state events are still checked
+
+
 def test_retransmissions_are_checked_once(recorded: dict) -> None:
     lines = recorded["lifecycle-client-closes"]
     at = _first(lines, lambda o: o["ev"] == "x-packet" and o["flags"] == "SYN")
