@@ -747,8 +747,16 @@ def hidden(c: Composed, run: Run, k: int) -> bool:
     like a step ``c``'s rules allow from the same state: the same actor,
     trigger, parameters and result, and the same state of the actor after
     it when the actor has a name in the trace — only what no trace shows
-    (segments sent, flags, queues, sockets not yet accepted) differs."""
+    (segments sent, flags, queues, sockets not yet accepted) differs; or an
+    unobserved step (a delivery, a timer) that changes no state a trace can
+    show, which a trace cannot tell from one that has not happened yet."""
     p = run.path(c)
+    before, after = run.state(k - 1), run.steps[k - 1]["state"]
+    actor = _short(run.steps[k - 1]["vars"]["step.act"])
+    trigger = _short(run.steps[k - 1]["vars"]["trigger"])
+    if actor == "NET" or (not trigger.startswith("call:") and actor in SLOTS
+                          and _observed(before, actor) == _observed(after, actor)):
+        return True  # an unobserved step that changes no state a trace shows: as if it had not happened yet
     idx = {str(v): i for i, v in enumerate(c.step_vars())}
     s = z3.Solver()
     s.set("timeout", 10_000)
@@ -756,7 +764,6 @@ def hidden(c: Composed, run: Run, k: int) -> bool:
     for n in OBSERVED_STEP_VARS:
         if n in idx:
             s.add(c.step_vars()[idx[n]] == p.steps[k - 1][idx[n]])
-    actor = _short(run.steps[k - 1]["vars"]["step.act"])
     named = actor in SLOTS and (actor not in SERVERS or _short(run.state(k - 1)[f"{actor}.fd"]) != "none")
     if named:  # a request sock or a queued connection has no name: no state event shows it
         s.add(c.nxt[f"{actor}.st"] == _z3(c.nxt[f"{actor}.st"].sort(), run.steps[k - 1]["state"][f"{actor}.st"]))
