@@ -5,7 +5,10 @@ For each property (:mod:`properties.catalog`):
 
 1. **proof** — if a stored certificate (:mod:`properties.certificates`)
    re-checks against the current rules (init ⇒ I, I ∧ T ⇒ I', I ∧ T ⇒ P),
-   the property is proven, method ``certificate``.  Otherwise Spacer runs
+   the property is proven, method ``certificate``.  Otherwise the
+   property's hand-written strengthening (``catalog.strengthened``), when it
+   has one, is checked the same way (method ``hand-written invariant``, and
+   stored as its certificate).  Otherwise Spacer runs
    (method ``spacer``); when it proves the property its invariant is
    re-checked the same way and stored.  When Spacer refutes, BMC gives the
    shortest counterexample.
@@ -59,6 +62,16 @@ def prove_one(p: catalog.Property, c: Composed | None = None, *, store: bool = T
         ans = engine.check_certificate(c, formula, inv)
         if ans.verdict != "proven":
             ans = None  # stale: find a new invariant
+    if ans is None:  # a hand-written inductive invariant (each clause with its reason) before Spacer
+        hand = getattr(catalog, "strengthened", lambda p, c: None)(p, c)
+        if hand is not None:
+            ans = engine.check_certificate(c, formula, hand)
+            if ans.verdict == "proven":
+                ans.method = "hand-written invariant"
+                if store:
+                    certificates.save(p.name, hand)
+            else:
+                ans = None
     if ans is None:
         ans = engine.spacer(c, formula)
         if ans.verdict == "proven":

@@ -177,3 +177,18 @@ def test_a_run_with_values_the_system_no_longer_has_is_not_trusted(tmp_path, mon
     path.write_text("{not json")
     f = runs.find(system(), w.name, w.target, w.depth, realistic=True)
     assert f.verdict == "witnessed" and f.method.startswith("bmc")
+
+
+def test_a_stale_certificate_falls_back_to_the_hand_written_invariant(monkeypatch) -> None:
+    """With no usable certificate, a property that has a hand-written
+    strengthening is proven by re-checking it (no Spacer run)."""
+    from properties import certificates, engine
+    c = system()
+    hand = [p for p in catalog.CATALOG if getattr(catalog, "strengthened", lambda p, c: None)(p, c) is not None
+            and engine.check_certificate(c, p.formula(c), catalog.strengthened(p, c)).verdict == "proven"]
+    if not hand:
+        pytest.skip("no property has a hand-written invariant that proves it")
+    monkeypatch.setattr(certificates, "load", lambda name, c: None)
+    monkeypatch.setattr(engine, "spacer", lambda *a, **k: pytest.fail("Spacer ran"))
+    r = prove.prove_one(hand[0], c, store=False)
+    assert r["verdict"] == "proven" and r["method"] == "hand-written invariant"
