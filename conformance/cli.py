@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as e:  # usage error (2) or --help (0)
             return e.code if isinstance(e.code, int) else 2
+        if args.command == "run":
+            # before any thread: tracefs in a private mount namespace if the machine has none mounted
+            from .tracepoint import mount_private
+            mount_private()
         return args.func(args)
     except KeyboardInterrupt:
         return 130

@@ -33,6 +33,7 @@ killed, by the next run: an instance whose PID is gone is removed).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Session", "Reader", "StateChange", "parse_line", "available", "leftovers",
-           "KERNEL_STATES", "set_port_range", "TRACEFS"]
+           "KERNEL_STATES", "set_port_range", "TRACEFS", "mount_private"]
 
 TRACEFS = "/sys/kernel/tracing"
 EVENT = "events/sock/inet_sock_set_state"
@@ -98,9 +99,38 @@ def available(root: str = TRACEFS) -> str | None:
     if os.geteuid() != 0:
         return "not root (tracefs instances need CAP_SYS_ADMIN)"
     if not os.path.isdir(os.path.join(root, "instances")):
-        return f"tracefs is not mounted at {root} (mount -t tracefs nodev {root})"
+        return (f"tracefs is not mounted at {root} and could not be mounted privately "
+                f"(mount -t tracefs nodev {root})")
     if not os.path.isdir(os.path.join(root, EVENT)):
         return "this kernel has no sock:inet_sock_set_state tracepoint"
+    return None
+
+
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+
+
+def mount_private(root: str = TRACEFS) -> str | None:
+    """Make tracefs available to this process if it is not mounted: as root,
+    in a mount namespace of this process's own (``unshare(CLONE_NEWNS)``,
+    every mount made private, then ``mount -t tracefs``), so nothing on the
+    machine changes and the mount goes away with the process and its
+    children.  Call it while the process has one thread (the kernel refuses
+    a new mount namespace to a thread that shares its filesystem context).
+    None when tracefs is usable afterwards (or was already), else why not."""
+    if os.geteuid() != 0 or os.path.isdir(os.path.join(root, "instances")):
+        return None
+    if not os.path.isdir(root):
+        return f"no {root} directory to mount tracefs on"
+    from .netns import _c, _unshare   # libc through ctypes (Python 3.11 has no os.unshare)
+    code = _unshare(CLONE_NEWNS)
+    if code:
+        return f"unshare(CLONE_NEWNS) failed: {os.strerror(code)}"
+    libc = _c()
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return f"making mounts private failed: {os.strerror(ctypes.get_errno())}"
+    if libc.mount(b"nodev", root.encode(), b"tracefs", 0, None) != 0:
+        return f"mount -t tracefs failed: {os.strerror(ctypes.get_errno())}"
     return None
 
 

@@ -20,3 +20,11 @@ def shared() -> Path:
     if d is None:
         pytest.skip("../shared (the trace examples) is not beside this checkout")
     return d
+
+
+def pytest_configure(config):
+    """tracefs for the tests that watch the kernel's tracepoint: mounted in a
+    mount namespace of the test process's own when the machine has none
+    mounted (as root; nothing changes outside this process and its children)."""
+    from conformance.tracepoint import mount_private
+    mount_private()
