@@ -34,7 +34,7 @@ the plain checker) if the model's configurations or the trace's events gain
 a field whose role :data:`EP_ROLES` / :data:`CALL_ROLES` does not say.
 
 Memory: the tables are bounded (:data:`CACHE_MAX` transitions, then
-cleared, like the model's own closure cache); the checker's state is the
+emptied, like the model's own closure cache); the checker's state is the
 frontier and the pieces set aside, as in the plain checker.
 """
 
@@ -49,8 +49,11 @@ from model.system import Config, Ep, ModelError
 from . import check as plain
 from .trace import Call, State
 
-CACHE_MAX = 100_000
-"""Transitions kept per (profile, world); the table is emptied when full."""
+CACHE_MAX = 10_000
+"""Transitions kept per (profile, world); the table is emptied when full.
+A transition with its canonical configurations takes about 10-20 KB (a
+trace of repeated lifecycles needs a few dozen; one whose every state is
+new fills the table, up to some 150 MB, and is then rested, see WINDOW)."""
 
 KEEP_UNITS = 2
 """Connections that might be set aside stay in the frontier while there are
