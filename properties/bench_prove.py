@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         r = prove.witness_one(w, c, store=False)
         scratch = ""
         if args.bmc:
-            f = runs.bmc(c, w.target, w.depth, realistic=True)
+            f = runs.bmc(prove.system_of(w, c), w.target, w.depth, realistic=w.system == "composed")
             scratch = fmt(f.seconds)
         print(f"{w.name:40} {fmt(r['seconds'])} {scratch:>17}  {r['method']}")
         ok &= prove.witness_ok(r)
