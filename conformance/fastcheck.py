@@ -19,11 +19,13 @@ Connections set aside (``Checker.parked``) are kept as canonical pieces of
 their own with their own renaming, indexed by the trace's names and
 addresses as the plain checker indexes them; an event that meets one joins
 it in, and the join is part of the looked-up key (the piece, and which of
-its ports are ports of the frontier).  Unlike the plain checker, which
-sets aside every connection it can after each event and joins it back at
-the next event on it, this one leaves up to KEEP_UNITS of them in the
-frontier; beyond that, it sets aside all but those the event names, before
-the event (so the key holds little more than what the event may meet).
+its ports are ports of the frontier).  The plain checker sets aside every
+connection it can after each event, and joins back those the next event
+may meet (conformance.check.Shelf.meeting); this one sets aside, before an
+event, those connections of its frontier that the event does not meet, and
+leaves the others there: each event sees the same connections as in the
+plain checker, without a set-aside and a join for each event of a
+connection's life.
 
 Exactly the plain checker's answers: a divergence, a search limit, or an
 extension event the plain checker reads is handed to a plain ``Checker``
@@ -54,12 +56,6 @@ CACHE_MAX = 10_000
 A transition with its canonical configurations takes about 10-20 KB (a
 trace of repeated lifecycles needs a few dozen; one whose every state is
 new fills the table, up to some 150 MB, and is then rested, see WINDOW)."""
-
-KEEP_UNITS = 2
-"""Connections that might be set aside stay in the frontier while there are
-at most this many (the plain search sets aside every one after each event,
-and joins it back at the next event that names it); beyond, all but those
-the event names are set aside."""
 
 STRICT = False
 """Raise a fault of this module instead of handing the event to the plain
@@ -273,7 +269,7 @@ class _Result:
 
 _CACHES: dict = {}
 _INTERN: dict = {}  # canonical frontiers resumed from the plain checker (cleared with the tables)
-_UNITS: dict = {}   # canonical frontier -> names of the connections that might be set aside
+_UNITS: dict = {}   # canonical frontier -> (names, address pair) of the connections that might be set aside
 DIVERGES = object()
 
 
@@ -361,7 +357,8 @@ class FastChecker:
             if s is not None:
                 key = (f.configs, (ev.op, ev.ret, s, None, None, None, None, ev.backlog,
                                    ev.length, ev.n, ev.how, ev.nonblock, ev.linger0))
-        if key is not None and self._plain is None and ev.sock not in self._shelf.by_name:
+        if (key is not None and self._plain is None and ev.sock not in self._shelf.by_name
+                and all(s in names for names, _pair in _UNITS.get(f.configs, _NOT_YET))):
             r = self.cache.get(key)
             if r is not None:
                 self._events += 1
@@ -437,26 +434,22 @@ class FastChecker:
             self._put(_from_trace(parts), names, pair)
 
     def _set_aside(self, ev) -> None:
-        """Set aside, before the event, the connections of the frontier it
-        does not name, when there are more than KEEP_UNITS (then the table's
-        keys hold little more than what the event may meet)."""
+        """Set aside, before the event, the connections of the frontier that
+        the event does not meet (as the plain checker would have after the
+        previous event, joining back only those the event meets)."""
         f = self._f
-        units = _UNITS.get(f.configs)
-        if units is None:
-            units = tuple(names for names, _pair in plain._units(next(iter(f.configs))))
-            if len(_UNITS) >= CACHE_MAX:
-                _UNITS.clear()
-            _UNITS[f.configs] = units
-        if len(units) <= KEEP_UNITS:
+        units = _units_of(f.configs)
+        if not units:
             return
-        named = {v for v in (f.inv.get(ev.sock), f.inv.get(getattr(ev, "new", None))) if v is not None}
-        if all(u & named for u in units):
+        met = _meets(units, ev, f.inv)
+        if len(met) == len(units):
             return
-        key = ("set aside", f.configs, frozenset(named))
+        keep = frozenset(n for names, _pair in met for n in names)
+        key = ("set aside", f.configs, keep)
         r = self.cache.get(key)
         if r is None:
             try:
-                r = self._search(None, (), [], keep=frozenset(named))
+                r = self._search(None, (), [], keep=keep)
             except Exception:  # cannot happen; then the event goes on with the frontier as it is
                 if STRICT:
                     raise
@@ -526,6 +519,7 @@ class FastChecker:
                 nmaps[i][v] = j
         pos = neg = 0
         configs = None
+        renamers: list[_Renamer] = []
         for i, p in enumerate(pieces):
             nmap = nmaps[i]
             psym = {_sym(v): v for v in nmap}
@@ -546,6 +540,7 @@ class FastChecker:
                 src.setdefault(j, (i, v))
                 jinv.setdefault(o, j)
             r = _Renamer(nmap, pmap)
+            renamers.append(r)
             part = {r.config(c) for c in p.configs}
             configs = part if configs is None else {plain._join(c, u) for c in configs for u in part}
         for j, o in enumerate(fresh):
@@ -556,16 +551,14 @@ class FastChecker:
         ch = plain.Checker(self.profile, self.world)
         if ev is None:
             ch.frontier = set(configs)
-            ch._park(keep=frozenset(nmaps[0][v] for v in keep))
+            ch._park(keep=frozenset(renamers[0].key(v) for v in keep))
         else:
             jev = _rename_event(ev, jinv)
             ch.frontier = set(configs)
             nxt = ch.advance(jev)
             if nxt is None:
                 return DIVERGES
-            ch.frontier = nxt
-            if len(plain._units(next(iter(nxt)))) > KEEP_UNITS:
-                ch._park(keep=frozenset({jev.sock} | ({jev.new} if getattr(jev, "new", None) else set())))
+            ch.frontier = nxt  # what the next event does not meet is set aside then
 
         def source(v):
             if v in src:
@@ -610,6 +603,49 @@ class FastChecker:
 
 # --------------------------------------------------------------------------
 # Events
+_NOT_YET = ((frozenset(), frozenset()),)  # no socket is in it: the prelude leaves the event to _feed
+
+
+def _units_of(configs: frozenset) -> tuple:
+    """The connections of a canonical frontier that might be set aside, as
+    (names, address pair), known from the frontier alone (so kept)."""
+    units = _UNITS.get(configs)
+    if units is None:
+        units = tuple(plain._units(next(iter(configs))))
+        if len(_UNITS) >= CACHE_MAX:
+            _UNITS.clear()
+        _UNITS[configs] = units
+    return units
+
+
+def _meets(units: tuple, ev, inv: dict) -> list:
+    """The units (canonical) that the event may meet, by the plain
+    checker's rule (conformance.check.Shelf.meeting), in canonical terms."""
+    def addr(a):
+        if a is None:
+            return None
+        a = tuple(a)
+        return a if not a[1] else (a[0], inv.get(a[1]))
+
+    names = {inv.get(ev.sock)}
+    pair = target = None
+    ports: set = set()
+    if hasattr(ev, "op"):
+        if ev.new:
+            names.add(inv.get(ev.new))
+        if ev.op == "bind":
+            ports = {inv.get(a[1]) for a in (ev.addr, ev.local) if a is not None and a[1]}
+        elif ev.op == "connect" and ev.addr is not None:
+            target = addr(system.normalize(tuple(ev.addr)))
+            if ev.local is not None:
+                pair, target = frozenset((addr(ev.local), target)), None
+        elif ev.op == "accept" and ev.local is not None and ev.peer is not None:
+            pair = frozenset((addr(ev.local), addr(ev.peer)))
+    names.discard(None)
+    ports.discard(None)
+    return [(n, p) for n, p in units
+            if n & names or p == pair or target in p or any(a[1] in ports for a in p)]
+
 def _ref(o, invs):
     """A trace value as the key sees it: its canonical value in the
     frontier, (piece, value) in a joined piece, or None."""

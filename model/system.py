@@ -568,6 +568,8 @@ def observe(cfg: Config, name: str, profile: str) -> frozenset:
 CLOSURE_LIMIT = 200_000
 _CLOSURE_CACHE: dict = {}
 _CACHE_MAX = 50_000
+_CACHE_CONFIGS = 200_000  # configurations held by all entries together (an open world's closures are large)
+_cache_configs = 0
 
 
 def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed",
@@ -589,9 +591,12 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
                 if len(seen) > CLOSURE_LIMIT:
                     raise ModelError(f"more than {CLOSURE_LIMIT} configurations reachable without an observation")
     result = frozenset(seen)
-    if len(_CLOSURE_CACHE) > _CACHE_MAX:
+    global _cache_configs
+    if len(_CLOSURE_CACHE) > _CACHE_MAX or _cache_configs > _CACHE_CONFIGS:
         _CLOSURE_CACHE.clear()
+        _cache_configs = 0
     _CLOSURE_CACHE[ck] = result
+    _cache_configs += len(result)
     return result
 
 
