@@ -5,8 +5,10 @@ network namespace of the machine; it says nothing about namespaces.  So a
 run is told apart from everything else by its **ports**:
 
 * the coordinating process takes, for each worker, an exclusive *slot* of
-  :data:`SLOT_PORTS` ports (``flock`` on ``/run/tcp-conform/slot-N.lock``,
-  held for the run; another concurrent ``conform run`` takes other slots);
+  :data:`SLOT_PORTS` ports (a Unix socket bound to the abstract name
+  ``tcp-conform-slot-N``, held for the run and released by the kernel when
+  the process ends, so nothing is left on disk; another concurrent
+  ``conform run`` takes other slots);
 * each scenario's fresh namespace gets its own *window* of the worker's slot
   as ``net.ipv4.ip_local_port_range`` (a per-namespace sysctl), rotating over
   :data:`WINDOWS` windows, so every port of the scenario's sockets lies in it
@@ -35,9 +37,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +50,7 @@ __all__ = ["Session", "Reader", "StateChange", "parse_line", "available", "lefto
 TRACEFS = "/sys/kernel/tracing"
 EVENT = "events/sock/inet_sock_set_state"
 PREFIX = "tcp-conform-"
-LOCK_DIR = "/run/tcp-conform"
+SLOT_NAME = "\0tcp-conform-slot-{}"   # abstract Unix socket names (no file)
 PORT_BASE = 10000
 SLOT_PORTS = 1024
 SLOTS = 20
@@ -200,7 +202,7 @@ class Session:
         self.workers, self.root, self.enabled = workers, root, enabled
         self.instances: list[str | None] = []
         self.slots: list[tuple[int, int] | None] = []
-        self._locks: list[int] = []
+        self._locks: list[socket.socket] = []
         self.off: str | None = None if enabled else "not asked for"
 
     def __enter__(self) -> "Session":
@@ -230,11 +232,8 @@ class Session:
             if path:
                 _remove(path)
         self.instances = []
-        for fd in self._locks:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for sock in self._locks:
+            sock.close()
         self._locks = []
 
     def job(self, k: int) -> dict[str, Any]:
@@ -243,15 +242,14 @@ class Session:
         return {"instance": self.instances[k], "ports": list(self.slots[k]), "off": None}
 
     def _take_slot(self) -> tuple[int, int] | None:
-        os.makedirs(LOCK_DIR, exist_ok=True)
         for slot in range(SLOTS):
-            fd = os.open(os.path.join(LOCK_DIR, f"slot-{slot}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
+                sock.bind(SLOT_NAME.format(slot))
+            except OSError:          # EADDRINUSE: another run holds it
+                sock.close()
                 continue
-            self._locks.append(fd)
+            self._locks.append(sock)
             return _ports(slot)
         return None
 
