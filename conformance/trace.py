@@ -569,7 +569,19 @@ def _x_observers(obj: dict, introduced: dict[str, int]) -> None:
         raise _Bad(f"x-observers: field 'off' must map observers to reasons, got {_show(off)}", "off")
 
 
-_CHECKED_X = {"x-packet": _x_packet, "x-state": _x_state, "x-observers": _x_observers}
+_NETFILTER_DROPS = frozenset({"SYN", "FIN", "pure ACK"})   # conformance.xcheck.DROPPED's keys
+
+
+def _x_netfilter(obj: dict, introduced: dict[str, int]) -> None:
+    _x_keys(obj, frozenset({"ev", "drop", "on"}))
+    _bool(obj, "on")
+    if not isinstance(obj.get("drop"), str) or obj["drop"] not in _NETFILTER_DROPS:
+        raise _Bad(f"x-netfilter: field 'drop' must be one of {', '.join(sorted(_NETFILTER_DROPS))}, "
+                   f"got {_show(obj.get('drop'))}", "drop")
+
+
+_CHECKED_X = {"x-packet": _x_packet, "x-state": _x_state, "x-observers": _x_observers,
+              "x-netfilter": _x_netfilter}
 
 
 def _unintroduced(name: str) -> _Bad:

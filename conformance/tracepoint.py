@@ -217,9 +217,12 @@ class Session:
                         self.off = f"no free port slot of {SLOTS} (other runs hold them)"
                         break
                     self.slots.append(slot)
-                    self.instances.append(self._make(k, slot))
+                    self._make(k, slot)
             except OSError as e:
                 self.off = f"tracefs: {e.strerror or e}"
+            except BaseException:   # e.g. SIGINT while setting up: leave nothing enabled behind
+                self.close()
+                raise
             if self.off is not None:
                 self.close()
         return self
@@ -256,6 +259,7 @@ class Session:
     def _make(self, k: int, ports: tuple[int, int]) -> str:
         path = os.path.join(self.root, "instances", f"{PREFIX}{os.getpid()}-{k}")
         os.mkdir(path)
+        self.instances.append(path)   # removed by close() from here on, whatever happens next
         try:
             _write(os.path.join(path, "trace_clock"), "mono")
             _write(os.path.join(path, "buffer_size_kb"), "512")
@@ -264,6 +268,7 @@ class Session:
                    f"protocol == 6 && ((sport >= {lo} && sport <= {hi}) || (dport >= {lo} && dport <= {hi}))")
             _write(os.path.join(path, EVENT, "enable"), "1")
         except OSError:
+            self.instances.remove(path)
             _remove(path)
             raise
         return path

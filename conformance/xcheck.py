@@ -45,6 +45,8 @@ from typing import Iterable, NamedTuple
 from model import system
 from model.system import Config, ModelError
 
+from .trace import parse_addr
+
 __all__ = ["XSearch", "starts", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
 
 # model segment kind -> the control segment it is on the wire (others are not checked)
@@ -289,7 +291,7 @@ class XSearch:
             if kind is None:
                 return False
             if kind in RETRANSMITTED:
-                key = (d["src"], d["dst"], kind, d.get("seq"))
+                key = (_addr(d["src"]), _addr(d["dst"]), kind, d.get("seq"))
                 if key in self.seen:
                     return False
                 self.seen.add(key)
@@ -374,5 +376,5 @@ def _given() -> str:
 
 
 def _addr(text: str) -> tuple:
-    host, _, port = text.rpartition(":")
-    return (host.strip("[]"), int(port))
+    """An address as the model holds it (the IP normalised, as trace.parse_addr does)."""
+    return tuple(parse_addr(text))
