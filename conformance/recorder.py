@@ -591,13 +591,18 @@ class Recorder:
     def _name_of(self, ch: Any) -> str | None:
         """The name of the socket a tracepoint state change is about, when it is sure:
         the socket a connect() (listen()) call was being made on when the change
-        happened, if the change's peer is the call's target (none), else the name whose
+        happened, if the change's peer is the call's target (none) and its address
+        pair is not another open socket's connection, else the name whose
         connection (or, for a listener, whose local address) is the change's, if
         that name already had those addresses when the change happened (the latest
         such name); None otherwise (a
         child not yet accepted, a connection no name denotes any more)."""
         for name, t0, t1, target in reversed(self._connects):
             if t0 <= ch.ts_ns <= t1 and ch.remote == target:
+                if not ch.local.endswith(":0") and any(
+                        e.name != name and e.sock is not None and e.conn == (ch.local, ch.remote)
+                        for e in self._names.values()):
+                    break  # another open socket's connection (no two live sockets share one): named below
                 return name
         if ch.local.endswith(":0"):
             return None

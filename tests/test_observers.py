@@ -14,6 +14,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -379,3 +380,25 @@ def test_session_removes_its_instances_and_reaps_stale_ones() -> None:
     finally:
         if os.path.exists(stale):
             os.rmdir(stale)
+
+
+def test_a_change_during_connect_on_another_open_socket_s_connection_keeps_its_name() -> None:
+    """The recorder names a tracepoint change after the socket whose connect() was
+    running, unless its address pair is another open socket's connection (no two
+    live sockets share one): then it is that socket's, e.g. b's delayed handshake
+    completing during a's connect to the same listener."""
+    from conformance.recorder import Recorder, _Entry
+    from conformance.tracepoint import StateChange
+    rec = Recorder(auto_observe=False)
+    with socket.socket() as held:
+        rec._names["b"] = _Entry("b", held, False, "127.0.0.1:10060", ("127.0.0.1:10060", "127.0.0.1:10003"))
+        rec._names["a"] = _Entry("a", held, False)
+        rec._born.update(a=5, b=1)
+        rec._connects.append(("a", 10, 20, "127.0.0.1:10003"))
+        b_change = StateChange(15, "127.0.0.1:10060", "127.0.0.1:10003", "SYN_SENT", "ESTABLISHED")
+        a_change = StateChange(15, "127.0.0.1:10061", "127.0.0.1:10003", "SYN_SENT", "ESTABLISHED")
+        a_unbound = StateChange(12, "127.0.0.1:0", "127.0.0.1:10003", "CLOSED", "SYN_SENT")
+        assert rec._name_of(b_change) == "b"
+        assert rec._name_of(a_change) == "a" and rec._name_of(a_unbound) == "a"
+        rec._names["b"].sock = None   # b closed: its pair may be a's now (a TIME_WAIT reused)
+        assert rec._name_of(b_change) == "a"
