@@ -53,7 +53,9 @@ def test_counterexample_trace_is_rejected_by_the_real_checker(p: catalog.Propert
     v = SimpleNamespace(**json.loads(capsys.readouterr().out))
     assert code == {"diverges": 1, "conforms": 0}[v.verdict]
     if v.verdict == "diverges":
-        assert 1 < v.line <= runs.step_lines(run)[-1]
+        lines = runs.step_lines(run)
+        before = lines[k - 2] if k >= 2 else 1   # the last line of the steps the real rules allow
+        assert before < v.line <= lines[-1], (p.name, k, v.line, lines)   # at the deviating step or after it
     else:
         assert v.verdict == "conforms" and runs.hidden(real, run, k), \
             f"{p.name}: the real checker accepts the counterexample of {p.mutant}, whose step {k} is visible"
@@ -61,11 +63,11 @@ def test_counterexample_trace_is_rejected_by_the_real_checker(p: catalog.Propert
 
 
 def test_most_counterexamples_show_through_the_sockets_api() -> None:
-    """The hidden case above is the exception: at least two thirds of the
-    mutants' counterexamples are rejected by the real checker."""
+    """The hidden case above is the exception: all but four of the mutants'
+    counterexamples are rejected by the real checker (README says which)."""
     rejected = sum(prove.against_mutant(p, store=False)["real_checker"]["verdict"] == "diverges"
                    for p in catalog.CATALOG)
-    assert rejected * 3 >= 2 * len(catalog.CATALOG)
+    assert rejected >= len(catalog.CATALOG) - 4
 
 
 def _stored(tmp_path, monkeypatch, name: str) -> witnesses.Witness:
