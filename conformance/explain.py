@@ -36,7 +36,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.trace import TraceError, read_trace
+from conformance.trace import TraceError, format_addr, read_trace
 
 __all__ = ["Step", "explain_text", "format_steps", "model_rows"]
 
@@ -59,8 +59,7 @@ def _addr(a: Any) -> str:
     if a is None:
         return "*:*"
     ip, port = a
-    p = "?" if isinstance(port, int) and port < 0 else str(port)
-    return f"[{ip}]:{p}" if ":" in ip else f"{ip}:{p}"
+    return format_addr((ip, "?" if isinstance(port, int) and port < 0 else port))
 
 
 def _join(frontier: set, parked: dict) -> tuple[Any, int]:

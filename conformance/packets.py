@@ -32,6 +32,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .trace import format_addr
+
 __all__ = ["Capture", "Segment", "parse_frame", "FLAG_ORDER", "available"]
 
 ETH_P_ALL = 0x0003
@@ -59,10 +61,6 @@ class Segment:
     def event(self) -> dict[str, Any]:
         return {"ev": "x-packet", "src": self.src, "dst": self.dst, "flags": self.flags,
                 "seq": self.seq, "ack": self.ack, "len": self.length}
-
-
-def _addr(ip: str, port: int) -> str:
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def flag_text(bits: int) -> str:
@@ -93,7 +91,7 @@ def parse_frame(frame: bytes) -> Segment | None:
         return None
     sport, dport, seq, ack, off_flags = struct.unpack_from("!HHIIH", tcp, 0)
     doff = (off_flags >> 12) * 4
-    return Segment(_addr(src_ip, sport), _addr(dst_ip, dport), flag_text(off_flags & 0x3F),
+    return Segment(format_addr((src_ip, sport)), format_addr((dst_ip, dport)), flag_text(off_flags & 0x3F),
                    seq, ack, max(0, payload_end - doff))
 
 

@@ -52,6 +52,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from .trace import format_addr
+
 __all__ = ["Recorder", "ScenarioError", "ScenarioTimeout", "TCP_STATE_NAMES", "format_addr"]
 
 # include/net/tcp_states.h -> the trace format's RFC 9293 spelling
@@ -86,12 +88,6 @@ class ScenarioError(RuntimeError):
 
 class ScenarioTimeout(ScenarioError):
     """A blocking call did not return within the watchdog time."""
-
-
-def format_addr(addr: tuple) -> str:
-    """``("127.0.0.1", 5)`` -> ``"127.0.0.1:5"``."""
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _parse_addr(text: str) -> tuple[str, int]:
@@ -375,26 +371,22 @@ class Recorder:
                             {"new": new_name, "local": local, "peer": format_addr(peer)})
 
     def send(self, name: str, length: int) -> dict[str, Any]:
-        entry, sock = self._open(name)
-        with self._guard(entry):
-            try:
-                n = sock.send(b"x" * length, socket.MSG_NOSIGNAL)
-                ret = "ok"
-            except OSError as e:
-                ret = _errname(e)
-        self._timed_out(entry, "send", ret, "EAGAIN")
-        return self._record(name, "send", {"len": length}, ret, {"n": n} if ret == "ok" else {})
+        return self._transfer(name, "send", length, lambda sock: sock.send(b"x" * length, socket.MSG_NOSIGNAL))
 
     def recv(self, name: str, length: int) -> dict[str, Any]:
+        return self._transfer(name, "recv", length, lambda sock: len(sock.recv(length)))
+
+    def _transfer(self, name: str, op: str, length: int, call) -> dict[str, Any]:
+        """send/recv: ``call(sock)`` gives the bytes the call took or returned."""
         entry, sock = self._open(name)
         with self._guard(entry):
             try:
-                n = len(sock.recv(length))
+                n = call(sock)
                 ret = "ok"
             except OSError as e:
                 ret = _errname(e)
-        self._timed_out(entry, "recv", ret, "EAGAIN")
-        return self._record(name, "recv", {"len": length}, ret, {"n": n} if ret == "ok" else {})
+        self._timed_out(entry, op, ret, "EAGAIN")
+        return self._record(name, op, {"len": length}, ret, {"n": n} if ret == "ok" else {})
 
     def shutdown(self, name: str, how: str) -> dict[str, Any]:
         _, sock = self._open(name)

@@ -216,6 +216,12 @@ def _parse_ip(text: str, bracketed: bool) -> str | None:
     return str(ip)
 
 
+def format_addr(addr: tuple) -> str:
+    """``("127.0.0.1", 5)`` -> ``"127.0.0.1:5"``, ``("::1", 5)`` -> ``"[::1]:5"`` (parse_addr's inverse)."""
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @lru_cache(maxsize=4096)  # a trace names the same addresses again and again
 def parse_addr(text: str) -> Addr:
     """Parse ``"127.0.0.1:40000"`` or ``"[::1]:40000"``; raise ValueError if malformed.

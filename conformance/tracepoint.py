@@ -44,6 +44,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .trace import format_addr
+
 __all__ = ["Session", "Reader", "StateChange", "parse_line", "available", "leftovers",
            "KERNEL_STATES", "set_port_range", "TRACEFS", "mount_private"]
 
@@ -86,10 +88,8 @@ def parse_line(line: str) -> StateChange | None:
         return None
     sec, frac = m.group(1), m.group(2)
     ts = int(sec) * 1_000_000_000 + int(frac.ljust(9, "0")[:9])
-    if m.group(3) == "AF_INET6":
-        local, remote = f"[{m.group(9)}]:{m.group(5)}", f"[{m.group(10)}]:{m.group(6)}"
-    else:
-        local, remote = f"{m.group(7)}:{m.group(5)}", f"{m.group(8)}:{m.group(6)}"
+    lip, rip = (m.group(9), m.group(10)) if m.group(3) == "AF_INET6" else (m.group(7), m.group(8))
+    local, remote = format_addr((lip, m.group(5))), format_addr((rip, m.group(6)))
     old, new = KERNEL_STATES.get(m.group(11)), KERNEL_STATES.get(m.group(12))
     if old is None or new is None:
         return None

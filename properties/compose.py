@@ -119,8 +119,30 @@ def lit(field_: str, value) -> z3.ExprRef:
     return E.FIELD_DOMAINS[field_].lit(value)
 
 
+class Slots:
+    """What properties read of a system whose state variables are named
+    ``<slot>.<field>`` in ``cur`` (now) and ``nxt`` (after the step), with a
+    ``trigger`` step variable: this composition and :mod:`properties.pair`."""
+    cur: dict
+    nxt: dict
+    trigger: z3.ExprRef
+
+    def v(self, slot: str, f: str) -> z3.ExprRef:
+        return self.cur[f"{slot}.{f}"]
+
+    def n(self, slot: str, f: str) -> z3.ExprRef:
+        return self.nxt[f"{slot}.{f}"]
+
+    def is_trigger(self, *triggers: str) -> z3.BoolRef:
+        return z3.Or([self.trigger == E.TRIGGER.lit(t) for t in triggers])
+
+    def st_in(self, slot: str, states, nxt: bool = False) -> z3.BoolRef:
+        x = (self.n if nxt else self.v)(slot, "st")
+        return E.FIELD_DOMAINS["st"].member(x, states)
+
+
 @dataclass
-class Composed:
+class Composed(Slots):
     """``cur``/``nxt``: state variables by name; ``init`` and ``trans``
     (over ``cur``, ``nxt`` and the step variables ``act``, ``chan`` and
     those of model.z3enc: trigger, ret, emit, tags, par, inp)."""
@@ -149,18 +171,6 @@ class Composed:
         return [self.act, self.q, self.q2, self.cap2, self.port, self.trigger, self.ret, E.OUTCOME,
                 *self.emit.values(), *self.tag.values(), *self.par.values(), *self.inp.values()]
 
-    def v(self, slot: str, f: str) -> z3.ExprRef:
-        return self.cur[f"{slot}.{f}"]
-
-    def n(self, slot: str, f: str) -> z3.ExprRef:
-        return self.nxt[f"{slot}.{f}"]
-
-    def is_trigger(self, *triggers: str) -> z3.BoolRef:
-        return z3.Or([self.trigger == E.TRIGGER.lit(t) for t in triggers])
-
-    def st_in(self, slot: str, states, nxt: bool = False) -> z3.BoolRef:
-        x = (self.n if nxt else self.v)(slot, "st")
-        return E.FIELD_DOMAINS["st"].member(x, states)
 
 
 # ---------------------------------------------------------------------------

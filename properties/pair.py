@@ -28,7 +28,8 @@ from model import rules
 from model import z3enc as E
 
 from . import bounds as B
-from .compose import SEG
+from . import runs
+from .compose import SEG, Slots
 
 SOCKS = ("P", "Q")
 PORTS = {"P": 5001, "Q": 5002}
@@ -56,7 +57,7 @@ SORTS = _sorts()
 NAMES = tuple(SORTS)
 
 
-class Pair:
+class Pair(Slots):
     """The system: ``cur``/``nxt`` state variables, ``init``, ``trans`` over
     them and the step variables (the same names as compose's where they
     mean the same)."""
@@ -78,18 +79,6 @@ class Pair:
     def step_vars(self) -> list:
         return [self.act, self.trigger, self.ret, E.OUTCOME, *self.emit.values(), *self.tag.values(),
                 *self.par.values(), *self.inp.values()]
-
-    def v(self, s: str, f: str) -> z3.ExprRef:
-        return self.cur[f"{s}.{f}"]
-
-    def n(self, s: str, f: str) -> z3.ExprRef:
-        return self.nxt[f"{s}.{f}"]
-
-    def is_trigger(self, *ts: str) -> z3.BoolRef:
-        return z3.Or([self.trigger == E.TRIGGER.lit(t) for t in ts])
-
-    def st_in(self, s: str, states, nxt: bool = False) -> z3.BoolRef:
-        return E.FIELD_DOMAINS["st"].member((self.n if nxt else self.v)(s, "st"), states)
 
     def _cells(self, vars_: dict, ch: str) -> list:
         return [(vars_[f"{ch}.v{k}"], vars_[f"{ch}.k{k}"]) for k in range(B.CHANNEL_CAPACITY)]
@@ -171,12 +160,8 @@ def to_trace(run, meta: dict | None = None) -> str:
                 kw = {"backlog": 0}
             elif op == "connect":
                 kw = {"addr": peer, **({"local": me} if ret in ("ok", "EINPROGRESS") else {})}
-            elif op in ("send", "recv"):
-                kw = {"len": v["par.len"], **({"n": v["par.n"]} if ok else {})}
-            elif op == "shutdown":
-                kw = {"how": v["par.how"]}
-            elif op == "close" and v["par.linger0"]:
-                kw = {"linger0": True}
+            else:
+                kw = runs.call_fields(op, ok, {k[4:]: x for k, x in v.items() if k.startswith("par.")})
             lines.append({"ev": "call", "sock": s, "op": op, "ret": ret, **kw})
         for x in sorted(named):
             st_ = _short(after[f"{x}.st"])

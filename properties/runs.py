@@ -537,6 +537,18 @@ class Moment:
     rows: list[dict]
 
 
+def call_fields(op: str, ok: bool, par: dict) -> dict:
+    """The trace fields of a send, recv, shutdown or close call, from its
+    step's parameters (``len``, ``n``, ``how``, ``linger0``); {} for others."""
+    if op in ("send", "recv"):
+        return {"len": par["len"], **({"n": par["n"]} if ok else {})}
+    if op == "shutdown":
+        return {"how": par["how"]}
+    if op == "close" and par["linger0"]:
+        return {"linger0": True}
+    return {}
+
+
 def walk(run: Run) -> list[Moment]:
     """Read a run step by step: addresses (the listener at 127.0.0.1:5000,
     client ``Ci`` at 127.0.0.1:4000i, a later connection of it at 4001i,
@@ -594,12 +606,8 @@ def walk(run: Run) -> list[Moment]:
                     accepts[srv] += 1
                     name[srv] = srv if accepts[srv] == 1 else f"{srv}.{accepts[srv]}"
                     kw = {"new": name[srv], "local": _addr(port[srv]), "peer": _addr(peer[srv])}
-            elif op in ("send", "recv"):
-                kw = {"len": p["len"], **({"n": p["n"]} if ok else {})}
-            elif op == "shutdown":
-                kw = {"how": p["how"]}
-            elif op == "close" and p["linger0"]:
-                kw = {"linger0": True}
+            else:
+                kw = call_fields(op, ok, p)
             if name[a] is not None:
                 ev.append({"ev": "call", "sock": name[a], "op": op, "ret": st.ret, **kw})
         # what a state event may say now

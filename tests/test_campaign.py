@@ -227,23 +227,14 @@ def test_isolation_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_without_root_isolation_says_why() -> None:
     """As an unprivileged user: a user namespace gives netns, or the reason says why not."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.close(r)
-            if os.geteuid() == 0:
-                os.setgid(65534)
-                os.setuid(65534)
-            iso = netns.enter_fresh()
-            os.write(w, json.dumps([iso.mode, iso.reason, os.geteuid()]).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r) as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    mode, reason, uid = json.loads(data)
+    def unprivileged() -> str:
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        iso = netns.enter_fresh()
+        return json.dumps([iso.mode, iso.reason, os.geteuid()])
+
+    mode, reason, uid = json.loads(_in_child(unprivileged))
     assert uid != 0
     assert mode in ("netns", "none") and reason
     assert ("user namespace" in reason) if mode == "netns" else ("not root" in reason)
@@ -304,24 +295,32 @@ def _netns_list() -> str:
         return ""
 
 
-def _open_descriptors_in(ns_fd: int) -> int:
-    """TCP sockets in the namespace ``ns_fd`` that some descriptor still holds (sock_diag inode != 0)."""
+def _in_child(fn) -> str:
+    """What ``fn()`` returns, run in a forked child (which may change its uid
+    or namespaces without touching the test process)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(ns_fd, netns.CLONE_NEWNET) != 0:
-                os.write(w, b"-1")
-            else:
-                os.write(w, str(sum(1 for d in diag_dump() if d.inode != 0)).encode())
+            os.close(r)
+            os.write(w, fn().encode())
         finally:
             os._exit(0)
     os.close(w)
     with os.fdopen(r) as f:
         data = f.read()
     os.waitpid(pid, 0)
-    return int(data)
+    return data
+
+
+def _open_descriptors_in(ns_fd: int) -> int:
+    """TCP sockets in the namespace ``ns_fd`` that some descriptor still holds (sock_diag inode != 0)."""
+    def count() -> str:
+        if ctypes.CDLL(None, use_errno=True).setns(ns_fd, netns.CLONE_NEWNET) != 0:
+            return "-1"
+        return str(sum(1 for d in diag_dump() if d.inode != 0))
+
+    return int(_in_child(count))
 
 
 @needs_netns
