@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 
 import orjson
 
-from conformance.trace import read_trace
+from tcpconform.check.trace import read_trace
 
 LISTEN_PORT = 5000
 FIRST_CLIENT_PORT = 20000
@@ -200,8 +200,8 @@ def best_of(repeat: int, fn: Callable[[], object], before: Callable[[], None] = 
 def cold() -> None:
     """Empty every table the checker keeps between traces, so that each run
     is checked as ``conform check`` checks a trace in a fresh process."""
-    from conformance import fastcheck
-    from model import semantics, system
+    from tcpconform.check import memo as fastcheck
+    from tcpconform.model import semantics, system
 
     fastcheck.clear_tables()
     for table in (system._CLOSURE_CACHE, semantics._STEP_CACHE, semantics._APPLY_CACHE):
@@ -225,7 +225,7 @@ def read_only(path: str) -> int:
 
 
 def check(path: str, fast: bool = True):
-    from conformance.check import check_trace
+    from tcpconform.check.search import check_trace
 
     with open(path, "rb") as f:
         header, events = read_trace(f)

@@ -32,7 +32,7 @@ import os
 import sys
 import time
 
-from conformance import campaign, tracepoint
+from tcpconform.live import campaign, tracepoint
 
 GOAL = 50.0
 

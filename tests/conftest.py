@@ -26,5 +26,5 @@ def pytest_configure(config):
     """tracefs for the tests that watch the kernel's tracepoint: mounted in a
     mount namespace of the test process's own when the machine has none
     mounted (as root; nothing changes outside this process and its children)."""
-    from conformance.tracepoint import mount_private
+    from tcpconform.live.tracepoint import mount_private
     mount_private()

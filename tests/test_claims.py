@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from conformance import claims
+from tcpconform import claims
 
 
 def test_every_claim_has_a_standing_model_verdict():
@@ -34,7 +34,7 @@ def z3_results():
 
 def test_claims_doc_is_fresh(z3_results):
     assert _model_part(claims.DOC_PATH.read_text()) == _model_part(claims.render(live=False, results=z3_results)), \
-        "stale: run bin/dev python -m conformance.claims --write"
+        "stale: run bin/dev python -m tcpconform.claims --write"
 
 
 def test_z3_verdicts_of_the_claims(z3_results):

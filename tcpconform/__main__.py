@@ -1,0 +1,3 @@
+from tcpconform.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Checking traces against the model.  Pure: no sockets, netlink, tracefs or subprocesses."""

@@ -1,0 +1,257 @@
+"""``conform run --explain``: the model's netstat next to the kernel's, step by step.
+
+For a trace recorded with ``x-netstat`` events (``Recorder(netstat=True)``),
+:func:`explain_text` replays the trace through a
+:class:`~tcpconform.check.search.Checker` and, after every call (where the
+recorder took its ``x-netstat`` snapshot), sets two ``netstat -tan`` tables
+side by side, one row per socket:
+
+* **model**: one configuration the checker's frontier allows after the
+  call's events (the frontier joined with the connections it set aside;
+  the first in a fixed order, and how many there are). ``Recv-Q`` is the
+  endpoint's receive queue (a listener: its accept queue's length),
+  ``Send-Q`` the bytes of DATA in flight from the endpoint (a listener: its
+  backlog), the addresses are the model's (``?`` for a port the trace has
+  not shown), the state is what a ``state`` event may say
+  (:func:`tcpconform.model.system.observe`). Request socks and connections waiting in an
+  accept queue, which have no name, are named by their address pair.
+* **kernel**: the ``x-netstat`` rows: TCP_INFO and the SIOCINQ/SIOCOUTQ
+  ioctls for open descriptors, sock_diag for the rest (see
+  :meth:`tcpconform.live.recorder.Recorder.netstat`).
+
+Rows are matched by socket name (or address pair). In the first column,
+``~`` marks a row whose kernel state differs from the configuration shown
+but is one the model allows at this point (segments the model still has in
+flight were delivered), ``*`` one whose kernel state the model does not
+allow here. Queue sizes
+may differ legitimately (the kernel counts unacknowledged bytes, the model
+undelivered ones). At a divergence the explanation stops with the verdict.
+Pure: no I/O besides the text it is given.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tcpconform.check.trace import TraceError, format_addr, read_trace
+
+__all__ = ["Step", "explain_text", "format_steps", "model_rows"]
+
+COLUMNS = ("Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State")
+
+
+@dataclass
+class Step:
+    line: int                 # line of the call explained
+    call: str                 # the call's JSON text
+    model: list[dict]         # rows
+    kernel: list[dict] | None  # rows; None when the trace has no x-netstat here
+    configurations: int = 1
+    possible: dict = field(default_factory=dict)  # key -> states the model allows now
+    verdict: str | None = None  # set on the last step when the trace diverges there
+    detail: list[str] = field(default_factory=list)
+
+
+def _addr(a: Any) -> str:
+    if a is None:
+        return "*:*"
+    ip, port = a
+    return format_addr((ip, "?" if isinstance(port, int) and port < 0 else port))
+
+
+def _join(frontier: set, parked: dict) -> tuple[Any, int]:
+    """One configuration (the first by a fixed order) and how many there are."""
+    from tcpconform.model.system import Config
+
+    def first(configs: Any) -> Any:
+        return min(configs, key=repr)
+
+    count = len(frontier)
+    base = first(frontier)
+    eps, net = list(base.eps), list(base.net)
+    for unit in sorted(parked, key=repr):
+        parts = parked[unit]
+        count *= len(parts)
+        part = first(parts)
+        eps += part.eps
+        net += part.net
+    return Config(tuple(sorted(eps, key=repr)), tuple(sorted(net, key=repr))), count
+
+
+def model_rows(checker: Any, names: list[str]) -> tuple[list[dict], int]:
+    """Netstat rows of one configuration the checker allows now, and how many it allows."""
+    from tcpconform.model import system
+    cfg, count = _join(checker.frontier, checker.parked)
+    inflight: dict[tuple, int] = {}
+    for (src, dst), segs in cfg.net:
+        inflight[(src, dst)] = sum(n for kind, n in segs if kind == "DATA")
+    rows: list[dict] = []
+    present: set[str] = set()
+    for key, e in cfg.eps:
+        core = e.core
+        named = system.is_named(key)
+        if core.st == "LISTEN":
+            recvq, sendq = len(e.queue), max(e.cap - 1, 0)
+        else:
+            recvq = core.rcvq
+            sendq = inflight.get((e.local, e.remote), 0) if e.local and e.remote else 0
+        state = "|".join(sorted(system.observe(cfg, key, checker.profile))) if named else core.st
+        if named:
+            present.add(key)
+        rows.append({"sock": key if named else None, "key": key if named else _pair(e.local, e.remote),
+                     "state": state, "recvq": recvq, "sendq": sendq,
+                     "local": _addr(e.local) if e.local else "0.0.0.0:*", "foreign": _addr(e.remote) if e.remote else
+                     ("*:*" if core.st == "LISTEN" else "0.0.0.0:*")})
+    for name in names:
+        if name not in present:
+            rows.append({"sock": name, "key": name, "state": "CLOSED", "recvq": None, "sendq": None,
+                         "local": "-", "foreign": "-", "gone": True})
+    return rows, count
+
+
+def possible_states(checker: Any, names: list[str]) -> dict[str, set[str]]:
+    """Every state each socket may be in now: over every configuration the checker allows and
+    every delivery that may already have happened (keys as in :func:`model_rows`)."""
+    from tcpconform.model import system
+    out: dict[str, set[str]] = {}
+    sources = list(checker.frontier) + [c for parts in checker.parked.values() for c in parts]
+    for c in sources:
+        for c2 in system.closure(c, checker.profile, False):
+            for key, e in c2.eps:
+                if system.is_named(key):
+                    out.setdefault(key, set()).update(system.observe(c2, key, checker.profile))
+                else:
+                    out.setdefault(_pair(e.local, e.remote), set()).add(e.core.st)
+    for name in names:
+        if not any(name == k for c in sources for k, _ in c.eps):
+            out.setdefault(name, set()).add("CLOSED")
+    return out
+
+
+def _pair(local: Any, remote: Any) -> str:
+    return f"({_addr(local)}>{_addr(remote)})"
+
+
+def explain_text(text: str) -> list[Step]:
+    """Replay a trace through the checker; one :class:`Step` per call (see the module docstring)."""
+    from tcpconform.check.search import Checker
+    from tcpconform.model.system import ModelError
+
+    header, events = read_trace(io.BytesIO(text.encode()))
+    lines = text.splitlines()
+    checker = Checker(header.profile, header.world)
+    names: list[str] = []
+    steps: list[Step] = []
+    pending: Step | None = None
+
+    def flush(kernel: list[dict] | None) -> None:
+        nonlocal pending
+        if pending is not None:
+            pending.model, pending.configurations = model_rows(checker, names)
+            pending.possible = {k: sorted(v) for k, v in possible_states(checker, names).items()}
+            pending.kernel = kernel
+            steps.append(pending)
+            pending = None
+
+    try:
+        for ev in events:
+            if getattr(ev, "ev", None) == "x-netstat":
+                flush([dict(r, key=r.get("sock") or f"({r['local']}>{r['foreign']})")
+                       for r in ev.data.get("rows", [])])
+                continue
+            if hasattr(ev, "op"):
+                flush(None)
+                pending = Step(ev.line, lines[ev.line - 1], [], None)
+                for name in (ev.sock if ev.op == "socket" and ev.ret == "ok" else None, ev.new):
+                    if name and name not in names:
+                        names.append(name)
+            try:
+                bad = checker.feed(ev)
+            except ModelError as e:
+                bad = _Bad(ev.line, f"outside what the model can search: {e}", [])
+            if bad is not None:
+                step = pending or Step(ev.line, lines[ev.line - 1], [], None)
+                pending = None
+                step.model, step.configurations = model_rows(checker, names)
+                step.verdict = "diverges"
+                step.detail = [f"diverges at line {bad.line}: {bad.reason}", f"  {lines[bad.line - 1]}",
+                               "model allowed here: " + (", ".join(bad.allowed) if bad.allowed else "nothing")]
+                steps.append(step)
+                return steps
+    except TraceError as e:
+        steps.append(Step(e.line, "", [], None, verdict="invalid", detail=[f"invalid at line {e.line}: {e.message}"]))
+        return steps
+    flush(None)
+    return steps
+
+
+@dataclass
+class _Bad:
+    line: int
+    reason: str
+    allowed: list
+
+
+def _cells(row: dict | None) -> list[str]:
+    if row is None:
+        return ["", "", "", "", "", ""]
+    if row.get("gone"):
+        return ["tcp", "-", "-", "-", "-", "CLOSED (gone)"]
+    q = lambda v: "?" if v is None else str(v)  # noqa: E731
+    return ["tcp", q(row["recvq"]), q(row["sendq"]), row["local"], row["foreign"], row["state"]]
+
+
+def format_steps(steps: list[Step]) -> str:
+    """The steps as text: per call, the two tables side by side."""
+    out: list[str] = []
+    for step in steps:
+        out.append(f"line {step.line}: {_call_text(step.call)}")
+        kernel = {r["key"]: r for r in step.kernel} if step.kernel is not None else {}
+        model = {r["key"]: r for r in step.model}
+        keys = list(model) + [k for k in kernel if k not in model]
+        keys.sort(key=lambda k: k.startswith("("))  # named sockets first, in the model's order
+        head_model = f"model ({step.configurations} configuration{'s' if step.configurations != 1 else ''}; one shown)"
+        head_kernel = "kernel" if step.kernel is not None else "kernel (not recorded)"
+        table = [["", "sock", *COLUMNS, "|", *COLUMNS]]
+        for k in keys:
+            m, kr = model.get(k), kernel.get(k)
+            shown = {"CLOSED"} if m is None or m.get("gone") else set(m["state"].split("|"))
+            allowed = set(step.possible.get(k, ())) | shown
+            kernel_state = "CLOSED" if kr is None else kr["state"]  # not listed: gone
+            mark = ""
+            if step.kernel is not None and kernel_state not in shown:
+                mark = "~" if kernel_state in allowed else "*"
+            name = k if len(k) <= 40 else k[:37] + "..."
+            table.append([mark, name, *_cells(m), "|", *_cells(kr)])
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        left = sum(widths[:8]) + 2 * 8
+        out.append("  " + " " * (widths[0] + widths[1] + 4) + head_model.ljust(left - widths[0] - widths[1] - 4)
+                   + head_kernel)
+        for r in table:
+            out.append("  " + "  ".join(c.rjust(w) if i in (3, 4, 10, 11) else c.ljust(w)
+                                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        out.extend("  " + d for d in step.detail)
+        out.append("")
+    return "\n".join(out)
+
+
+def _call_text(text: str) -> str:
+    """``{"ev":"call","sock":"c","op":"connect",...}`` -> ``c connect addr=... -> EINPROGRESS local=...``."""
+    try:
+        ev = json.loads(text)
+    except ValueError:
+        return text
+    if ev.get("ev") != "call":
+        return text
+    args = " ".join(f"{k}={v}" for k, v in ev.items() if k in ("addr", "backlog", "len", "how", "nonblock", "linger0"))
+    res = " ".join(f"{k}={v}" for k, v in ev.items() if k in ("local", "peer", "new", "n"))
+    return f"{ev['sock']} {ev['op']}({args}) -> {ev['ret']}{' ' + res if res else ''}"
+
+
+def explain_json(steps: list[Step]) -> list[dict]:
+    return [{"line": s.line, "call": json.loads(s.call) if s.call else None, "configurations": s.configurations,
+             "possible": s.possible,
+             "model": s.model, "kernel": s.kernel, "verdict": s.verdict, "detail": s.detail} for s in steps]

@@ -1,0 +1,380 @@
+"""Checking the recorder's ``x-packet`` and ``x-state`` events against the model.
+
+A trace with an ``{"ev": "x-observers", "packets": ..., "states": ...}`` event
+before any call or state event (see ``docs/extensions.md``) is checked by :class:`XSearch` instead of the
+plain frontier search of :mod:`tcpconform.check.search`: the same model, the same
+unobserved steps, but every configuration carries a small *reconciliation
+record* of what the model did that the observers have not shown yet:
+
+* **segments**: per channel (ordered address pair), the control segments the
+  model put on it, in order, not yet seen on the wire.  SYN, SYN+ACK, FIN
+  (the model's FIN and FINACK) and RST are control segments; ACK, ACKFIN
+  and DATA are not checked.  An ``x-packet`` event carrying a control
+  segment must be the oldest unseen control segment of its direction in
+  some configuration (the model may first take unobserved steps to send
+  it); that configuration then forgets it, every other is dropped.  A
+  retransmission (a SYN, SYN+ACK or FIN of a direction and sequence number
+  already seen) is not checked again: the model reads a dropped and
+  retransmitted segment as one delayed segment.  Segments the model sent
+  that were never seen do not count against it (capture may lag).
+
+* **states**: per named socket, the states its connection passed through
+  since the last ``x-state`` of that name, as the kernel's full socket
+  shows them (:func:`kernel_state`: a connection in TIME_WAIT is a
+  timewait sock, its full socket is CLOSED).  An ``x-state`` event for a
+  name, ``from -> to``, must be a step the model took for that name after
+  the previous one seen (states the model passed through in between may be
+  skipped: the recorder leaves a change unnamed when it is not sure whose
+  it is), or one of :data:`KERNEL_STEPS`, where the kernel goes through a
+  state the model steps over.  Changes with ``from == to``, and unnamed
+  ones, are not checked.
+
+A configuration survives an observation only when the observation fits its
+record, so a configuration that contradicts the wire or the tracepoint is
+pruned; an empty frontier is a divergence at that line.  No configuration
+is dropped for what was *not* observed, so a trace the model explains with
+observations that match one of its runs is never rejected.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+from tcpconform.model import system
+from tcpconform.model.system import Config, ModelError
+
+from tcpconform.check.trace import parse_addr
+
+__all__ = ["XSearch", "starts", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
+
+# model segment kind -> the control segment it is on the wire (others are not checked)
+CONTROL = {"SYN": "SYN", "SYNACK": "SYN+ACK", "FIN": "FIN", "FINACK": "FIN", "RST": "RST"}
+RETRANSMITTED = ("SYN", "SYN+ACK", "FIN")
+
+# x-netfilter "drop" -> the model's segment kinds it drops (tcpconform/live/netfilter.py's rules)
+DROPPED = {"SYN": ("SYN",), "FIN": ("FIN", "FINACK"), "pure ACK": ("ACK", "ACKFIN")}
+
+# (a, m, b): the model goes a -> b in one step where the kernel's full socket
+# goes a -> m -> b.  FIN_WAIT_1 receiving a FIN that also acknowledges our FIN:
+# tcp_rcv_state_process() sets FIN_WAIT2 on the ACK, then tcp_fin() ->
+# tcp_time_wait() hands over to a timewait sock (the full socket: CLOSE);
+# the model's fw1.finack goes to TIME_WAIT at once.
+KERNEL_STEPS = frozenset({("FIN_WAIT_1", "FIN_WAIT_2", "CLOSED")})
+
+
+def kernel_state(cfg: Config, name: str) -> str:
+    """The state the kernel's full socket of ``name`` is in, in the model's configuration:
+    the connection's state, except where Linux hands the connection to a timewait sock
+    and the tracepoint shows the full socket going to CLOSE (tcp_time_wait()): TIME_WAIT,
+    and FIN_WAIT_2 once the descriptor is closed (an orphan reaching FIN_WAIT_2, or closed
+    in it, becomes a timewait sock with tw_substate FIN_WAIT2: tcp_rcv_state_process(),
+    tcp_close(), when tcp_fin_timeout is not above TCP_TIMEWAIT_LEN, the default 60 s);
+    and CLOSED for a connection that is gone."""
+    for k, e in cfg.eps:
+        if k == name:
+            st = e.core.st
+            if st == "TIME_WAIT" or (st == "FIN_WAIT_2" and e.core.fd != "open"):
+                return "CLOSED"
+            return st
+    return "CLOSED"
+
+
+def wire_kind(flags: str) -> str | None:
+    """The control segment an ``x-packet``'s flags make it, or None (a pure ACK, data)."""
+    fl = set(flags.split("+"))
+    if "RST" in fl:
+        return "RST"
+    if "SYN" in fl:
+        return "SYN+ACK" if "ACK" in fl else "SYN"
+    if "FIN" in fl:
+        return "FIN"
+    return None
+
+
+def starts(ev, checker) -> dict | None:
+    """Whether ``ev`` switches ``checker`` to x- checking: an ``x-observers`` event before
+    any other event; returns the kinds declared on."""
+    data = getattr(ev, "data", None)
+    if getattr(ev, "ev", None) != "x-observers" or not isinstance(data, dict):
+        return None
+    if checker.events or checker.parked or checker.frontier != {system.EMPTY}:
+        return None
+    if checker.world != "closed" or checker.coverage is not None:
+        return None
+    kinds = {"packets": data.get("packets") is True, "states": data.get("states") is True}
+    return kinds if any(kinds.values()) else None  # both off: nothing to check, the plain search will do
+
+
+def checked(checker) -> int:
+    """How many x-packet / x-state events ``checker`` (a plain or memoised checker) checked."""
+    plain = getattr(checker, "_plain", None) or checker
+    x = getattr(plain, "_x", None)
+    return x.checked if x is not None else 0
+
+
+class XS(NamedTuple):
+    pkt: tuple = ()   # ((chan, (kind, ...)), ...) sorted: sent by the model, not yet seen
+    st: tuple = ()    # ((name, last, (state, ...)), ...) sorted: states not yet seen
+
+
+EMPTY_XS = XS()
+
+
+def _advance(c: Config, c2: Config, popped, xs: XS, fresh: str | None = None) -> XS:
+    """``xs`` after the step ``c -> c2`` (which delivered the head of channel ``popped``)."""
+    before = dict(c.net)
+    pkt = None
+    for ch, segs in c2.net:
+        old = before.get(ch, ())
+        if ch == popped:
+            old = old[1:]
+        new = segs[len(old):] if segs[:len(old)] == old else segs
+        sent = tuple(CONTROL[k] for k, _n in new if k in CONTROL)
+        if sent:
+            pkt = pkt if pkt is not None else dict(xs.pkt)
+            pkt[ch] = pkt.get(ch, ()) + sent
+    st = None
+    names = {k for k, _ in c.eps if system.is_named(k)} | {k for k, _ in c2.eps if system.is_named(k)}
+    for name in names:
+        a, b = kernel_state(c, name), kernel_state(c2, name)
+        if a != b and name != fresh:
+            st = st if st is not None else {n: (last, vis) for n, last, vis in xs.st}
+            last, vis = st.get(name, (a, ()))
+            st[name] = (last, vis + (b,))
+    if fresh is not None:
+        st = st if st is not None else {n: (last, vis) for n, last, vis in xs.st}
+        st[fresh] = (kernel_state(c2, fresh), ())
+    if pkt is None and st is None:
+        return xs
+    return XS(tuple(sorted(pkt.items())) if pkt is not None else xs.pkt,
+              tuple(sorted((n, last, vis) for n, (last, vis) in st.items())) if st is not None else xs.st)
+
+
+def _losses(c: Config, xs: XS, kinds: set):
+    """A segment at the head of a channel, of a kind a netfilter rule of the trace dropped,
+    lost: the kernel retransmits a dropped segment, but the retransmission may take
+    another form or not happen at all (in a simultaneous open, a SYN dropped while its
+    socket goes SYN_SENT -> SYN_RECEIVED is retransmitted as a SYN+ACK).  The lost
+    segment was never on the wire: it leaves the channel's unseen control segments too."""
+    pending = dict(xs.pkt)
+    for ch, segs in c.net:
+        kind = segs[0][0]
+        if kind not in kinds:
+            continue
+        w = system._Work(c)
+        w.pop(ch)
+        if kind in CONTROL:
+            unseen = pending.get(ch, ())
+            ctrl = sum(1 for k, _n in segs if k in CONTROL)
+            if len(unseen) < ctrl:
+                continue  # the capture saw it: it was not dropped
+            i = len(unseen) - ctrl
+            rest = unseen[:i] + unseen[i + 1:]
+            pkt = dict(pending)
+            if rest:
+                pkt[ch] = rest
+            else:
+                pkt.pop(ch, None)
+            yield w.freeze(), xs._replace(pkt=tuple(sorted(pkt.items())))
+        else:
+            yield w.freeze(), xs
+
+
+def _match_addr(model, seen) -> bool:
+    return model[0] == seen[0] and (model[1] == seen[1] or (isinstance(model[1], int) and model[1] < 0))
+
+
+def _see_packet(xs: XS, src, dst, kind: str) -> Iterable[XS]:
+    """``xs`` with the control segment ``kind`` from ``src`` to ``dst`` seen, for every channel
+    it may be the oldest unseen segment of (none: the observation contradicts ``xs``)."""
+    for i, (ch, kinds) in enumerate(xs.pkt):
+        if kinds[0] == kind and _match_addr(ch[0], src) and _match_addr(ch[1], dst):
+            rest = kinds[1:]
+            pkt = xs.pkt[:i] + (((ch, rest),) if rest else ()) + xs.pkt[i + 1:]
+            yield xs._replace(pkt=pkt)
+
+
+def _see_state(xs: XS, cfg: Config, name: str, old: str, new: str) -> XS | None:
+    entry = next(((last, vis) for n, last, vis in xs.st if n == name), None)
+    last, vis = entry if entry is not None else (kernel_state(cfg, name), ())
+    prev = last
+    for j, b in enumerate(vis):
+        if prev == old and b == new:
+            return _put(xs, name, new, vis[j + 1:])
+        if (prev, new, b) in KERNEL_STEPS and old == prev:
+            return _put(xs, name, new, vis[j:])       # the kernel's extra state, before b
+        if (prev, old, b) in KERNEL_STEPS and new == b:
+            return _put(xs, name, new, vis[j + 1:])   # from the kernel's extra state to b
+        prev = b
+    return None
+
+
+def _put(xs: XS, name: str, last: str, vis: tuple) -> XS:
+    st = tuple(sorted([(n, l, v) for n, l, v in xs.st if n != name] + [(name, last, vis)]))
+    return xs._replace(st=st)
+
+
+class XSearch:
+    """The frontier search of :class:`tcpconform.check.search.Checker`, with reconciliation records."""
+
+    def __init__(self, checker, kinds: dict) -> None:
+        self.checker = checker
+        self.profile, self.world = checker.profile, checker.world
+        self.packets, self.states = kinds["packets"], kinds["states"]
+        self.frontier: set[tuple[Config, XS]] = {(system.EMPTY, EMPTY_XS)}
+        self.seen: set = set()  # (src, dst, kind, seq) of retransmittable segments seen
+        self.lossy: set = set()  # model segment kinds an x-netfilter rule dropped (may be lost)
+        self.checked = 0
+        self._cache: dict = {}
+
+    # -- unobserved steps -----------------------------------------------------
+    def _steps(self, c: Config, xs: XS, timers: bool):
+        for ch, segs in c.net:
+            for _label, c2 in system._deliveries(c, ch, segs[0], self.profile, self.world):
+                yield c2, _advance(c, c2, ch, xs)
+        if timers:
+            for label, c2 in system.internal_steps(c, self.profile, True, self.world):
+                if label.startswith("timer"):
+                    yield c2, _advance(c, c2, None, xs)
+        if self.lossy:
+            yield from _losses(c, xs, self.lossy)
+
+    def _closure(self, timers: bool) -> set:
+        seen = set(self.frontier)
+        todo = list(seen)
+        while todo:
+            c, xs = todo.pop()
+            for nxt in self._steps(c, xs, timers):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+                    if len(seen) > system.CLOSURE_LIMIT:
+                        raise ModelError(f"more than {system.CLOSURE_LIMIT} configurations reachable "
+                                         "without an observation")
+        return seen
+
+    # -- events -----------------------------------------------------------------
+    def feed(self, ev):
+        """Apply one event; return a divergence verdict, or None."""
+        from tcpconform.check import search as check
+        kind = getattr(ev, "ev", None)
+        if kind == "x-netfilter" and ev.data.get("on") is True:
+            self.lossy.update(DROPPED.get(ev.data.get("drop"), ()))
+        if kind == "x-packet-drops":
+            self.packets = False  # the capture missed frames: the wire's record is no longer whole
+        if kind is not None and not self._checks(ev):
+            return None
+        if kind is None:
+            self.checker.events += 1
+        for timers in (False, True):
+            closed = self._closure(timers)
+            nxt = self._apply(ev, closed, timers)
+            if nxt:
+                break
+        else:
+            return self._divergence(ev, closed, check)
+        if len(nxt) > check.FRONTIER_LIMIT:
+            raise ModelError(f"more than {check.FRONTIER_LIMIT} model configurations explain the trace so far")
+        if kind is not None:
+            self.checked += 1
+        self.frontier = nxt
+        self.checker.frontier = {c for c, _ in nxt}  # the plain checker's view (tcpconform.check.explain reads it)
+        return None
+
+    def _checks(self, ev) -> bool:
+        """Whether this x- event is one that is checked (see the module docstring)."""
+        d = ev.data
+        if ev.ev == "x-packet" and self.packets:
+            kind = wire_kind(d["flags"])
+            if kind is None:
+                return False
+            if kind in RETRANSMITTED:
+                key = (_addr(d["src"]), _addr(d["dst"]), kind, d.get("seq"))
+                if key in self.seen:
+                    return False
+                self.seen.add(key)
+            return True
+        if ev.ev == "x-state" and self.states:
+            return d.get("sock") is not None and d["from"] != d["to"]
+        return False
+
+    def _apply(self, ev, closed: set, timers: bool) -> set:
+        nxt: set = set()
+        kind = getattr(ev, "ev", None)
+        if kind == "x-packet":
+            src, dst, wk = _addr(ev.data["src"]), _addr(ev.data["dst"]), wire_kind(ev.data["flags"])
+            for c, xs in closed:
+                for xs2 in _see_packet(xs, src, dst, wk):
+                    nxt.add((c, xs2))
+        elif kind == "x-state":
+            d = ev.data
+            for c, xs in closed:
+                xs2 = _see_state(xs, c, d["sock"], d["from"], d["to"])
+                if xs2 is not None:
+                    nxt.add((c, xs2))
+        elif hasattr(ev, "op"):
+            for c, xs in closed:
+                nxt.update(self._call(c, xs, ev, timers))
+        else:
+            for c, xs in closed:
+                if ev.state in system.observe(c, ev.sock, self.profile):
+                    nxt.add((c, xs))
+        return nxt
+
+    def _call(self, c: Config, xs: XS, ev, timers: bool):
+        fresh = ev.new if ev.op == "accept" else None
+        for o in system.call_outcomes(c, ev, self.profile, resume=True, timers=timers, world=self.world):
+            yield o.config, _advance(c, o.config, None, xs, fresh)
+        if ev.op == "socket":
+            return
+        for after in system.sleeping(c, ev, self.profile):
+            start = _advance(c, after, None, xs)
+            saved, self.frontier = self.frontier, {(after, start)}
+            try:
+                slept = self._closure(timers)
+            finally:
+                self.frontier = saved
+            for c3, xs3 in slept:
+                for o in system.call_outcomes(c3, ev, self.profile, resume=True, timers=timers, world=self.world):
+                    yield o.config, _advance(c3, o.config, None, xs3, fresh)
+
+    def _divergence(self, ev, closed: set, check):
+        configs = {c for c, _ in closed}
+        kind = getattr(ev, "ev", None)
+        line = ev.line
+        if kind == "x-packet":
+            d = ev.data
+            heads = sorted({f"{ks[0]} {system._a(ch[0])}>{system._a(ch[1])}" for _, xs in closed for ch, ks in xs.pkt})
+            return check.Verdict("diverges", line,
+                                 f"no run of the model sends {wire_kind(d['flags'])} from {d['src']} to {d['dst']} "
+                                 "here (x-packet)", [f"unseen: {h}" for h in heads] or ["no control segment unseen"],
+                                 self.checker.events)
+        if kind == "x-state":
+            d = ev.data
+            steps = set()
+            for c, xs in closed:
+                entry = next(((last, vis) for n, last, vis in xs.st if n == d["sock"]), None)
+                last, vis = entry if entry is not None else (kernel_state(c, d["sock"]), ())
+                for b in vis:
+                    steps.add(f"{last} -> {b}")
+                    last = b
+            return check.Verdict("diverges", line,
+                                 f"socket {d['sock']!r} makes no {d['from']} -> {d['to']} transition here (x-state)",
+                                 sorted(steps) or ["no transition unseen"], self.checker.events)
+        if hasattr(ev, "op"):
+            return check.Verdict("diverges", line, check._why(ev) + _given(),
+                                 check._allowed(configs, ev, self.profile, self.world), self.checker.events)
+        seen = sorted({s for c in configs for s in system.observe(c, ev.sock, self.profile)})
+        return check.Verdict("diverges", line, f"socket {ev.sock!r} cannot be {ev.state} here" + _given(),
+                             [f"state {s}" for s in seen], self.checker.events)
+
+
+def _given() -> str:
+    return " (given the x-packet/x-state observations so far)"
+
+
+def _addr(text: str) -> tuple:
+    """An address as the model holds it (the IP normalised, as trace.parse_addr does)."""
+    return tuple(parse_addr(text))

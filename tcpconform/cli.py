@@ -1,0 +1,228 @@
+"""The ``conform`` command line.
+
+``conform check TRACE [--json]`` decides whether a recorded trace is explained
+by the model (exit 0 conforms, 1 diverges, 2 unusable input); ``run``,
+``diagram`` and ``prove`` hand over to the modules that implement them.
+Input problems are reported as verdicts, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any, Callable
+
+from tcpconform.check.trace import TraceError, read_trace
+
+EXIT = {"conforms": 0, "diverges": 1, "invalid": 2}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conform",
+        description="A formal model of TCP through the sockets API, held against real traces.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check a recorded trace against the model")
+    check.add_argument("trace", metavar="TRACE", help="trace file (JSON Lines, see trace-format.md)")
+    check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    check.add_argument("--diagram", metavar="DIR",
+                       help="also draw the trace as a sequence chart (the divergent step in red) "
+                            "and the rules it exercised on the state diagram, into DIR")
+    check.set_defaults(func=_check_command)
+
+    run = sub.add_parser("run", help="run scenarios on this machine's TCP stack and check them")
+    run.add_argument("scenario", nargs="*", help="scenarios to run (default: all)")
+    run.add_argument("--out", metavar="DIR", help="directory to write the traces to")
+    run.add_argument("--json", action="store_true", help="print results as JSON")
+    run.add_argument("--explain", action="store_true",
+                     help="after every call, print the model's netstat table next to the kernel's")
+    run.add_argument("--random", type=int, metavar="N",
+                     help="run N random call sequences (after the named scenarios, if any)")
+    run.add_argument("--seed", type=int, metavar="S", help="seed for --random (default: a random one, printed)")
+    run.add_argument("--jobs", type=int, metavar="J",
+                     help="worker processes, each in its own network namespace (default: one per core)")
+    run.add_argument("--steps", type=int, metavar="K", help="most actions in a random sequence (default 20)")
+    run.add_argument("--isolation", choices=("auto", "netns", "none"), default="auto",
+                     help="netns: a fresh network namespace per scenario (refuse to run without); "
+                          "none: this host's loopback; auto (default): netns when possible")
+    run.add_argument("--observers", choices=("on", "off"), default="on",
+                     help="also capture packets on lo and the kernel's state-change tracepoint (as root, in "
+                          "the run's own namespaces), written as x- events checked against the model (default on)")
+    run.add_argument("--where", action="store_true",
+                     help="say where the run sends packets (loopback, own namespaces) and exit")
+    run.set_defaults(func=_delegate("tcpconform.live.run", "run_command"))
+
+    diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
+    diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to")
+    diagram.set_defaults(func=_delegate("tcpconform.diagrams.render", "diagram_command"))
+
+    prove = sub.add_parser("prove", help="prove the model's properties with z3 and reach its witnesses")
+    prove.add_argument("names", nargs="*", help="properties and witnesses (default: all)")
+    prove.add_argument("--json", action="store_true", help="print results as JSON")
+    prove.add_argument("--mutant", action="store_true",
+                       help="check each property against its named broken rule table instead: "
+                            "prints the shortest counterexample (exit 0 when every one is refuted)")
+    prove.add_argument("--diagram", metavar="DIR", help="draw every counterexample as a sequence chart into DIR")
+    prove.add_argument("--out", metavar="DIR",
+                       help="write every witness run (with --mutant: every counterexample) as a trace for "
+                            "`conform check` (NAME.jsonl) and as a netstat step table (NAME.txt) into DIR")
+    prove.set_defaults(func=_delegate("tcpconform.properties.prove", "prove_command"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``conform``; returns the exit status (never raises on bad input)."""
+    try:
+        try:
+            args = _parser().parse_args(argv)
+        except SystemExit as e:  # usage error (2) or --help (0)
+            return e.code if isinstance(e.code, int) else 2
+        if args.command == "run":
+            # before any thread: tracefs in a private mount namespace if the machine has none mounted
+            from tcpconform.live.tracepoint import mount_private
+            mount_private()
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (`conform ... | head`)
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _delegate(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    """A command that imports ``module.function`` only when it is run."""
+
+    def command(args: argparse.Namespace) -> int:
+        target = _load(module, function)
+        if target is None:
+            print(f"conform {args.command}: not available yet", file=sys.stderr)
+            return 2
+        return int(target(args))
+
+    return command
+
+
+def _load(module: str, function: str) -> Callable[..., Any] | None:
+    """``module.function``, or None if that module (not one it imports) does not exist."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name == module or module.startswith(f"{e.name}."):
+            return None
+        raise
+    return getattr(mod, function, None)
+
+
+# ---------------------------------------------------------------------------
+# conform check
+# ---------------------------------------------------------------------------
+
+def _check_command(args: argparse.Namespace) -> int:
+    check_trace = _load("tcpconform.check.search", "check_trace")
+    if check_trace is None:
+        print("conform check: not available yet", file=sys.stderr)
+        return 2
+    path = args.trace
+    try:
+        with open(path, "rb") as stream:
+            header, events = read_trace(stream)
+            verdict = check_trace(header, events, coverage=bool(args.diagram))
+    except TraceError as e:
+        return _report(args, "invalid", e.line, e.message, [], None,
+                       f"invalid at line {e.line}: {e.message}")
+    except OSError as e:
+        reason = f"cannot read {path!r}: {e.strerror or e}"
+        return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
+
+    if args.diagram:
+        from tcpconform.diagrams.render import RenderError
+        try:
+            print(_draw(path, verdict, args.diagram), file=sys.stderr)
+        except (OSError, RenderError) as e:
+            print(f"conform check: cannot draw into {args.diagram!r}: {e}", file=sys.stderr)
+            return 2
+    kind, line, reason = verdict.verdict, verdict.line, verdict.reason
+    allowed = list(verdict.allowed)
+    if kind == "conforms":
+        text = f"conforms: {verdict.events} events, profile {header.profile}, world {header.world}"
+        if getattr(verdict, "x_checked", 0):
+            text += f"; {verdict.x_checked} x-packet/x-state observations checked (docs/extensions.md)"
+    elif kind == "diverges":
+        text = "\n".join([
+            f"diverges at line {line}: {reason}",
+            f"  {_line_text(path, line)}",
+            f"model allowed here: {', '.join(allowed) if allowed else 'nothing'}",
+        ])
+    else:
+        text = f"invalid at line {line}: {reason}" if line is not None else f"invalid: {reason}"
+    return _report(args, kind, line, reason, allowed, verdict.events, text)
+
+
+def _draw(path: str, verdict, out_dir: str) -> str:
+    """Write the trace's sequence chart and coverage overlay; say where."""
+    from pathlib import Path
+
+    from tcpconform.diagrams import render
+    stem = Path(path).stem
+    with open(path, "rb") as stream:
+        _header, events = read_trace(stream)
+        seq = render.sequence_from_trace(
+            (e for e in _upto(events, verdict.line)), verdict.line if verdict.verdict == "diverges" else None,
+            title=f"{Path(path).name}: {verdict.verdict}" + (f" at line {verdict.line}" if verdict.line else ""))
+    cov = render.coverage_overlay(verdict.coverage)
+    dot = render.find_dot()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OSError(f"{out} exists and is not a directory")
+    taken = [p for stem2 in (f"{stem}-sequence", f"{stem}-coverage") for p in out.glob(f"{stem2}.*")]
+    if taken:
+        raise OSError(f"{taken[0]} exists; nothing is overwritten (choose another directory)")
+    written = []
+    for text, name in ((seq, f"{stem}-sequence"), (cov, f"{stem}-coverage")):
+        written += render.render(text, out_dir, name, formats=("svg",), dot=dot)
+    msg = "wrote " + ", ".join(str(p) for p in written)
+    if dot is None:
+        msg += " (Graphviz 'dot' not found: DOT text only; install it, e.g. apt-get install graphviz)"
+    return msg
+
+
+def _upto(events, line):
+    """The events up to a divergent line (what follows it was never checked)."""
+    for e in events:
+        yield e
+        if line is not None and getattr(e, "line", 0) >= line + 20:
+            return
+
+
+def _report(args: argparse.Namespace, kind: str, line: int | None, reason: str,
+            allowed: list[str], events: int | None, text: str) -> int:
+    """Print a verdict (as text, or as one JSON object with ``--json``) and return its exit code."""
+    if args.json:
+        print(json.dumps({"verdict": kind, "line": line, "reason": reason,
+                          "allowed": allowed, "events": events}))
+    else:
+        print(text)
+    return EXIT.get(kind, 2)
+
+
+def _line_text(path: str, line: int | None) -> str:
+    """The text of line ``line`` of the file, read again (the check streamed past it)."""
+    if line is None:
+        return ""
+    try:
+        with open(path, "rb") as stream:
+            for number, raw in enumerate(stream, 1):
+                if number == line:
+                    return raw.decode("utf-8", "replace").rstrip("\r\n")
+    except OSError:
+        pass
+    return "(line not available)"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

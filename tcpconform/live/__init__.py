@@ -1,0 +1,1 @@
+"""Driving real TCP stacks: recording scenarios and random campaigns, namespaces, observers."""

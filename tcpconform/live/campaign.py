@@ -1,0 +1,866 @@
+"""Random campaigns: generated call sequences, live kernel and model in lockstep.
+
+``conform run --random N --seed S`` runs N generated sequences of socket
+calls on this machine's TCP stack.  Each sequence is a *program*: a list of
+abstract actions ``(op, x, y)`` (small integers) that hypothesis generates
+and shrinks.  An :class:`Interpreter` turns each action into a socket call
+(or, for the short-hands ``serve`` and ``dial``, the two or three calls that
+make a listener or a connecting client) on a
+:class:`~tcpconform.live.recorder.Recorder`, choosing among the sockets that
+exist at that moment (a listener ``L``, clients ``c0``..``c2`` and the
+sockets ``a0``, ``a1``.. that ``accept`` returns) and among the ports the
+trace has shown; an action that means nothing at that point makes no call.
+So every program is meaningful and removing any action still leaves one
+(that is what makes shrinking work).  Every recorded event (the call, then
+the states of every live socket) is fed at once to a
+:class:`~tcpconform.check.search.Checker` (:class:`LiveFeed`): a divergence stops
+the sequence at the first event the model does not explain.  The first
+divergence of each kind (:func:`signature`) is shrunk by hypothesis to a
+minimal program; the campaign then goes on generating until N sequences
+have run, counting later divergences of known kinds (:func:`explore`).
+
+**Never hangs.** Clients are non-blocking three times out of four.  A call
+that may sleep (``connect``, ``accept``, ``send``, ``recv`` on a blocking
+socket; sockets that ``accept`` returns are always blocking) is made only
+when the model says it cannot sleep for ever (:func:`may_block`): in every
+configuration the model allows once every segment in flight has been
+delivered, the call returns at once, or (``connect``) it is woken by
+segment deliveries alone.  Otherwise the action is skipped.  Bytes sent per
+socket are capped far below loopback's buffers, which the model does not
+know.  The recorder's watchdog (SIGALRM) remains as a last resort: a call
+that sleeps anyway ends the sequence as an error, not a hang.
+
+**Isolation and scale.** :func:`run_workers` forks worker processes (one per
+core by default); each moves into a network namespace of its own
+(:mod:`tcpconform.live.netns`) and into a fresh one again before every
+sequence or scenario, so sequences never see each other's ports or
+TIME_WAIT connections.  Workers die with the parent (``PR_SET_PDEATHSIG``),
+ignore SIGINT (the parent decides), and are stopped by the parent on
+SIGINT/SIGTERM; nothing they made outlives them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import random
+import signal
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator
+
+from tcpconform.live import netns
+from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
+from tcpconform.check.trace import Call, TraceError, parse_addr, read_trace
+
+__all__ = [
+    "ACTIONS", "SLOTS", "Interpreter", "LiveFeed", "SeqResult", "may_block", "run_program",
+    "replay_calls", "explore", "run_workers", "Interrupted", "worker_seed", "split",
+]
+
+ANY = "127.0.0.1:0"
+SLOTS = ("L", "c0", "c1", "c2")
+# op codes 0..15 -> kind of action; repeats weight the draw (hypothesis shrinks towards 0 = socket)
+OP_TABLE = ("socket", "serve", "dial", "accept", "send", "recv", "close", "shutdown",
+            "bind", "listen", "connect", "dial", "accept", "send", "recv", "close")
+SEND_SIZES = (5, 1, 1000, 0, 6000)
+RECV_SIZES = (100, 1, 7, 8192)
+BACKLOGS = (1, 0, 2, 8)
+HOWS = ("wr", "rd", "rdwr")
+MAX_SENT = 24_000
+"""Bytes one socket may send in a sequence: far below what loopback buffers hold unread."""
+WATCHDOG = 2.0
+"""Seconds a call the model said cannot sleep may take before the sequence is abandoned."""
+SHRINK_BUDGET = 400
+"""Most replays spent shrinking one divergence."""
+CONNECTED_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
+                              "CLOSE_WAIT", "CLOSING", "LAST_ACK"})
+SLEEPY_OPS = frozenset({"connect", "accept", "send", "recv"})
+CONNECT_RETS = ("ok", "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ETIMEDOUT", "EPIPE",
+                "EISCONN", "EALREADY", "EINVAL")
+
+FAULT: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+"""Test hook: applied to every recorded event before it is checked (inherited by forked workers)."""
+
+
+def _actions():
+    from hypothesis import strategies as st
+    return st.tuples(st.integers(0, len(OP_TABLE) - 1), st.integers(0, 7), st.integers(0, 7))
+
+
+def ACTIONS(steps: int):  # noqa: N802 - a strategy, named like a constant
+    """The hypothesis strategy of programs: ``steps // 2`` to ``steps`` actions (some of
+    which may stand for no call where they are)."""
+    from hypothesis import strategies as st
+    return st.lists(_actions(), min_size=max(1, steps // 2), max_size=max(1, steps))
+
+
+# ---------------------------------------------------------------------------
+# Feeding recorded events to the checker as they are produced
+# ---------------------------------------------------------------------------
+
+class _Lines:
+    """An iterator of byte lines fed one at a time (read_trace's generator pulls one per event)."""
+
+    def __init__(self, first: bytes) -> None:
+        self.queue: collections.deque[bytes] = collections.deque([first])
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> bytes:
+        return self.queue.popleft()  # never empty when pulled: one line is pushed per pull
+
+
+class LiveFeed:
+    """Parse (with :func:`read_trace`, so the trace stays valid) and check events one by one.
+
+    ``checker`` None: only parse.  :meth:`push` returns the divergence verdict
+    (a :class:`~tcpconform.check.search.Verdict`) at the first event the model does
+    not explain; afterwards nothing more is fed.
+    """
+
+    def __init__(self, header: dict[str, Any], checker: Any) -> None:
+        self.header = header
+        self.checker = checker
+        first = json.dumps(header).encode() + b"\n"
+        self._lines = _Lines(first)
+        self.parsed_header, self._events = read_trace(self._lines)
+        self.lines: list[str] = []  # event lines fed so far (JSON text)
+        self.verdict: Any = None
+
+    def push(self, events: Iterable[dict[str, Any]]) -> Any:
+        if self.verdict is not None:
+            return self.verdict
+        for obj in events:
+            text = json.dumps(obj)
+            self.lines.append(text)
+            self._lines.queue.append(text.encode() + b"\n")
+            ev = next(self._events)
+            if self.checker is None:
+                continue
+            try:
+                bad = self.checker.feed(ev)
+            except _model_error() as e:
+                from tcpconform.check.search import Verdict
+                bad = Verdict("diverges", ev.line, f"outside what the model can search: {e}", [],
+                              self.checker.events)
+            if bad is not None:
+                self.verdict = bad
+                return bad
+        return None
+
+    def text(self) -> str:
+        """The trace so far (up to the divergent event, if any) as JSON Lines."""
+        return "".join(line + "\n" for line in [json.dumps(self.header), *self.lines])
+
+
+def _model_error() -> type:
+    from tcpconform.model.system import ModelError
+    return ModelError
+
+
+# ---------------------------------------------------------------------------
+# Would the call sleep for ever? Ask the model.
+# ---------------------------------------------------------------------------
+
+def settled_configs(checker: Any, ev: Call) -> list:
+    """The configurations the checker allows for the sockets ``ev`` touches once every
+    segment in flight has been delivered (no delivery step left)."""
+    from tcpconform.model import system
+    checker._unpark_for(ev)  # join back what the call may meet (the next feed parks it again)
+    closed = checker._closed(False)
+    settled = [c for c in closed if next(system.internal_steps(c, checker.profile, False), None) is None]
+    return settled or list(closed)
+
+
+def may_block(checker: Any, ev: Call) -> bool:
+    """True unless the model says the call cannot sleep for ever (see the module docstring)."""
+    from tcpconform.model import system, vocab
+    for cfg in settled_configs(checker, ev):
+        outs = system.call_outcomes(cfg, ev, checker.profile, match=False)
+        if not any(o.result.ret == vocab.WAIT for o in outs):
+            continue
+        if ev.op != "connect":
+            return True  # recv/accept/send sleeping here wait for a call nobody will make
+        woken = any(system.call_outcomes(cfg, replace(ev, ret=r), checker.profile, match=True, timers=False)
+                    for r in CONNECT_RETS)
+        if not woken:
+            return True  # e.g. the SYN waits at a full accept queue: the kernel retries for minutes
+    return False
+
+
+# ---------------------------------------------------------------------------
+# Programs -> calls
+# ---------------------------------------------------------------------------
+
+def _port(addr: str) -> str:
+    return addr.rpartition(":")[2]
+
+
+class _Stop(Exception):
+    """The feed found a divergence: the program ends here."""
+
+
+class Interpreter:
+    """Turn abstract actions into socket calls on ``rec`` (see the module docstring).
+
+    After every call, the events it recorded go to ``feed`` (a
+    :class:`LiveFeed`), so the checker is up to date before the next call and
+    a divergence ends the program at once (:attr:`verdict`). The checker
+    (``feed.checker``) decides whether a call on a blocking socket may be
+    made. ``calls`` lists the calls made, with addresses given by the name
+    they were taken from, so that :func:`replay_calls` can make the same
+    calls again without a model.
+
+    Actions: ``(op, x, y)``; ``op`` picks the kind (:data:`OP_TABLE`), ``x``
+    the socket (six times in eight one on which the call does something
+    interesting, see :meth:`_suits`), ``y`` the argument. Besides single
+    calls there are two short-hands that make a run reach connections
+    quickly: ``serve`` (socket, bind, listen on slot ``L``) and ``dial``
+    (socket on a client slot, connect to a listener).
+    """
+
+    def __init__(self, rec: Recorder, feed: "LiveFeed") -> None:
+        self.rec = rec
+        self.feed = feed
+        self.checker = feed.checker
+        self.generation = dict.fromkeys(SLOTS, 0)
+        self.current: dict[str, str] = {}
+        self.accepted = 0
+        self.sent: dict[str, int] = {}
+        self.calls: list[tuple] = []
+        self.skipped = 0  # calls not made because the model said they could sleep for ever
+        self.visible: dict[str, str] = {}  # port -> the name it was first seen on, in order
+        self.connected: set[str] = set()  # names on which a connect started
+        self.verdict: Any = None  # the divergence, once found
+
+    def run(self, program: Iterable) -> None:
+        """Carry out every action until the end or the first divergence."""
+        try:
+            for action in program:
+                self.step(action)
+        except _Stop:
+            pass
+
+    def open_names(self) -> list[str]:
+        return [n for n in self.rec.names() if self.rec.is_open(n)]
+
+    def _addresses(self, listeners_first: bool) -> list[tuple[str, str]]:
+        """(address, name it was seen on) of every port the trace has shown so far.
+
+        Only ports the trace itself reveals (bind's and connect's ``local``,
+        accept's ``local`` and ``peer``): a port the kernel picked at
+        ``listen`` on an unbound socket is never written in a trace (the
+        format's ``listen`` has no ``local``), so the model cannot know that a
+        connect reaches it.
+        """
+        items = list(self.visible.items())
+        if listeners_first:
+            items.sort(key=lambda kv: not self._listening(kv[1]))
+        return [(f"127.0.0.1:{port}", name) for port, name in items]
+
+    def _listening(self, name: str) -> bool:
+        return self.rec.is_open(name) and self.rec.last_state(name) == "LISTEN"
+
+    def _saw(self, event: dict[str, Any]) -> None:
+        if event["ret"] not in ("ok", "EINPROGRESS"):
+            return
+        if event["op"] in ("bind", "connect") and event.get("local"):
+            self.visible.setdefault(_port(event["local"]), event["sock"])
+        elif event["op"] == "accept":
+            self.visible.setdefault(_port(event["local"]), event["sock"])
+            self.visible.setdefault(_port(event["peer"]), event["new"])
+
+    def step(self, action: tuple[int, int, int] | list[int]) -> bool:
+        """Make the call(s) ``action`` stands for; False when it stands for none here."""
+        op, x, y = (int(v) for v in action)
+        kind = OP_TABLE[op % len(OP_TABLE)]
+        if kind == "serve":
+            return self._serve(y)
+        if kind == "dial":
+            return self._dial(x, y)
+        names = self.open_names()
+        if kind == "socket" or not names:
+            return self._socket(SLOTS[x % len(SLOTS)], nonblock=y % 4 != 3)
+        name = self._pick(kind, names, x)
+        if kind == "bind":
+            addrs = self._addresses(False)
+            addr, ref = (ANY, None) if y == 0 or not addrs else addrs[(y - 1) % len(addrs)]
+            return self._call("bind", name, addr, ref=ref)
+        if kind == "listen":
+            return self._call("listen", name, BACKLOGS[y % len(BACKLOGS)])
+        if kind == "connect":
+            targets = self._addresses(True)
+            if not targets:
+                return False
+            addr, ref = targets[y % len(targets)]
+            return self._call("connect", name, addr, ref=ref)
+        if kind == "accept":
+            return self._call("accept", name, f"a{self.accepted}")
+        if kind == "send":
+            length = SEND_SIZES[y % len(SEND_SIZES)]
+            if self.sent.get(name, 0) + length > MAX_SENT:
+                return False
+            return self._call("send", name, length)
+        if kind == "recv":
+            return self._call("recv", name, RECV_SIZES[y % len(RECV_SIZES)])
+        if kind == "shutdown":
+            return self._call("shutdown", name, HOWS[y % len(HOWS)])
+        return self._call("close", name, y % 4 == 3)
+
+    def _serve(self, y: int) -> bool:
+        """A listener on slot ``L``: socket, bind to a kernel-chosen port, listen."""
+        current = self.current.get("L")
+        if current is not None and self.rec.is_open(current):
+            return False
+        self._socket("L", nonblock=y % 4 != 3)
+        name = self.current["L"]
+        self._call("bind", name, ANY)
+        self._call("listen", name, BACKLOGS[y % len(BACKLOGS)])
+        return True
+
+    def _dial(self, x: int, y: int) -> bool:
+        """A client connecting to a listener: client slot ``x``, listener (and blocking or not) by ``y``."""
+        listeners = [(a, n) for a, n in self._addresses(True) if self._listening(n)]
+        if not listeners:
+            return False
+        addr, ref = listeners[y % len(listeners)]
+        slot = SLOTS[1 + x % (len(SLOTS) - 1)]
+        current = self.current.get(slot)
+        if current is None or not self.rec.is_open(current) or not self._suits("connect", current):
+            if current is not None and self.rec.is_open(current):
+                return False
+            self._socket(slot, nonblock=y % 4 != 3)
+        return self._call("connect", self.current[slot], addr, ref=ref) or True
+
+    def _suits(self, kind: str, name: str) -> bool:
+        """Whether ``name`` is a socket on which call ``kind`` does something interesting."""
+        state = self.rec.last_state(name)
+        if kind == "bind":
+            return state == "CLOSED" and self.rec.known_local(name) is None
+        if kind == "listen":
+            return state == "CLOSED" and name not in self.connected and self.rec.known_local(name) is not None
+        if kind == "connect":
+            return state == "CLOSED" and name not in self.connected
+        if kind == "accept":
+            return state == "LISTEN"
+        if kind in ("send", "recv", "shutdown"):
+            return state in CONNECTED_STATES
+        return True
+
+    def _pick(self, kind: str, names: list[str], x: int) -> str:
+        """The socket action ``(kind, x, _)`` acts on: six times in eight (x < 6) one that
+        suits the call, if any; else any open socket."""
+        suited = [n for n in names if self._suits(kind, n)]
+        if suited and x < 6:
+            return suited[x % len(suited)]
+        return names[x % len(names)]
+
+    def _socket(self, slot: str, nonblock: bool) -> bool:
+        current = self.current.get(slot)
+        if current is not None and self.rec.is_open(current):
+            return False
+        self.generation[slot] += 1
+        gen = self.generation[slot]
+        name = slot if gen == 1 else f"{slot}.{gen}"
+        self.current[slot] = name
+        start = len(self.rec.events)
+        self.rec.socket(name, nonblock=nonblock)
+        self.calls.append(("socket", name, nonblock))
+        self._check(start)
+        return True
+
+    def _call(self, op: str, name: str, arg: Any, ref: str | None = None) -> bool:
+        if op in SLEEPY_OPS and self.checker is not None and not self.rec.is_nonblocking(name):
+            if may_block(self.checker, _probe(op, name, arg)):
+                self.skipped += 1
+                return False
+        start = len(self.rec.events)
+        event = getattr(self.rec, op)(name, arg)
+        self.calls.append((op, name, ("@", ref) if ref is not None else arg))
+        self._saw(event)
+        if op == "connect" and event["ret"] in ("ok", "EINPROGRESS"):
+            self.connected.add(name)
+        if op == "accept" and event["ret"] == "ok":
+            self.accepted += 1
+        if op == "send" and event["ret"] == "ok":
+            self.sent[name] = self.sent.get(name, 0) + event["n"]
+        self._check(start)
+        return True
+
+    def _check(self, start: int) -> None:
+        """Feed the events recorded since ``start``; stop the program at a divergence."""
+        if FAULT is not None:
+            self.rec.events[start:] = [FAULT(e) for e in self.rec.events[start:]]
+        bad = self.feed.push(self.rec.events[start:])
+        if bad is not None:
+            self.verdict = bad
+            raise _Stop()
+
+
+def _probe(op: str, name: str, arg: Any) -> Call:
+    """A call event standing for the call about to be made (its outcome unknown)."""
+    if op == "connect":
+        return Call(0, name, op, "ok", addr=parse_addr(arg))
+    if op == "accept":
+        return Call(0, name, op, "ok", new="\x00probe")
+    return Call(0, name, op, "ok", length=arg)
+
+
+# ---------------------------------------------------------------------------
+# One sequence
+# ---------------------------------------------------------------------------
+
+@dataclass
+class SeqResult:
+    """What one run of one program did."""
+
+    verdict: str  # conforms | diverges | error
+    program: list = field(default_factory=list)
+    calls: list = field(default_factory=list)
+    events: int = 0
+    line: int | None = None
+    reason: str = ""
+    allowed: list = field(default_factory=list)
+    event: str | None = None
+    text: str = ""  # the trace (kept for divergences, errors, and when asked)
+    skipped: int = 0
+
+    def size(self) -> tuple[int, int, int]:
+        return (len(self.calls), len(self.program), self.events)
+
+
+def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta: dict | None = None,
+                check: bool = True, netstat: bool = False, watchdog: float = WATCHDOG,
+                keep_text: bool = False, observe: dict | None = None, observe_index: int = 0) -> SeqResult:
+    """Run one program on the live stack (after ``fresh()``, e.g. a new namespace), checking
+    every event as it is recorded. Every descriptor is closed before returning."""
+    from tcpconform.check.search import Checker
+    fresh()
+    rec = Recorder("random", watchdog=watchdog, netstat=netstat, observe=observe, observe_index=observe_index)
+    header = rec.header()
+    header["meta"].update(meta or {})
+    header["meta"]["program"] = [list(a) for a in program]
+    checker = Checker(header["profile"], header["world"]) if check else None
+    feed = LiveFeed(header, checker)
+    interp = Interpreter(rec, feed)
+    result = SeqResult("conforms", [list(a) for a in program])
+    try:
+        interp.run(program)
+        bad = interp.verdict
+        if bad is not None:
+            result.verdict, result.line, result.reason = "diverges", bad.line, bad.reason
+            result.allowed = list(bad.allowed)
+            result.event = feed.lines[bad.line - 2] if bad.line and bad.line >= 2 else None
+    except ScenarioTimeout as e:
+        result.verdict, result.reason = "error", f"the model said this call returns at once; {e}"
+    except (ScenarioError, TraceError, OSError) as e:
+        result.verdict, result.reason = "error", f"{type(e).__name__}: {e}"
+    finally:
+        rec.close_all()
+    result.calls = [list(c) for c in interp.calls]
+    result.events = len(feed.lines)
+    result.skipped = interp.skipped
+    if keep_text or result.verdict != "conforms":
+        result.text = feed.text()
+    return result
+
+
+def replay_calls(calls: list, *, fresh: Callable[[], Any] = lambda: None, watchdog: float = WATCHDOG,
+                 netstat: bool = False) -> Recorder:
+    """Make the calls of a previous run again (recorded, not checked); for benchmarks."""
+    fresh()
+    with Recorder("replay", watchdog=watchdog, netstat=netstat) as rec:
+        for op, name, arg in calls:
+            if isinstance(arg, (list, tuple)) and len(arg) == 2 and arg[0] == "@":
+                local = rec.known_local(arg[1])
+                if local is None:
+                    continue
+                arg = f"127.0.0.1:{_port(local)}"
+            if op == "socket":
+                rec.socket(name, nonblock=bool(arg))
+            else:
+                getattr(rec, op)(name, arg)
+    return rec
+
+
+# ---------------------------------------------------------------------------
+# Many sequences, generated and shrunk by hypothesis
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ExploreResult:
+    sequences: int = 0        # generated sequences run (shrinking replays not counted)
+    conforms: int = 0
+    diverged: int = 0         # sequences that diverged (each counted under its signature)
+    errors: int = 0
+    error_samples: list = field(default_factory=list)  # SeqResult dicts (first few)
+    calls: int = 0
+    skipped: int = 0
+    divergences: list = field(default_factory=list)  # one dict per distinct divergence, see explore()
+    replays: int = 0          # runs spent shrinking
+    rounds: int = 0
+    first: dict | None = None  # the longest sequence run (kept when asked, for --explain)
+    programs: list = field(default_factory=list)  # every generated run's calls (when asked)
+    seconds: float = 0.0
+
+
+def signature(r: SeqResult | dict) -> str:
+    """What kind of divergence: the event's kind and what the model allowed (no ports, no names)."""
+    get = r.get if isinstance(r, dict) else (lambda k: getattr(r, k))
+    try:
+        ev = json.loads(get("event") or "{}")
+    except ValueError:
+        ev = {}
+    if ev.get("ev") == "call":
+        what = f"{ev.get('op')} -> {ev.get('ret')}"
+        if ev.get("op") == "recv" and ev.get("ret") == "ok":
+            what += " (EOF)" if ev.get("n") == 0 else " (data)"
+    elif ev.get("ev") == "state":
+        what = f"state {ev.get('state')}"
+    else:
+        what = "?"
+    allowed = get("allowed") or []
+    return f"{what}; model allowed: {', '.join(allowed) if allowed else 'nothing'}"
+
+
+class _Diverged(Exception):
+    pass
+
+
+MAX_DISTINCT = 12
+"""A campaign stops looking for new kinds of divergence after this many."""
+
+
+def explore(n: int, seed: int, *, steps: int = 20, fresh: Callable[[], Any] = lambda: None,
+            meta: dict | None = None, progress: Callable[[ExploreResult, bool], None] | None = None,
+            netstat: bool = False, keep_first: bool = False, keep_calls: bool = False,
+            watchdog: float = WATCHDOG, observe: dict | None = None) -> ExploreResult:
+    """Run ``n`` programs generated by hypothesis from ``seed``.
+
+    The first divergence of a kind never seen before (:func:`signature`) is
+    shrunk by hypothesis to a minimal program; generation then goes on, in a
+    new round with a seed derived from ``seed``, counting later divergences of
+    known kinds without shrinking them again, until ``n`` sequences have run.
+    Each entry of ``divergences`` holds ``signature``, ``count`` (sequences
+    that diverged so), ``minimal`` (the smallest divergent SeqResult, as a
+    dict), ``first_calls`` (calls of the first one found) and ``replays``.
+    """
+    out = ExploreResult()
+    known: dict[str, dict] = {}
+    started = time.monotonic()
+    with _hypothesis_home():
+        _explore(n, seed, out, known, steps=steps, fresh=fresh, meta=meta, progress=progress,
+                 netstat=netstat, keep_first=keep_first, keep_calls=keep_calls, watchdog=watchdog,
+                 observe=observe)
+    out.divergences = list(known.values())
+    out.seconds = time.monotonic() - started
+    return out
+
+
+@contextlib.contextmanager
+def _hypothesis_home() -> Iterator[None]:
+    """Keep hypothesis's files (its cache of constants) out of the current directory."""
+    from hypothesis import configuration
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    configuration.set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "conform-run-hypothesis"))
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(None)
+
+
+def _explore(n: int, seed: int, out: ExploreResult, known: dict[str, dict], **options: Any) -> None:
+    while out.sequences < n:
+        new = _round(n, worker_seed(seed, out.rounds), out, known, **options)
+        out.rounds += 1
+        if new is None or len(known) >= MAX_DISTINCT:
+            break
+
+
+def _round(n: int, seed: int, out: ExploreResult, known: dict[str, dict], *, steps: int,
+           fresh: Callable[[], Any], meta: dict | None, progress: Any, netstat: bool,
+           keep_first: bool, keep_calls: bool, watchdog: float, observe: dict | None = None) -> str | None:
+    """One hypothesis run, until ``out.sequences`` reaches ``n`` or a new kind of divergence
+    has been found and shrunk (its signature is returned)."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hseed
+
+    failures: list[SeqResult] = []
+    target: list[str] = []  # the signature being shrunk
+    replays = [0]
+    meta = dict(meta or {}, round=out.rounds)
+
+    @settings(max_examples=max(n - out.sequences, 1), database=None, deadline=None,
+              phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+              report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False)
+    @hseed(seed)
+    @given(ACTIONS(steps))
+    def body(program: list) -> None:
+        shrinking = bool(failures)
+        if shrinking:
+            if replays[0] >= SHRINK_BUDGET:
+                return
+            replays[0] += 1
+            out.replays += 1
+        elif out.sequences >= n:
+            return
+        try:
+            r = run_program(program, fresh=fresh, meta=meta, netstat=netstat,
+                            keep_text=keep_first, watchdog=watchdog, observe=observe,
+                            observe_index=out.sequences + out.replays)
+        except Exception as e:  # a bug of ours: report it, do not shrink it
+            r = SeqResult("error", [list(a) for a in program],
+                          reason=f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+        sig = signature(r) if r.verdict == "diverges" else None
+        if not shrinking:
+            out.sequences += 1
+            out.calls += len(r.calls)
+            out.skipped += r.skipped
+            if keep_first and (out.first is None or len(r.calls) > len(out.first["calls"])):
+                out.first = asdict(r)  # the longest sequence so far
+            if keep_calls:
+                out.programs.append(r.calls)
+            if r.verdict == "conforms":
+                out.conforms += 1
+            elif r.verdict == "error":
+                out.errors += 1
+                if len(out.error_samples) < 3:
+                    out.error_samples.append(asdict(r))
+            else:
+                out.diverged += 1
+                if sig in known:
+                    known[sig]["count"] += 1
+        if progress is not None:
+            progress(out, shrinking)
+        if sig is None:
+            return
+        if not shrinking and sig not in known:
+            target.append(sig)
+        if target and sig == target[0]:
+            failures.append(r)
+            raise _Diverged()  # one place: hypothesis tells failures apart by where they are raised
+
+    try:
+        body()
+    except _Diverged:
+        pass
+    except Exception:
+        if not failures:
+            raise  # not ours (a complaint about a flaky replay after a divergence is expected)
+    if not failures:
+        return None
+    known[target[0]] = {"signature": target[0], "count": 1,
+                        "minimal": asdict(min(failures, key=SeqResult.size)),
+                        "first_calls": len(failures[0].calls), "replays": replays[0]}
+    return target[0]
+
+
+def preload() -> None:
+    """Import what workers need (hypothesis, the model, the checker) before forking them."""
+    import hypothesis.strategies  # noqa: F401
+    from hypothesis import given  # noqa: F401
+    from tcpconform.check import search  # noqa: F401
+    ACTIONS(2)
+
+
+def worker_seed(seed: int, worker: int) -> int:
+    """Worker ``worker``'s hypothesis seed, derived from the campaign's seed."""
+    return random.Random(f"conform-run:{seed}:{worker}").getrandbits(64)
+
+
+def split(n: int, jobs: int) -> list[int]:
+    """``n`` sequences over at most ``jobs`` workers (none gets 0)."""
+    jobs = max(1, min(jobs, n)) if n > 0 else 1
+    return [n // jobs + (1 if k < n % jobs else 0) for k in range(jobs)]
+
+
+# ---------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM reached the coordinating process."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _isolate(mode: str) -> tuple[netns.Isolation, Callable[[], Any]]:
+    """Enter this worker's own namespace; return how, and what to call before each scenario."""
+    if mode == "none":
+        return netns.Isolation("none", "disabled by --isolation none"), (lambda: None)
+    iso = netns.enter_fresh()
+    if iso.mode != "netns":
+        return iso, (lambda: None)
+
+    def fresh() -> None:
+        again = netns.enter_fresh()
+        if again.mode != "netns":
+            raise ScenarioError(f"no fresh network namespace: {again.reason}")
+    return iso, fresh
+
+
+def _worker_main(conn: Any, index: int, job: dict[str, Any], target: Callable) -> None:
+    """Body of a worker process: isolate, tell the parent, run ``target``, report, exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    netns.die_with_parent()
+    try:
+        iso, fresh = _isolate(job.get("isolation", "auto"))
+        conn.send(("ready", {"pid": os.getpid(), "isolation": iso.mode, "reason": iso.reason,
+                             "netns": netns.netns_id()}))
+        if job.get("isolation") == "netns" and iso.mode != "netns":
+            conn.send(("fatal", f"--isolation netns: {iso.reason}"))
+            return
+        job = dict(job, mode=iso.mode)
+        target(job, fresh, lambda *msg: conn.send(msg))
+        conn.send(("done", None))
+    except BrokenPipeError:
+        pass
+    except BaseException as e:  # report, never a traceback on the terminal
+        try:
+            conn.send(("fatal", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+        except OSError:
+            pass
+    finally:
+        conn.close()
+
+
+def run_workers(jobs: list[dict[str, Any]], target: Callable, handle: Callable[[int, tuple], None]) -> list[str]:
+    """Run ``target(job, fresh, send)`` in one forked worker per job; pass every message a
+    worker sends to ``handle(index, message)``. Returns the problems met (a worker that died
+    or failed). On SIGINT/SIGTERM (while this runs) every worker is stopped and reaped, then
+    :class:`Interrupted` is raised."""
+    ctx = multiprocessing.get_context("fork")
+    procs: dict[Any, tuple[int, Any]] = {}
+    finished: set[int] = set()
+    problems: list[str] = []
+    in_main = _in_main_thread()
+    previous = {}
+    if in_main:
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if in_main:
+            def interrupt(signum: int, frame: object) -> None:
+                raise Interrupted(signum)
+            for s in previous:
+                signal.signal(s, interrupt)
+        for index, job in enumerate(jobs):
+            recv_end, send_end = ctx.Pipe(duplex=False)
+            # block the signals across fork so a worker never runs the parent's handler
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                p = ctx.Process(target=_worker_main, args=(send_end, index, job, target),
+                                name=f"conform-worker-{index}", daemon=True)
+                p.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            send_end.close()
+            procs[recv_end] = (index, p)
+        live = dict(procs)
+        while live:
+            for conn in multiprocessing.connection.wait(list(live)):
+                index, p = live[conn]
+                try:
+                    msg = conn.recv()
+                except (EOFError, OSError):
+                    del live[conn]
+                    p.join()
+                    if index not in finished:
+                        problems.append(f"worker {index} ended without finishing (exit code {p.exitcode})")
+                    continue
+                if msg[0] == "done":
+                    finished.add(index)
+                elif msg[0] == "fatal":
+                    finished.add(index)
+                    problems.append(f"worker {index}: {msg[1]}")
+                handle(index, msg)
+    finally:
+        if in_main:  # a second Ctrl-C must not cut the clean-up short
+            for s in previous:
+                signal.signal(s, signal.SIG_IGN)
+        _stop(p for _, p in procs.values())
+        for conn in procs:
+            conn.close()
+        if in_main:
+            for s, h in previous.items():
+                signal.signal(s, h)
+    return problems
+
+
+def _stop(processes: Iterator[Any]) -> None:
+    """SIGTERM every live worker, then SIGKILL any still alive after a second; reap them all."""
+    procs = list(processes)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + 1.0
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def _in_main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+# ---------------------------------------------------------------------------
+# Worker targets
+# ---------------------------------------------------------------------------
+
+def random_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callable[..., None]) -> None:
+    """Worker target of a random campaign: explore, sending progress, then the result."""
+    last = [0.0]
+
+    def progress(state: ExploreResult, shrinking: bool) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2 or (not shrinking and state.sequences == job["n"]):
+            last[0] = now
+            send("progress", {"sequences": state.sequences, "replays": state.replays,
+                              "shrinking": shrinking, "errors": state.errors})
+
+    meta = {"seed": job["seed"], "worker": job["worker"], "jobs": job["jobs"],
+            "hypothesis_seed": job["hseed"], "isolation": job.get("mode")}
+    result = explore(job["n"], job["hseed"], steps=job["steps"], fresh=fresh, meta=meta,
+                     progress=progress, netstat=job.get("netstat", False),
+                     keep_first=job.get("keep_first", False), keep_calls=job.get("keep_calls", False),
+                     watchdog=job.get("watchdog", WATCHDOG), observe=job.get("observe"))
+    send("result", asdict(result))
+
+
+def replay_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callable[..., None]) -> None:
+    """Worker target of the benchmark's baselines: record the given call lists again, and
+    with ``job["check"]`` check each trace afterwards (no hypothesis either way)."""
+    started = time.monotonic()
+    errors = 0
+    check_trace = None
+    if job.get("check"):
+        from tcpconform.check.search import check_trace
+    for calls in job["programs"]:
+        try:
+            rec = replay_calls(calls, fresh=fresh)
+        except (ScenarioError, OSError):
+            errors += 1
+            continue
+        if check_trace is not None:
+            header, events = read_trace(io.BytesIO(rec.trace_lines().encode()))
+            check_trace(header, events)
+    send("result", {"sequences": len(job["programs"]), "errors": errors,
+                    "seconds": time.monotonic() - started})

@@ -1,0 +1,108 @@
+"""The recorder's optional observers: packets on ``lo`` and the state-change tracepoint.
+
+:class:`Observers` is opened by a :class:`~tcpconform.live.recorder.Recorder`
+inside the scenario's fresh network namespace, from a *spec* that
+``conform run`` prepares for each worker (:meth:`tcpconform.live.tracepoint.Session.job`
+plus ``packets``).  It writes, as the trace's first event, which observers
+are on and why the others are off::
+
+    {"ev": "x-observers", "packets": true, "states": false,
+     "off": {"states": "not root (...)"}}
+
+and after each call, :meth:`Observers.drain` turns what was seen since into
+``x-state`` and ``x-packet`` events (see ``docs/extensions.md``).
+
+Both observers need the run to be in a network namespace of its own (on a
+shared ``lo`` other programs' packets and ports would be mixed in).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from tcpconform.live import netns, packets, tracepoint
+
+__all__ = ["Observers", "spec_off"]
+
+
+def spec_off(reason: str) -> dict[str, Any]:
+    """A spec with both observers off, for ``reason``."""
+    return {"packets": False, "instance": None, "ports": None, "off": reason, "packets_off": reason}
+
+
+class Observers:
+    """Open observers for one scenario; ``k`` is the scenario's number within its worker."""
+
+    def __init__(self, spec: dict[str, Any], k: int = 0) -> None:
+        self.capture: packets.Capture | None = None
+        self.reader: tracepoint.Reader | None = None
+        self.window: tuple[int, int] | None = None
+        self.off: dict[str, str] = {}
+        own = netns.in_own_namespace()
+        if not spec.get("packets", True):
+            self.off["packets"] = spec.get("packets_off") or "not asked for"
+        elif not own:
+            self.off["packets"] = "no network namespace of its own (lo is shared with the host)"
+        else:
+            try:
+                self.capture = packets.Capture()
+            except OSError as e:
+                self.off["packets"] = f"AF_PACKET on lo: {e.strerror or e}"
+        if spec.get("instance") is None:
+            self.off["states"] = spec.get("off") or "no tracefs instance"
+        elif not own:
+            self.off["states"] = "no network namespace of its own (ports cannot be told apart)"
+        else:
+            try:
+                self.window = tracepoint.window(tuple(spec["ports"]), k)
+                tracepoint.set_port_range(*self.window)
+                self.reader = tracepoint.Reader(spec["instance"])
+                self.reader.drain()  # what earlier scenarios of this worker left: not ours
+            except OSError as e:
+                self.off["states"] = f"tracefs: {e.strerror or e}"
+                self.close_reader()
+
+    def header_event(self) -> dict[str, Any]:
+        ev: dict[str, Any] = {"ev": "x-observers", "packets": self.capture is not None,
+                              "states": self.reader is not None}
+        if self.off:
+            ev["off"] = dict(self.off)
+        return ev
+
+    def drain(self, name_of: Callable[[tracepoint.StateChange], str | None]) -> list[dict[str, Any]]:
+        """``x-state`` events (named by ``name_of``) then ``x-packet`` events seen since the last drain."""
+        out: list[dict[str, Any]] = []
+        if self.reader is not None:
+            for ch in self.reader.drain():
+                if not self._ours(ch):
+                    continue
+                ev: dict[str, Any] = {"ev": "x-state"}
+                name = name_of(ch)
+                if name is not None:
+                    ev["sock"] = name
+                ev.update({"local": ch.local, "remote": ch.remote, "from": ch.old, "to": ch.new})
+                out.append(ev)
+        if self.capture is not None:
+            out.extend(seg.event() for seg in self.capture.drain())
+            lost = self.capture.dropped()
+            if lost:  # the capture is no longer complete: say so (the checker stops checking it)
+                out.append({"ev": "x-packet-drops", "n": lost})
+        return out
+
+    def _ours(self, ch: tracepoint.StateChange) -> bool:
+        """Whether one of the change's ports lies in this scenario's window (the instance's
+        filter admits the worker's whole slot: older scenarios' namespaces included)."""
+        lo, hi = self.window or (0, -1)
+        ports = (int(ch.local.rpartition(":")[2]), int(ch.remote.rpartition(":")[2]))
+        return any(lo <= p <= hi for p in ports)
+
+    def close_reader(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def close(self) -> None:
+        self.close_reader()
+        if self.capture is not None:
+            self.capture.close()
+            self.capture = None

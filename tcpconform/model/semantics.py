@@ -1,0 +1,199 @@
+"""Executable semantics of one endpoint: the rule table read as Python.
+
+Pure functions, no I/O and no clock.  :func:`step` takes an endpoint's
+fields, a trigger, the system inputs and the call's parameters, and returns
+every result the rule table allows under a profile.  The composition of
+many endpoints and the network is :mod:`tcpconform.model.system`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from tcpconform.model import rules, vocab
+from tcpconform.model.table import RELEASE, Case, Outcome
+
+CONNECTING_TO = "$connecting->"
+
+
+class Endpoint(NamedTuple):
+    """The finite fields of an endpoint, plus the receive-queue byte count."""
+    st: str
+    ss: str
+    fd: str
+    bound: str
+    nb: bool
+    err: str
+    done: bool
+    rdsh: bool
+    wrsh: bool
+    rcvq: int
+
+
+INITIAL = Endpoint(**rules.INITIAL)
+
+
+class Result(NamedTuple):
+    case: str
+    outcome: str
+    ret: str            # "ok", an errno, or WAIT
+    changes: tuple      # ((field, new value), ...) — only fields that change
+    emit: tuple         # segment kinds sent
+    tags: tuple         # composition actions
+    n_rule: str | None  # the constraint the returned byte count met
+
+
+def _value(ep: Endpoint, key: str, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
+    if key == "rcvq":
+        return "pos" if ep.rcvq > 0 else "zero"
+    if key in vocab.FINITE_FIELDS:
+        return getattr(ep, key)
+    if key in inputs:
+        return inputs[key]
+    if key in params:
+        return params[key]
+    raise KeyError(f"rule guard tests {key!r}, which the caller did not supply")
+
+
+def holds(guard: Mapping[str, frozenset], ep: Endpoint, inputs: Mapping, params: Mapping) -> bool:
+    for key, allowed in guard.items():
+        if _value(ep, key, inputs, params) not in allowed:
+            return False
+    return True
+
+
+def n_ok(rule: str | None, n: int | None, length: int | None, rcvq: int) -> bool:
+    """Does the byte count a call returned meet the outcome's constraint?
+    ``n is None`` asks only whether some count could."""
+    if rule is None:
+        return True  # the call returns no byte count
+    if rule == "zero":
+        return n is None or n == 0
+    if length is None:
+        return n is None
+    if rule == "len":
+        return n is None or n == length
+    if rule == "partial":
+        return length >= 2 if n is None else 1 <= n < length
+    if rule == "upto_rcvq":
+        top = min(length, rcvq)
+        return top >= 1 if n is None else 1 <= n <= top
+    raise ValueError(f"unknown byte-count rule {rule!r}")
+
+
+def apply_set(ep: Endpoint, sets: Mapping[str, Any]) -> dict:
+    """The field updates of an outcome, with the special values resolved
+    against the endpoint *before* the step."""
+    new: dict[str, Any] = {}
+    for key, value in sets.items():
+        if value == RELEASE:
+            value = "no" if ep.bound == "auto" else ep.bound
+        elif value == rules.CLAIM:
+            value = "auto" if ep.bound == "no" else ep.bound
+        elif isinstance(value, str) and value.startswith(CONNECTING_TO):
+            value = value[len(CONNECTING_TO):] if ep.ss == "CONNECTING" else ep.ss
+        new[key] = value
+    return new
+
+
+def rcvq_after(effect: str | None, rcvq: int, n: int | None, segn: int | None) -> int:
+    if effect is None:
+        return rcvq
+    if effect == "minus_n":
+        return rcvq - (n or 0)
+    if effect == "plus_seg":
+        return rcvq + (segn or 0)
+    if effect == "zero":
+        return 0
+    raise ValueError(f"unknown rcvq effect {effect!r}")
+
+
+# Cases indexed by (trigger, profile): the table read once.
+_INDEX: dict[tuple[str, str], tuple[tuple[Case, tuple[Outcome, ...]], ...]] = {}
+
+
+def cases_for(trigger: str, profile: str) -> tuple[tuple[Case, tuple[Outcome, ...]], ...]:
+    key = (trigger, profile)
+    found = _INDEX.get(key)
+    if found is None:
+        found = tuple((c, c.outcomes_for(profile)) for c in rules.CASES
+                      if c.trigger == trigger and profile in c.profiles)
+        _INDEX[key] = found
+    return found
+
+
+def deciding_case(ep: Endpoint, trigger: str, profile: str, inputs: Mapping, params: Mapping):
+    """The first case of the trigger whose guard holds (first match wins)."""
+    for c, outs in cases_for(trigger, profile):
+        if holds(c.when, ep, inputs, params):
+            return c, outs
+    return None, ()
+
+
+def step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | None = None,
+         params: Mapping[str, Any] | None = None) -> list[Result]:
+    """Every result the table allows for ``trigger`` on ``ep``.
+
+    ``params`` may hold ``len``, ``n`` (the count a call returned; omit to
+    ask for all), ``segn`` (bytes of an arriving DATA segment), ``how``,
+    ``linger0`` and ``seg``.
+    """
+    inputs = inputs or {}
+    params = params or {}
+    key = (ep, trigger, profile, tuple(inputs.items()), tuple(params.items()))
+    hit = _STEP_CACHE.get(key)
+    if hit is None:
+        hit = _step(ep, trigger, profile, inputs, params)
+        if len(_STEP_CACHE) > 200_000:
+            _STEP_CACHE.clear()
+        _STEP_CACHE[key] = hit
+    return list(hit)
+
+
+# step() is a pure function of its arguments: its results are kept.
+_STEP_CACHE: dict = {}
+
+
+def _step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any],
+          params: Mapping[str, Any]) -> tuple[Result, ...]:
+    c, outs = deciding_case(ep, trigger, profile, inputs, params)
+    if c is None:
+        return ()
+    results = []
+    n = params.get("n")
+    for o in outs:
+        if not holds(o.when, ep, inputs, params):
+            continue
+        if not n_ok(o.n, n, params.get("len"), ep.rcvq):
+            continue
+        ret = ep.err if o.ret == vocab.RET_ERR else o.ret
+        new = apply_set(ep, o.set)
+        q = rcvq_after(o.rcvq, ep.rcvq, n, params.get("segn"))
+        if q != ep.rcvq:
+            new["rcvq"] = q
+        changes = tuple((k, v) for k, v in new.items() if getattr(ep, k) != v)
+        results.append(Result(c.id, o.name, ret, changes, o.emit, o.tags, o.n))
+    return tuple(results)
+
+
+def apply(ep: Endpoint, result: Result) -> Endpoint:
+    if not result.changes:
+        return ep
+    key = (ep, result.changes)
+    new = _APPLY_CACHE.get(key)
+    if new is None:
+        new = ep._replace(**dict(result.changes))
+        if len(_APPLY_CACHE) > 200_000:
+            _APPLY_CACHE.clear()
+        _APPLY_CACHE[key] = new
+    return new
+
+
+_APPLY_CACHE: dict = {}
+
+
+def triggers() -> Iterable[str]:
+    seen: dict[str, None] = {}
+    for c in rules.CASES:
+        seen.setdefault(c.trigger, None)
+    return tuple(seen)

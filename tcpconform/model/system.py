@@ -1,0 +1,627 @@
+"""Many endpoints and the network between them: the composed system.
+
+A :class:`Config` is a set of endpoints (each named by the trace, or, for a
+request sock or a child waiting in an accept queue, by its address pair) and
+a set of channels, one per ordered address pair, each a FIFO of segments —
+loopback delivers in order and loses nothing.  Everything an endpoint does
+is decided by the rule table through :mod:`tcpconform.model.semantics`; this module
+adds only what the table cannot say about one endpoint alone: which socket
+an arriving segment reaches (demultiplexing), the accept queue, names,
+addresses and ports.
+
+Pure functions, no I/O, no clock: timers are steps like any other.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Iterable, Iterator, NamedTuple
+
+from tcpconform.model import outside, rules, semantics, vocab
+from tcpconform.model.semantics import Endpoint, Result
+
+Addr = tuple  # (ip: str, port: int); a port the trace never showed is a negative int
+WILDCARD = ("0.0.0.0", "::")
+
+
+class Ep(NamedTuple):
+    core: Endpoint
+    local: Addr | None = None
+    remote: Addr | None = None
+    cap: int = 0          # accept-queue capacity (listeners)
+    queue: tuple = ()     # keys of children waiting for accept(), oldest first
+    parent: str | None = None  # the listener of a request sock / queued child
+
+
+class Config(NamedTuple):
+    eps: tuple   # ((key, Ep), ...) sorted by key
+    net: tuple   # (((src, dst), (seg, ...)), ...) sorted; seg = (kind, nbytes)
+
+
+EMPTY = Config((), ())
+
+
+class Label(str):
+    """The text of an unobserved step, carrying the rule it applied and the
+    state it left (for coverage); None for steps no rule decides."""
+    case: str | None = None
+    from_state: str | None = None
+
+    @classmethod
+    def of(cls, text: str, case: str | None = None, from_state: str | None = None) -> "Label":
+        lab = cls(text)
+        lab.case, lab.from_state = case, from_state
+        return lab
+
+
+class ModelError(Exception):
+    """The search met something the model cannot represent."""
+
+
+def unnamed_key(local: Addr, remote: Addr) -> str:
+    return f"\x00{local[0]}:{local[1]}>{remote[0]}:{remote[1]}"
+
+
+def is_named(key: str) -> bool:
+    return not key.startswith("\x00")
+
+
+def symbolic_port(name: str) -> int:
+    """A stand-in for a port the trace did not report (stable, negative)."""
+    return -(zlib.crc32(name.encode()) + 1)
+
+
+def normalize(addr: Addr) -> Addr:
+    """connect() to 0.0.0.0 reaches the loopback address (Linux)."""
+    if addr[0] == "0.0.0.0":
+        return ("127.0.0.1", addr[1])
+    if addr[0] == "::":
+        return ("::1", addr[1])
+    return addr
+
+
+# --------------------------------------------------------------------------
+# Mutable working copy
+class _Work:
+    __slots__ = ("eps", "net")
+
+    def __init__(self, cfg: Config):
+        self.eps = dict(cfg.eps)
+        self.net = {k: list(v) for k, v in cfg.net}
+
+    def push(self, src: Addr, dst: Addr, kind: str, n: int = 0) -> None:
+        self.net.setdefault((src, dst), []).append((kind, n))
+
+    def pop(self, chan: tuple) -> tuple:
+        segs = self.net[chan]
+        seg = segs.pop(0)
+        if not segs:
+            del self.net[chan]
+        return seg
+
+    def freeze(self) -> Config:
+        eps = tuple(sorted((k, e) for k, e in self.eps.items()
+                           if not (e.core.st == "CLOSED" and e.core.fd == "closed")))
+        net = tuple(sorted((k, tuple(v)) for k, v in self.net.items() if v))
+        return Config(eps, net)
+
+
+# --------------------------------------------------------------------------
+# Facts the rules ask about
+def _overlap(a: str, b: str) -> bool:
+    return a == b or a in WILDCARD or b in WILDCARD
+
+
+def holds_port(e: Ep) -> bool:
+    """Whether an endpoint keeps its local port from others: a socket bound
+    by bind() or autobound while its descriptor is open, or any connection
+    the kernel still holds (TIME_WAIT and orphans included)."""
+    c = e.core
+    if e.local is None:
+        return False
+    if c.fd == "open" and c.bound != "no":
+        return True
+    return c.st != "CLOSED" and not (c.st == "SYN_RECEIVED" and c.fd == "none")
+
+
+def port_conflict(eps: dict, me: str, addr: Addr) -> bool:
+    """Whether ``addr`` is held by another socket — or by the caller's own
+    connection, when it lives on in TIME_WAIT apart from the descriptor."""
+    for k, e in eps.items():
+        if k == me and e.core.st != "TIME_WAIT":
+            continue
+        if holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]):
+            return True
+    return False
+
+
+def find_peer(eps: dict, e: Ep) -> Ep | None:
+    if e.local is None or e.remote is None:
+        return None
+    for other in eps.values():
+        if other.local == e.remote and other.remote == e.local and other is not e:
+            return other
+    # self-connect: the peer is the endpoint itself
+    return e if e.local == e.remote else None
+
+
+def outstanding(w: _Work, e: Ep) -> bool:
+    if e.local is None or e.remote is None:
+        return False
+    for kind, n in w.net.get((e.local, e.remote), ()):
+        if kind == "DATA" and n > 0:
+            return True
+    peer = find_peer(w.eps, e)
+    return peer is not None and peer.core.rcvq > 0
+
+
+def queue_full(w: _Work, e: Ep) -> bool:
+    if e.core.st == "LISTEN":
+        return len(e.queue) >= e.cap
+    if e.parent is not None and e.parent in w.eps:
+        p = w.eps[e.parent]
+        return p.core.st == "LISTEN" and len(p.queue) >= p.cap
+    return False
+
+
+def demux(eps: dict, src: Addr, dst: Addr) -> str | None:
+    """The socket a segment from ``src`` to ``dst`` reaches: a connection
+    with that exact address pair, else a listener on the port, else none
+    (tcp_ipv4.c __inet_lookup: established hash first, then listeners)."""
+    for k, e in eps.items():
+        if e.local == dst and e.remote == src and e.core.st not in ("CLOSED", "LISTEN"):
+            return k
+    for k, e in eps.items():
+        if (e.core.st == "LISTEN" and e.local is not None and e.local[1] == dst[1]
+                and _overlap(e.local[0], dst[0])):
+            return k
+    return None
+
+
+# --------------------------------------------------------------------------
+# Unobserved steps: segment deliveries and timers
+def internal_steps(cfg: Config, profile: str, timers: bool = True,
+                   world: str = "closed", loss: bool = False) -> Iterator[tuple[str, Config]]:
+    """Every unobserved step from ``cfg``: the delivery of the segment at the
+    head of any channel, (with ``loss``) its loss, (in an open world) what
+    peers outside the trace may do, and (with ``timers``) any timer."""
+    for chan, segs in cfg.net:
+        yield from _deliveries(cfg, chan, segs[0], profile, world)
+        if loss:
+            w = _Work(cfg)
+            w.pop(chan)
+            yield f"lose {segs[0][0]} {_a(chan[0])}>{_a(chan[1])}", w.freeze()
+    if world == "open":
+        yield from _outside_actions(cfg)
+    if not timers:
+        return
+    w0 = None
+    for key, e in cfg.eps:
+        for timer in vocab.TIMERS:
+            trigger = "timer:" + timer
+            if not any(e.core.st in c.when.get("st", (e.core.st,))
+                       for c, _ in semantics.cases_for(trigger, profile)):
+                continue
+            w0 = w0 or _Work(cfg)
+            for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}):
+                w = _Work(cfg)
+                _apply_endpoint_result(w, key, r, None, None, 0)
+                yield Label.of(f"timer {timer} at {display(key)}", r.case, e.core.st), w.freeze()
+
+
+def is_outside(eps: dict, addr: Addr) -> bool:
+    """An address no endpoint of the configuration holds (open world: a peer
+    the trace does not show may be there)."""
+    for e in eps.values():
+        if e.local is not None and (e.local == addr or (
+                e.core.st == "LISTEN" and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]))):
+            return False
+    return True
+
+
+def _outside_actions(cfg: Config) -> Iterator[tuple[str, Config]]:
+    """Segments a peer outside the trace may send on its own (tcpconform.model.outside)."""
+    w0 = _Work(cfg)
+    for key, e in cfg.eps:
+        kinds = outside.SPONTANEOUS.get(e.core.st, ())
+        if not kinds or e.remote is None or not is_outside(w0.eps, e.remote):
+            continue
+        pending = {k for k, _n in w0.net.get((e.remote, e.local), ())}
+        for kind in kinds:
+            if kind in pending or (kind == "FIN" and (e.core.done or "FINACK" in pending)):
+                continue
+            if kind == "DATA" and (e.core.rcvq >= outside.UNBOUNDED // 2 or e.core.done):
+                continue
+            w = _Work(cfg)
+            w.push(e.remote, e.local, kind, outside.UNBOUNDED if kind == "DATA" else 0)
+            yield f"outside peer {_a(e.remote)} sends {kind}", w.freeze()
+        if e.core.rcvq >= outside.UNBOUNDED // 2 and "DATA" not in pending:
+            # what the outside peer sent was exactly what has been read so far
+            w = _Work(cfg)
+            w.eps[key] = e._replace(core=e.core._replace(rcvq=0))
+            yield f"outside peer {_a(e.remote)}'s data ends", w.freeze()
+
+
+def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
+                world: str = "closed") -> Iterator[tuple[str, Config]]:
+    src, dst = chan
+    kind, n = seg
+    w0 = _Work(cfg)
+    key = demux(w0.eps, src, dst)
+    label = f"deliver {kind}{'(' + str(n) + ')' if kind == 'DATA' else ''} {_a(src)}>{_a(dst)}"
+    if key is None and world == "open" and is_outside(w0.eps, dst):
+        for answer in outside.REPLIES[kind]:
+            w = _Work(cfg)
+            w.pop(chan)
+            for reply in answer:
+                w.push(dst, src, reply)
+            yield label + f" (outside peer answers {','.join(answer) or 'nothing'})", w.freeze()
+        return
+    if key is None:
+        w = _Work(cfg)
+        w.pop(chan)
+        if kind != "RST":
+            w.push(dst, src, "RST")  # R9293 §3.10.7.1; tcp_v4_send_reset
+        yield label + " (no socket)", w.freeze()
+        # A listener whose port the trace never showed (listen() picked it)
+        # may be the one on this port: then the segment is its.
+        for lk, e in w0.eps.items():
+            if (e.core.st == "LISTEN" and e.local is not None and isinstance(e.local[1], int)
+                    and e.local[1] < 0 and _overlap(e.local[0], dst[0])
+                    and not port_conflict(w0.eps, lk, dst)):
+                w = _Work(cfg)
+                w.eps[lk] = e._replace(local=(e.local[0], dst[1]))
+                yield from _deliveries(w.freeze(), chan, seg, profile, world)
+        return
+    e = w0.eps[key]
+    params = {"seg": kind, "segn": n}
+    for r in semantics.step(e.core, "seg", profile, {"q_full": queue_full(w0, e)}, params):
+        if "hold" in r.tags:
+            continue
+        w = _Work(cfg)
+        w.pop(chan)
+        _apply_endpoint_result(w, key, r, (dst, src), seg, n)
+        if "redeliver" in r.tags:
+            target = demux(w.eps, src, dst)
+            if target is None:
+                if kind != "RST":
+                    w.push(dst, src, "RST")
+            else:
+                # the segment goes on to whatever matches now (a listener)
+                w.net.setdefault(chan, []).insert(0, seg)
+                for label2, c2 in _deliveries(w.freeze(), chan, seg, profile, world):
+                    yield Label.of(label + " then " + label2, r.case, e.core.st), c2
+                continue
+        yield Label.of(label, r.case, e.core.st), w.freeze()
+
+
+def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
+                           seg: tuple | None, n: int) -> None:
+    """Carry out a rule's outcome on endpoint ``key``: its field changes,
+    the segments it sends and its composition actions."""
+    e = w.eps[key]
+    core = semantics.apply(e.core, r)
+    e = e._replace(core=core)
+    w.eps[key] = e
+    src, dst = reply if reply is not None else (e.local, e.remote)
+    for kind in r.emit:
+        if src is None or dst is None:
+            raise ModelError(f"{display(key)} sends {kind} with no address")
+        w.push(src, dst, kind, n if kind == "DATA" else 0)
+    for tag in r.tags:
+        if tag == "spawn_req":
+            local, remote = reply  # the SYN's destination and source
+            req = Ep(core=rules_req(e.core), local=local, remote=remote, parent=key)
+            rk = unnamed_key(local, remote)
+            w.eps[rk] = req
+            w.push(local, remote, "SYNACK")
+        elif tag == "enqueue":
+            parent = w.eps.get(e.parent)
+            if parent is None or parent.core.st != "LISTEN":
+                raise ModelError(f"{display(key)} completes with no listener")
+            w.eps[e.parent] = parent._replace(queue=parent.queue + (key,))
+        elif tag == "destroy":
+            del w.eps[key]
+        elif tag == "reset_queue":
+            _reset_queue(w, key)
+
+
+def rules_req(listener: Endpoint) -> Endpoint:
+    """A request sock: passive SYN-RECEIVED, no descriptor, bound like its
+    listener, with its listener's shutdown bits (sk_clone_lock copies them)."""
+    return semantics.INITIAL._replace(st="SYN_RECEIVED", fd="none", bound=listener.bound,
+                                      rdsh=listener.rdsh, wrsh=listener.wrsh)
+
+
+def _reset_queue(w: _Work, key: str) -> None:
+    lst = w.eps[key]
+    for ck in lst.queue:
+        child = w.eps.pop(ck, None)
+        if child is not None and child.core.st in rules.NEED_RESET:
+            w.push(child.local, child.remote, "RST")  # inet_csk_listen_stop → tcp_disconnect
+    for k in [k for k, e in w.eps.items() if e.parent == key and e.core.fd == "none"]:
+        del w.eps[k]
+    w.eps[key] = w.eps[key]._replace(queue=())
+
+
+# --------------------------------------------------------------------------
+# Calls
+class CallOutcome(NamedTuple):
+    result: Result
+    config: Config | None  # None: the outcome contradicts the event's reported fields
+
+
+def call_inputs(w: _Work, key: str, ev) -> dict:
+    e = w.eps[key]
+    inputs = {
+        "q_nonempty": bool(e.queue),
+        "q_full": queue_full(w, e),
+        "outstanding": outstanding(w, e),
+        "conflict": False,
+    }
+    if ev.op == "bind" and ev.addr is not None and ev.addr[1] != 0:
+        inputs["conflict"] = port_conflict(w.eps, key, ev.addr)
+    return inputs
+
+
+def call_params(ev, with_n: bool) -> dict:
+    p: dict[str, Any] = {"len": ev.length, "how": ev.how, "linger0": bool(ev.linger0),
+                         "port0": ev.op == "bind" and ev.addr is not None and ev.addr[1] == 0}
+    if with_n:
+        p["n"] = ev.n if ev.n is not None else (0 if ev.ret == "ok" and ev.op == "recv" else None)
+    return p
+
+
+def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
+                  resume: bool = False, timers: bool = True, world: str = "closed") -> list[CallOutcome]:
+    """The outcomes the model allows for a call event on ``cfg``.
+
+    With ``match`` the event's reported return, byte count and addresses
+    must agree and each outcome comes with the configuration after it;
+    without, every outcome for the call's arguments is listed (for
+    explaining a divergence).  A blocking call that sleeps continues after
+    every run of unobserved steps (``closure``) and returns as if called again.
+    """
+    if ev.op == "socket":
+        r = Result("socket.ok", "socket.ok/0", vocab.OK, (), (), ("introduce",), None)
+        if match and ev.ret != vocab.OK:
+            return []
+        w = _Work(cfg)
+        w.eps[ev.sock] = Ep(core=semantics.INITIAL._replace(nb=bool(ev.nonblock)))
+        return [CallOutcome(r, w.freeze())]
+    w0 = _Work(cfg)
+    key = ev.sock
+    if world == "open" and ev.op == "accept" and match and ev.ret == vocab.OK:
+        cfg = _outside_client(cfg, ev) or cfg
+        w0 = _Work(cfg)
+    if key not in w0.eps:
+        # the descriptor was closed and the connection is gone
+        w0.eps[key] = Ep(core=semantics.INITIAL._replace(st="CLOSED", fd="closed"))
+    e = w0.eps[key]
+    results = semantics.step(e.core, "call:" + ev.op, profile, call_inputs(w0, key, ev),
+                             call_params(ev, match))
+    outs: list[CallOutcome] = []
+    for r in results:
+        if r.ret == vocab.WAIT:
+            if resume:
+                continue
+            if not match:
+                outs.append(CallOutcome(r, None))
+                continue
+            w = _Work(cfg)
+            if key not in w.eps:
+                continue
+            after = _apply_call(w, key, r, ev, final=False)
+            if after is None:
+                continue
+            for c2 in closure(after, profile, timers, world):
+                outs.extend(call_outcomes(c2, ev, profile, match=True, resume=True, timers=timers,
+                                          world=world))
+            continue
+        if not match:
+            outs.append(CallOutcome(r, None))
+            continue
+        if r.ret != ev.ret:
+            continue
+        w = _Work(cfg)
+        if key not in w.eps:
+            w.eps[key] = w0.eps[key]
+        outs.append(CallOutcome(r, _apply_call(w, key, r, ev, final=True)))
+    return [o for o in outs if o.config is not None or not match]
+
+
+def sleeping(cfg: Config, ev, profile: str) -> list[Config]:
+    """The configurations right after a blocking call went to sleep (its
+    first half applied: a connect's SYN sent), one per sleeping outcome."""
+    if ev.sock not in dict(cfg.eps):
+        return []
+    outs = []
+    for r in call_outcomes(cfg, ev, profile, match=False):
+        if r.result.ret == vocab.WAIT:
+            after = _apply_call(_Work(cfg), ev.sock, r.result, ev, final=False)
+            if after is not None:
+                outs.append(after)
+    return outs
+
+
+def _outside_client(cfg: Config, ev) -> Config | None:
+    """Open world: a client the trace does not show connected to the listener;
+    its connection waits at the head of the accept queue."""
+    w = _Work(cfg)
+    lst = w.eps.get(ev.sock)
+    if lst is None or lst.core.st != "LISTEN" or ev.peer is None or ev.local is None:
+        return None
+    peer, local = tuple(ev.peer), tuple(ev.local)
+    if not is_outside(w.eps, peer) or (lst.queue and w.eps[lst.queue[0]].remote == peer):
+        return None
+    ck = unnamed_key(local, peer)
+    w.eps[ck] = Ep(core=semantics.INITIAL._replace(st="ESTABLISHED", fd="none", bound=lst.core.bound),
+                   local=local, remote=peer, parent=ev.sock)
+    w.eps[ev.sock] = lst._replace(queue=(ck,) + lst.queue)
+    return w.freeze()
+
+
+def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None:
+    e = w.eps[key]
+    pre = e.core
+    e = e._replace(core=semantics.apply(pre, r))
+    if (pre.st == "TIME_WAIT" and pre.fd == "open" and e.local and e.remote
+            and {"set_local", "autobind", "set_remote"} & set(r.tags)):
+        # The descriptor starts afresh (bind, listen, connect): its former
+        # connection stays behind in TIME_WAIT, nameless, holding its port
+        # until it expires; the descriptor's own socket is CLOSED.
+        w.eps[unnamed_key(e.local, e.remote)] = Ep(
+            core=pre._replace(fd="closed"), local=e.local, remote=e.remote)
+        st = e.core.st if e.core.st != "TIME_WAIT" else "CLOSED"
+        e = e._replace(core=e.core._replace(st=st), remote=None)
+    if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED" and e.core.st == "CLOSED":
+        e = e._replace(remote=None)  # disconnected: the socket has no peer any more
+    for tag in r.tags:
+        if tag == "set_local":
+            if not _bind_local_ok(w, key, ev):
+                return None
+            e = e._replace(local=tuple(ev.local))
+        elif tag == "autobind":
+            if ev.op == "listen":
+                if pre.bound == "no":
+                    e = e._replace(local=("0.0.0.0", symbolic_port(key)))
+            else:  # connect
+                local = e.local
+                seen = tuple(ev.local) if ev.local is not None and ev.ret in (vocab.OK, "EINPROGRESS") else None
+                if pre.bound == "no":
+                    local = seen or ("127.0.0.1", symbolic_port(key))
+                elif seen is not None:
+                    if local is not None and local[1] != seen[1]:
+                        return None  # a bound socket connects from its own port
+                    local = seen
+                elif local is not None and local[0] in WILDCARD:
+                    local = ("127.0.0.1", local[1])
+                e = e._replace(local=local)
+        elif tag == "set_remote":
+            e = e._replace(remote=normalize(tuple(ev.addr)))
+        elif tag == "set_backlog":
+            e = e._replace(cap=rules.accept_queue_capacity(ev.backlog))
+    if ev.op == "connect" and final and ev.ret in (vocab.OK, "EINPROGRESS") and ev.local is not None \
+            and e.local is not None and tuple(ev.local) != e.local:
+        if e.local[1] < 0:  # a port first seen now
+            e = e._replace(local=tuple(ev.local))
+        else:
+            return None
+    w.eps[key] = e
+    for kind in r.emit:
+        if e.local is None or e.remote is None:
+            return None
+        if kind == "DATA" and not ev.n:
+            continue  # a zero-byte send queues nothing and sends no segment (tcp_sendmsg_locked)
+        w.push(e.local, e.remote, kind, ev.n if kind == "DATA" else 0)
+    for tag in r.tags:
+        if tag == "dequeue":
+            if not _dequeue(w, key, ev):
+                return None
+        elif tag == "reset_queue":
+            _reset_queue(w, key)
+    return w.freeze()
+
+
+def _bind_local_ok(w: _Work, key: str, ev) -> bool:
+    ip, port = ev.addr
+    lip, lport = ev.local
+    if lip != ip:
+        return False
+    if port != 0:
+        return lport == port
+    return lport != 0 and not port_conflict(w.eps, key, (lip, lport))
+
+
+def _dequeue(w: _Work, key: str, ev) -> bool:
+    lst = w.eps[key]
+    ck = lst.queue[0]
+    child = w.eps.pop(ck)
+    if ev.peer is not None and tuple(ev.peer) != child.remote:
+        return False
+    if ev.local is not None and tuple(ev.local) != child.local:
+        return False
+    w.eps[key] = lst._replace(queue=lst.queue[1:])
+    w.eps[ev.new] = child._replace(core=child.core._replace(fd="open", ss="CONNECTED", nb=False),
+                                   parent=None)
+    return True
+
+
+# --------------------------------------------------------------------------
+# What a state event sees
+def observe(cfg: Config, name: str, profile: str) -> frozenset:
+    """The states a `state` event may report for ``name``: while the
+    descriptor is open, what TCP_INFO says (an open descriptor whose
+    connection is in TIME_WAIT reads CLOSED on Linux); once closed, the
+    connection's state as sock_diag lists it, CLOSED when it is gone."""
+    for k, e in cfg.eps:
+        if k == name:
+            st = e.core.st
+            if e.core.fd == "open" and st == "TIME_WAIT":
+                return frozenset({"CLOSED"}) if profile == "linux" else frozenset({"CLOSED", "TIME_WAIT"})
+            return frozenset({st})
+    return frozenset({"CLOSED"})
+
+
+# --------------------------------------------------------------------------
+# Closure under unobserved steps
+CLOSURE_LIMIT = 200_000
+_CLOSURE_CACHE: dict = {}
+_CACHE_MAX = 50_000
+_CACHE_CONFIGS = 200_000  # configurations held by all entries together (an open world's closures are large)
+_cache_configs = 0
+
+
+def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed",
+            loss: bool = False) -> frozenset:
+    """Every configuration reachable from ``cfg`` by unobserved steps
+    (``cfg`` itself included); without ``timers``, by deliveries only."""
+    ck = (cfg, profile, timers, world, loss)
+    hit = _CLOSURE_CACHE.get(ck)
+    if hit is not None:
+        return hit
+    seen = {cfg}
+    todo = [cfg]
+    while todo:
+        c = todo.pop()
+        for _label, c2 in internal_steps(c, profile, timers, world, loss):
+            if c2 not in seen:
+                seen.add(c2)
+                todo.append(c2)
+                if len(seen) > CLOSURE_LIMIT:
+                    raise ModelError(f"more than {CLOSURE_LIMIT} configurations reachable without an observation")
+    result = frozenset(seen)
+    global _cache_configs
+    if len(_CLOSURE_CACHE) > _CACHE_MAX or _cache_configs > _CACHE_CONFIGS:
+        _CLOSURE_CACHE.clear()
+        _cache_configs = 0
+    _CLOSURE_CACHE[ck] = result
+    _cache_configs += len(result)
+    return result
+
+
+# --------------------------------------------------------------------------
+def display(key: str) -> str:
+    return key if is_named(key) else "(" + key[1:] + ")"
+
+
+def _a(addr: Addr) -> str:
+    ip, port = addr
+    p = "?" if isinstance(port, int) and port < 0 else str(port)
+    return f"[{ip}]:{p}" if ":" in ip else f"{ip}:{p}"
+
+
+def describe(cfg: Config) -> list[str]:
+    lines = []
+    for k, e in cfg.eps:
+        c = e.core
+        lines.append(f"{display(k)}: {c.st} ss={c.ss} fd={c.fd} rcvq={c.rcvq} err={c.err}"
+                     f" {_a(e.local) if e.local else '-'} > {_a(e.remote) if e.remote else '-'}"
+                     + (f" queue={len(e.queue)}/{e.cap}" if c.st == 'LISTEN' else ""))
+    for (src, dst), segs in cfg.net:
+        lines.append(f"  {_a(src)} > {_a(dst)}: " + " ".join(k if k != "DATA" else f"DATA({n})" for k, n in segs))
+    return lines
+
+
+def named_keys(cfg: Config) -> Iterable[str]:
+    return (k for k, _ in cfg.eps if is_named(k))

@@ -1,0 +1,128 @@
+"""The shape of a rule: cases with guards, each with one or more outcomes.
+
+A *case* is one branch of the kernel (or of the RFC): a trigger (a call, an
+arriving segment, a timer) and a guard over the endpoint's fields, the
+system facts in :data:`tcpconform.model.vocab.INPUTS` and the call's parameters.  Cases
+of one trigger are tried in order and the first whose guard holds decides,
+as the kernel's own checks do (``first match wins``).
+
+An *outcome* is one result the case allows.  A case with several outcomes
+is nondeterminism the model cannot resolve from what a trace shows (how much
+room is left in a send buffer, which errno POSIX lets an implementation
+pick).  An outcome may have its own extra guard.
+
+Guards and effects are plain data in a small language, read by two
+interpreters: :mod:`tcpconform.model.semantics` (Python) and :mod:`tcpconform.model.z3enc` (z3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from tcpconform.model import vocab
+
+# Guard keys that are not endpoint fields or system inputs: call parameters.
+PARAMS: dict[str, tuple] = {
+    "how": vocab.SHUT_HOW,
+    "linger0": (False, True),
+    "port0": (False, True),   # bind() asked for port 0 (the kernel picks one)
+}
+# ``rcvq`` is tested through a sign only.
+RCVQ_SIGNS = ("zero", "pos")
+
+# Constraints on the byte count ``n`` a send/recv returned, and effects on
+# ``rcvq``.  Both interpreters know exactly these words.
+N_RULES = ("len", "partial", "upto_rcvq", "zero")
+RCVQ_EFFECTS = ("minus_n", "plus_seg", "zero")
+
+# Special effect values.
+RELEASE = "$release"  # bound: auto -> no (the autobound port is released), else unchanged
+
+# Composition actions an outcome asks the system to carry out.
+TAGS = (
+    "introduce",     # socket(): a new endpoint with the trace's name
+    "set_local",     # bind(): take the address the trace reports
+    "autobind",      # connect()/listen() on an unbound socket: a local port is picked
+    "set_remote",    # connect(): the peer address is the one asked for
+    "set_backlog",   # listen(): the accept queue's capacity
+    "dequeue",       # accept(): the child at the head of the queue gets the trace's name
+    "reset_queue",   # the listener stops: each queued child is reset (RST), each request sock dropped
+    "spawn_req",     # a SYN reaches a listener: a request sock (SYN_RECEIVED) is made, it sends SYN+ACK
+    "enqueue",       # a request sock completes: it joins its listener's accept queue
+    "destroy",       # the endpoint disappears (a request sock dropped)
+    "hold",          # the segment cannot be taken now; it stays at the head of its channel
+    "redeliver",     # the segment is handed on to whatever socket now matches it
+)
+
+
+def _frozen(value: Any) -> frozenset:
+    if isinstance(value, (set, frozenset, tuple, list)):
+        return frozenset(value)
+    return frozenset((value,))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ret: str = vocab.OK
+    set: Mapping[str, Any] = field(default_factory=dict)
+    emit: tuple[str, ...] = ()
+    when: Mapping[str, frozenset] = field(default_factory=dict)
+    n: str | None = None
+    rcvq: str | None = None
+    tags: tuple[str, ...] = ()
+    profiles: frozenset = frozenset(vocab.PROFILES)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    trigger: str
+    when: Mapping[str, frozenset]
+    outcomes: tuple[Outcome, ...]
+    source: str
+    note: str = ""
+    profiles: frozenset = frozenset(vocab.PROFILES)
+
+    @property
+    def kind(self) -> str:
+        return self.trigger.split(":", 1)[0]
+
+    @property
+    def what(self) -> str:
+        return self.trigger.split(":", 1)[1]
+
+    def outcomes_for(self, profile: str) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if profile in o.profiles)
+
+
+def guard(**kw: Any) -> dict[str, frozenset]:
+    """Build a guard: each keyword is a field, input or parameter and the
+    values it may take (a single value or a collection)."""
+    return {k: _frozen(v) for k, v in kw.items()}
+
+
+def out(ret: str = vocab.OK, *, when: Mapping[str, Any] | None = None,
+        profiles: Any = vocab.PROFILES, **kw: Any) -> Outcome:
+    return Outcome(
+        ret=ret,
+        when=guard(**(when or {})),
+        profiles=_frozen(profiles),
+        **kw,
+    )
+
+
+def case(id: str, trigger: str, when: Mapping[str, Any] | None, *outcomes: Outcome,
+         source: str, note: str = "", profiles: Any = vocab.PROFILES) -> Case:
+    return Case(
+        id=id,
+        trigger=trigger,
+        when=guard(**(when or {})),
+        outcomes=tuple(
+            Outcome(**{**o.__dict__, "name": o.name or f"{id}/{i}"}) for i, o in enumerate(outcomes)
+        ),
+        source=source,
+        note=note,
+        profiles=_frozen(profiles),
+    )
