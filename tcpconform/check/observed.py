@@ -46,6 +46,7 @@ from tcpconform.model import system
 from tcpconform.model.system import Config, ModelError
 
 from tcpconform.check.trace import parse_addr
+from tcpconform.model.events import format_addr
 
 __all__ = ["XSearch", "starts", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
 
@@ -346,7 +347,7 @@ class XSearch:
         line = ev.line
         if kind == "x-packet":
             d = ev.data
-            heads = sorted({f"{ks[0]} {system._a(ch[0])}>{system._a(ch[1])}" for _, xs in closed for ch, ks in xs.pkt})
+            heads = sorted({f"{ks[0]} {format_addr(ch[0])}>{format_addr(ch[1])}" for _, xs in closed for ch, ks in xs.pkt})
             return check.Verdict("diverges", line,
                                  f"no run of the model sends {wire_kind(d['flags'])} from {d['src']} to {d['dst']} "
                                  "here (x-packet)", [f"unseen: {h}" for h in heads] or ["no control segment unseen"],

@@ -17,11 +17,13 @@ import codecs
 import errno
 import ipaddress
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, BinaryIO, Iterable, Iterator, NoReturn, Union
 
 import orjson
+
+from tcpconform.model.events import Addr, Call, State, format_addr
 
 __all__ = [
     "Addr",
@@ -39,15 +41,13 @@ __all__ = [
     "SHUTDOWN_HOW",
     "MAX_LINE_BYTES",
     "parse_addr",
+    "format_addr",
     "read_trace",
 ]
 
 # ---------------------------------------------------------------------------
 # Vocabulary of the format
 # ---------------------------------------------------------------------------
-
-Addr = tuple[str, int]
-"""An endpoint: the IP address (normalised, no brackets) and the port."""
 
 OPS = ("socket", "bind", "listen", "connect", "accept", "send", "recv", "shutdown", "close")
 STATES = (
@@ -76,7 +76,7 @@ MAX_LINE_BYTES = 1 << 22
 
 
 # ---------------------------------------------------------------------------
-# Data types
+# Data types (calls and states are the model's own: tcpconform.model.events)
 # ---------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -89,35 +89,6 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    """A socket call and its outcome. ``length`` is the trace's ``len`` field."""
-
-    line: int
-    sock: str
-    op: str
-    ret: str
-    addr: Addr | None = None
-    local: Addr | None = None
-    peer: Addr | None = None
-    new: str | None = None
-    backlog: int | None = None
-    length: int | None = None
-    n: int | None = None
-    how: str | None = None
-    nonblock: bool = False
-    linger0: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    """A TCP state observed for a socket at this point of the trace."""
-
-    line: int
-    sock: str
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
 class Extension:
     """An event whose ``ev`` starts with ``x-``; ``data`` is the whole JSON object."""
 
@@ -125,26 +96,6 @@ class Extension:
     ev: str
     data: dict
 
-
-def _slot_init(cls: type) -> type:
-    """Give a frozen, slotted dataclass an ``__init__`` that fills the slots
-    directly: the generated one calls ``object.__setattr__`` once per field,
-    and building a Call took about half the time of reading a trace."""
-    fs = fields(cls)
-    if any(f.default is MISSING and f.default_factory is not MISSING for f in fs):
-        return cls  # a default_factory: keep the generated __init__
-    env = {f"_s_{f.name}": getattr(cls, f.name).__set__ for f in fs}
-    env.update({f"_d_{f.name}": f.default for f in fs if f.default is not MISSING})
-    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_d_{f.name}" for f in fs)
-    body = "".join(f"    _s_{f.name}(self, {f.name})\n" for f in fs)
-    exec(f"def __init__(self, {params}):\n{body}", env)  # noqa: S102 - code made from the field names above
-    env["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = env["__init__"]
-    return cls
-
-
-_slot_init(Call)
-_slot_init(State)
 
 Event = Union[Call, State, Extension]
 
@@ -214,12 +165,6 @@ def _parse_ip(text: str, bracketed: bool) -> str | None:
     if (ip.version == 6) != bracketed:
         return None
     return str(ip)
-
-
-def format_addr(addr: tuple) -> str:
-    """``("127.0.0.1", 5)`` -> ``"127.0.0.1:5"``, ``("::1", 5)`` -> ``"[::1]:5"`` (parse_addr's inverse)."""
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @lru_cache(maxsize=4096)  # a trace names the same addresses again and again

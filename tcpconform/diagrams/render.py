@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from tcpconform.model import graph as mgraph
 from tcpconform.model import rules, system, vocab
+from tcpconform.model.events import Call
 from tcpconform.model.graph import Edge, Graph
 
 FONT = "Helvetica"
@@ -585,7 +586,6 @@ class ModelRun:
 
     # -- calls
     def event(self, sock: str, op: str, ret: str = vocab.OK, **kw):
-        from tcpconform.check.trace import Call
         self.line += 1
         return Call(line=self.line, sock=sock, op=op, ret=ret, **kw)
 

@@ -18,9 +18,9 @@ import zlib
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from tcpconform.model import outside, rules, semantics, vocab
+from tcpconform.model.events import Addr, format_addr
 from tcpconform.model.semantics import Endpoint, Result
 
-Addr = tuple  # (ip: str, port: int); a port the trace never showed is a negative int
 WILDCARD = ("0.0.0.0", "::")
 
 
@@ -190,7 +190,7 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
         if loss:
             w = _Work(cfg)
             w.pop(chan)
-            yield f"lose {segs[0][0]} {_a(chan[0])}>{_a(chan[1])}", w.freeze()
+            yield f"lose {segs[0][0]} {format_addr(chan[0])}>{format_addr(chan[1])}", w.freeze()
     if world == "open":
         yield from _outside_actions(cfg)
     if not timers:
@@ -234,12 +234,12 @@ def _outside_actions(cfg: Config) -> Iterator[tuple[str, Config]]:
                 continue
             w = _Work(cfg)
             w.push(e.remote, e.local, kind, outside.UNBOUNDED if kind == "DATA" else 0)
-            yield f"outside peer {_a(e.remote)} sends {kind}", w.freeze()
+            yield f"outside peer {format_addr(e.remote)} sends {kind}", w.freeze()
         if e.core.rcvq >= outside.UNBOUNDED // 2 and "DATA" not in pending:
             # what the outside peer sent was exactly what has been read so far
             w = _Work(cfg)
             w.eps[key] = e._replace(core=e.core._replace(rcvq=0))
-            yield f"outside peer {_a(e.remote)}'s data ends", w.freeze()
+            yield f"outside peer {format_addr(e.remote)}'s data ends", w.freeze()
 
 
 def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
@@ -248,7 +248,7 @@ def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
     kind, n = seg
     w0 = _Work(cfg)
     key = demux(w0.eps, src, dst)
-    label = f"deliver {kind}{'(' + str(n) + ')' if kind == 'DATA' else ''} {_a(src)}>{_a(dst)}"
+    label = f"deliver {kind}{'(' + str(n) + ')' if kind == 'DATA' else ''} {format_addr(src)}>{format_addr(dst)}"
     if key is None and world == "open" and is_outside(w0.eps, dst):
         for answer in outside.REPLIES[kind]:
             w = _Work(cfg)
@@ -605,21 +605,15 @@ def display(key: str) -> str:
     return key if is_named(key) else "(" + key[1:] + ")"
 
 
-def _a(addr: Addr) -> str:
-    ip, port = addr
-    p = "?" if isinstance(port, int) and port < 0 else str(port)
-    return f"[{ip}]:{p}" if ":" in ip else f"{ip}:{p}"
-
-
 def describe(cfg: Config) -> list[str]:
     lines = []
     for k, e in cfg.eps:
         c = e.core
         lines.append(f"{display(k)}: {c.st} ss={c.ss} fd={c.fd} rcvq={c.rcvq} err={c.err}"
-                     f" {_a(e.local) if e.local else '-'} > {_a(e.remote) if e.remote else '-'}"
+                     f" {format_addr(e.local) if e.local else '-'} > {format_addr(e.remote) if e.remote else '-'}"
                      + (f" queue={len(e.queue)}/{e.cap}" if c.st == 'LISTEN' else ""))
     for (src, dst), segs in cfg.net:
-        lines.append(f"  {_a(src)} > {_a(dst)}: " + " ".join(k if k != "DATA" else f"DATA({n})" for k, n in segs))
+        lines.append(f"  {format_addr(src)} > {format_addr(dst)}: " + " ".join(k if k != "DATA" else f"DATA({n})" for k, n in segs))
     return lines
 
 

@@ -216,7 +216,7 @@ def format_table(results: list[dict], wits: list[dict] = ()) -> str:
 def counterexample_events(rows: list[dict]) -> list:
     """A counterexample as trace events (calls and the states after each step),
     for :func:`tcpconform.diagrams.render.sequence_from_trace`."""
-    from tcpconform.check.trace import Call, State
+    from tcpconform.model.events import Call, State
     events, last, line = [], {}, 1
     for r in rows:
         if r["trigger"].startswith("call:"):
