@@ -46,7 +46,7 @@ import dataclasses
 from typing import Any
 
 from tcpconform.model import system
-from tcpconform.model.system import Config, Ep, ModelError
+from tcpconform.model.system import Config, Ep, ModelError, Unnamed
 
 from tcpconform.check import search as plain
 from tcpconform.check.trace import Call, State
@@ -115,23 +115,6 @@ def _sym(name: str) -> int:
     return p
 
 
-_UNNAMED: dict[str, tuple] = {}
-
-
-def _unnamed(key: str) -> tuple:
-    """The two addresses in an unnamed key (tcpconform.model.system.unnamed_key)."""
-    got = _UNNAMED.get(key)
-    if got is None:
-        local, remote = key[1:].split(">")
-        lip, _, lport = local.rpartition(":")
-        rip, _, rport = remote.rpartition(":")
-        got = ((lip, int(lport)), (rip, int(rport)))
-        if len(_UNNAMED) > CACHE_MAX:
-            _UNNAMED.clear()
-        _UNNAMED[key] = got
-    return got
-
-
 # --------------------------------------------------------------------------
 # Renaming configurations
 def _values(configs) -> tuple[set, set]:
@@ -140,8 +123,8 @@ def _values(configs) -> tuple[set, set]:
     ports: set = set()
 
     def key(k):
-        if k[0] == "\x00":
-            a, b = _unnamed(k)
+        if type(k) is Unnamed:
+            a, b = k
             ports.add(a[1])
             ports.add(b[1])
         else:
@@ -182,9 +165,8 @@ class _Renamer:
     def key(self, k):
         if k is None:
             return None
-        if k[0] == "\x00":
-            a, b = _unnamed(k)
-            return system.unnamed_key(self.addr(a), self.addr(b))
+        if type(k) is Unnamed:
+            return Unnamed(self.addr(k.local), self.addr(k.remote))
         return self.names[k]
 
     def _role(self, role):
@@ -278,7 +260,7 @@ def clear_tables() -> None:
     for tables in _CACHES.values():
         for table in tables:
             table.clear()
-    for table in (_INTERN, _UNITS, _UNNAMED):
+    for table in (_INTERN, _UNITS):
         table.clear()
 
 
@@ -710,11 +692,11 @@ def _rename_event(ev, jinv):
     return dataclasses.replace(ev, sock=jinv[ev.sock])
 
 
-def _key_to_trace(k: str, sig: dict) -> str:
-    if k[0] != "\x00":
+def _key_to_trace(k, sig: dict):
+    if type(k) is not Unnamed:
         return sig[k]
-    a, b = _unnamed(k)
-    return system.unnamed_key((a[0], sig[a[1]] if a[1] else 0), (b[0], sig[b[1]] if b[1] else 0))
+    a, b = k
+    return Unnamed((a[0], sig[a[1]] if a[1] else 0), (b[0], sig[b[1]] if b[1] else 0))
 
 
 def _from_trace(configs) -> _Piece:

@@ -34,7 +34,7 @@ class Ep(NamedTuple):
 
 
 class Config(NamedTuple):
-    eps: tuple   # ((key, Ep), ...) sorted by key
+    eps: tuple   # ((key, Ep), ...) sorted by key (a name, or Unnamed: those first)
     net: tuple   # (((src, dst), (seg, ...)), ...) sorted; seg = (kind, nbytes)
 
 
@@ -58,12 +58,31 @@ class ModelError(Exception):
     """The search met something the model cannot represent."""
 
 
-def unnamed_key(local: Addr, remote: Addr) -> str:
-    return f"\x00{local[0]}:{local[1]}>{remote[0]}:{remote[1]}"
+class Unnamed(NamedTuple):
+    """The key of an endpoint the trace has no name for (a request sock, a child
+    waiting in an accept queue, a connection left in TIME_WAIT behind its
+    descriptor): its address pair.  Unnamed keys sort before every name (a
+    ``str``), among themselves as tuples, so a configuration's endpoints, keyed
+    by either, have one sorted order."""
+    local: Addr
+    remote: Addr
+
+    def __lt__(self, other):
+        return True if isinstance(other, str) else tuple.__lt__(self, other)
+
+    def __le__(self, other):
+        return True if isinstance(other, str) else tuple.__le__(self, other)
+
+    def __gt__(self, other):
+        return False if isinstance(other, str) else tuple.__gt__(self, other)
+
+    def __ge__(self, other):
+        return False if isinstance(other, str) else tuple.__ge__(self, other)
 
 
-def is_named(key: str) -> bool:
-    return not key.startswith("\x00")
+def is_named(key: str | Unnamed) -> bool:
+    """Whether ``key`` is a socket name of the trace (not an :class:`Unnamed` key)."""
+    return type(key) is str
 
 
 def symbolic_port(name: str) -> int:
@@ -312,7 +331,7 @@ def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
         if tag == "spawn_req":
             local, remote = reply  # the SYN's destination and source
             req = Ep(core=rules_req(e.core), local=local, remote=remote, parent=key)
-            rk = unnamed_key(local, remote)
+            rk = Unnamed(local, remote)
             w.eps[rk] = req
             w.push(local, remote, "SYNACK")
         elif tag == "enqueue":
@@ -454,7 +473,7 @@ def _outside_client(cfg: Config, ev) -> Config | None:
     peer, local = tuple(ev.peer), tuple(ev.local)
     if not is_outside(w.eps, peer) or (lst.queue and w.eps[lst.queue[0]].remote == peer):
         return None
-    ck = unnamed_key(local, peer)
+    ck = Unnamed(local, peer)
     w.eps[ck] = Ep(core=semantics.INITIAL._replace(st="ESTABLISHED", fd="none", bound=lst.core.bound),
                    local=local, remote=peer, parent=ev.sock)
     w.eps[ev.sock] = lst._replace(queue=(ck,) + lst.queue)
@@ -470,7 +489,7 @@ def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None
         # The descriptor starts afresh (bind, listen, connect): its former
         # connection stays behind in TIME_WAIT, nameless, holding its port
         # until it expires; the descriptor's own socket is CLOSED.
-        w.eps[unnamed_key(e.local, e.remote)] = Ep(
+        w.eps[Unnamed(e.local, e.remote)] = Ep(
             core=pre._replace(fd="closed"), local=e.local, remote=e.remote)
         st = e.core.st if e.core.st != "TIME_WAIT" else "CLOSED"
         e = e._replace(core=e.core._replace(st=st), remote=None)
@@ -601,8 +620,12 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
 
 
 # --------------------------------------------------------------------------
-def display(key: str) -> str:
-    return key if is_named(key) else "(" + key[1:] + ")"
+def display(key: str | Unnamed) -> str:
+    """A key as text: the name, or ``(ip:port>ip:port)`` for an unnamed one."""
+    if is_named(key):
+        return key
+    (lip, lport), (rip, rport) = key
+    return f"({lip}:{lport}>{rip}:{rport})"
 
 
 def describe(cfg: Config) -> list[str]:

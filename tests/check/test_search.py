@@ -178,3 +178,27 @@ def test_coverage_counts_the_rules_an_explaining_run_used(shared):
     assert {"listen.ok", "listen.syn", "synsent.synack", "accept.ok", "req.ack", "est.fin", "fw2.fin",
             "close.closewait"} <= used
     assert not used & {"closewait.rst", "synsent.rst", "close.unread"}
+
+
+def test_unnamed_keys_sort_before_names_and_show_their_address_pair():
+    # a configuration's endpoints are keyed by trace names and by address pairs (request
+    # socks, queued children): one sorted order for the mix, the pairs by port number
+    u1 = system.Unnamed(("127.0.0.1", 5000), ("127.0.0.1", 40001))
+    u2 = system.Unnamed(("127.0.0.1", 5000), ("127.0.0.1", 9))
+    keys = ["c", u1, "L", u2]
+    assert sorted(keys) == [u2, u1, "L", "c"]
+    assert sorted(keys, reverse=True) == ["c", "L", u1, u2]
+    assert sorted([("c", 1), (u1, 2)]) == [(u1, 2), ("c", 1)]
+    assert [system.is_named(k) for k in keys] == [True, False, True, False]
+    assert system.display(u1) == "(127.0.0.1:5000>127.0.0.1:40001)"
+
+
+def test_a_request_sock_is_keyed_by_its_address_pair():
+    lines = SERVER + client("c", 40001)
+    h, evs = read_trace(io.BytesIO(("\n".join(json.dumps(x) for x in [{"trace": 1}] + lines) + "\n").encode()))
+    ch = Checker()
+    for ev in evs:
+        assert ch.feed(ev) is None
+    keys = {k for c in ch.frontier for cfg in system.closure(c, "linux", False) for k, _e in cfg.eps}
+    assert system.Unnamed(("127.0.0.1", 5000), ("127.0.0.1", 40001)) in keys
+    assert all(system.is_named(k) or isinstance(k, system.Unnamed) for k in keys)
