@@ -164,8 +164,7 @@ def _losses(c: Config, xs: XS, kinds: set):
         kind = segs[0][0]
         if kind not in kinds:
             continue
-        w = system._Work(c)
-        w.pop(ch)
+        lost = system.lose_head(c, ch)
         if kind in CONTROL:
             unseen = pending.get(ch, ())
             ctrl = sum(1 for k, _n in segs if k in CONTROL)
@@ -178,9 +177,9 @@ def _losses(c: Config, xs: XS, kinds: set):
                 pkt[ch] = rest
             else:
                 pkt.pop(ch, None)
-            yield w.freeze(), xs._replace(pkt=tuple(sorted(pkt.items())))
+            yield lost, xs._replace(pkt=tuple(sorted(pkt.items())))
         else:
-            yield w.freeze(), xs
+            yield lost, xs
 
 
 def _match_addr(model, seen) -> bool:
@@ -233,7 +232,7 @@ class XSearch:
     # -- unobserved steps -----------------------------------------------------
     def _steps(self, c: Config, xs: XS, timers: bool):
         for ch, segs in c.net:
-            for _label, c2 in system._deliveries(c, ch, segs[0], self.profile, self.world):
+            for _label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world):
                 yield c2, _advance(c, c2, ch, xs)
         if timers:
             for label, c2 in system.internal_steps(c, self.profile, True, self.world):
@@ -326,19 +325,19 @@ class XSearch:
 
     def _call(self, c: Config, xs: XS, ev, timers: bool):
         fresh = ev.new if ev.op == "accept" else None
-        for o in system.call_outcomes(c, ev, self.profile, resume=True, timers=timers, world=self.world):
+        for o in system.resume_call(c, ev, self.profile, self.world, timers):
             yield o.config, _advance(c, o.config, None, xs, fresh)
         if ev.op == "socket":
             return
-        for after in system.sleeping(c, ev, self.profile):
-            start = _advance(c, after, None, xs)
-            saved, self.frontier = self.frontier, {(after, start)}
+        for asleep in system.sleeping(c, ev, self.profile):
+            start = _advance(c, asleep.config, None, xs)
+            saved, self.frontier = self.frontier, {(asleep.config, start)}
             try:
                 slept = self._closure(timers)
             finally:
                 self.frontier = saved
             for c3, xs3 in slept:
-                for o in system.call_outcomes(c3, ev, self.profile, resume=True, timers=timers, world=self.world):
+                for o in system.resume_call(c3, ev, self.profile, self.world, timers):
                     yield o.config, _advance(c3, o.config, None, xs3, fresh)
 
     def _divergence(self, ev, closed: set, check):

@@ -132,7 +132,7 @@ class Checker:
     def _call(self, ev, timers: bool) -> set[Config]:
         nxt: set[Config] = set()
         for c in self._closed(timers):
-            for o in system.call_outcomes(c, ev, self.profile, timers=timers, world=self.world):
+            for o in system.apply_call(c, ev, self.profile, self.world, timers):
                 nxt.add(o.config)
                 self.rules_used[o.result.case] = self.rules_used.get(o.result.case, 0) + 1
         return nxt
@@ -150,16 +150,16 @@ class Checker:
                 continue
             st = dict(c.eps).get(ev.sock)
             pre = st.core.st if st else "CLOSED"
-            direct = system.call_outcomes(c, ev, self.profile, match=False, world=self.world)
-            if any(o.result.ret == ev.ret for o in direct) and \
-                    system.call_outcomes(c, ev, self.profile, timers=timers, world=self.world):
+            direct = system.possible_results(c, ev, self.profile)
+            if any(r.ret == ev.ret for r in direct) and \
+                    system.apply_call(c, ev, self.profile, self.world, timers):
                 # prefer a run in which the call returns at once
-                target, rule, wait = c, (next(o.result.case for o in direct if o.result.ret == ev.ret), pre), None
+                target, rule, wait = c, (next(r.case for r in direct if r.ret == ev.ret), pre), None
                 break
-            if target is None and any(o.result.ret == "WAIT" for o in direct) and \
-                    system.call_outcomes(c, ev, self.profile, timers=timers, world=self.world):
+            if target is None and any(r.ret == "WAIT" for r in direct) and \
+                    system.apply_call(c, ev, self.profile, self.world, timers):
                 target = c
-                wait = (next(o.result.case for o in direct if o.result.ret == "WAIT"), pre)
+                wait = (next(r.case for r in direct if r.ret == "WAIT"), pre)
         if wait is not None:
             rule = wait  # a blocking call: its first half (what follows is unobserved)
         used = self._path(target, timers) if target is not None else []
@@ -172,11 +172,11 @@ class Checker:
 
     def _wait_path(self, start: Config, ev, timers: bool) -> list:
         """The unobserved steps while a blocking call slept, up to its return."""
-        for after in system.sleeping(start, ev, self.profile):
+        for asleep in system.sleeping(start, ev, self.profile):
             def done(c, ev=ev):
-                return any(o.result.ret == ev.ret for o in system.call_outcomes(
-                    c, ev, self.profile, resume=True, timers=timers, world=self.world))
-            steps = self._path(None, timers, starts=[after], goal=done)
+                return any(o.result.ret == ev.ret
+                           for o in system.resume_call(c, ev, self.profile, self.world, timers))
+            steps = self._path(None, timers, starts=[asleep.config], goal=done)
             if steps is not None:
                 return steps
         return []
@@ -379,8 +379,7 @@ def _why(ev) -> str:
 def _allowed(closed: Iterable[Config], ev, profile: str, world: str = "closed") -> list[str]:
     seen: dict[str, None] = {}
     for c in closed:
-        for o in system.call_outcomes(c, ev, profile, match=False, world=world):
-            r = o.result
+        for r in system.possible_results(c, ev, profile):
             if r.ret == "WAIT":
                 text = f"{ev.op} blocks"
             elif r.n_rule == "len":

@@ -550,7 +550,9 @@ class ModelRun:
     ``ports`` maps each port to the lane of the sockets on it, so that a
     segment is drawn from the lane that sent it to the lane it reaches.
     Every step is the model's: calls go through
-    :func:`tcpconform.model.system.call_outcomes`, segments and timers are the
+    :func:`tcpconform.model.system.apply_call` (a blocking one through
+    :func:`~tcpconform.model.system.sleeping` and
+    :func:`~tcpconform.model.system.resume_call`), segments and timers are the
     unobserved steps of :func:`tcpconform.model.system.internal_steps`.
     """
 
@@ -592,7 +594,7 @@ class ModelRun:
     def call(self, sock: str, op: str, ret: str = vocab.OK, *, text: str | None = None, **kw) -> None:
         """A call that returns at once."""
         ev = self.event(sock, op, ret, **kw)
-        outs = [o for o in system.call_outcomes(self.cfg, ev, self.profile) if o.config is not None]
+        outs = system.apply_call(self.cfg, ev, self.profile)
         if not outs:
             raise system.ModelError(f"the model does not allow {op} on {sock} returning {ret}")
         o = outs[0]
@@ -621,7 +623,7 @@ class ModelRun:
         ev0, row0 = started
         self.line += 1
         ev = dataclasses.replace(ev0, line=self.line)
-        outs = [o for o in system.call_outcomes(self.cfg, ev, self.profile, resume=True) if o.config is not None]
+        outs = system.resume_call(self.cfg, ev, self.profile)
         if not outs:
             raise system.ModelError(f"the model does not let {ev.op} on {ev.sock} return {ev.ret} now")
         o = outs[0]
@@ -784,19 +786,12 @@ class ModelRun:
 
 
 def _sleep(cfg, ev, profile: str):
-    """The configuration a blocking call leaves as it goes to sleep: the
-    first half of what :func:`tcpconform.model.system.call_outcomes` does with a WAIT
-    outcome (the model's own function for it; not part of system's public API)."""
-    w0 = system._Work(cfg)
-    e = w0.eps[ev.sock]
-    results = mgraph.semantics.step(e.core, "call:" + ev.op, profile, system.call_inputs(w0, ev.sock, ev),
-                                    system.call_params(ev, False))
-    for r in results:
-        if r.ret == vocab.WAIT:
-            after = system._apply_call(system._Work(cfg), ev.sock, r, ev, final=False)
-            if after is not None:
-                return r, after
-    raise system.ModelError(f"{ev.op} on {ev.sock} does not block here")
+    """The rule's result and the configuration a blocking call leaves as it
+    goes to sleep (the first of :func:`tcpconform.model.system.sleeping`)."""
+    asleep = system.sleeping(cfg, ev, profile)
+    if not asleep:
+        raise system.ModelError(f"{ev.op} on {ev.sock} does not block here")
+    return asleep[0]
 
 
 SEQ_LEGEND = [

@@ -185,12 +185,12 @@ def may_block(checker: Any, ev: Call) -> bool:
     """True unless the model says the call cannot sleep for ever (see the module docstring)."""
     from tcpconform.model import system, vocab
     for cfg in settled_configs(checker, ev):
-        outs = system.call_outcomes(cfg, ev, checker.profile, match=False)
-        if not any(o.result.ret == vocab.WAIT for o in outs):
+        results = system.possible_results(cfg, ev, checker.profile)
+        if not any(r.ret == vocab.WAIT for r in results):
             continue
         if ev.op != "connect":
             return True  # recv/accept/send sleeping here wait for a call nobody will make
-        woken = any(system.call_outcomes(cfg, replace(ev, ret=r), checker.profile, match=True, timers=False)
+        woken = any(system.apply_call(cfg, replace(ev, ret=r), checker.profile, timers=False)
                     for r in CONNECT_RETS)
         if not woken:
             return True  # e.g. the SYN waits at a full accept queue: the kernel retries for minutes

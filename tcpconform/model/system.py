@@ -18,7 +18,7 @@ import zlib
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from tcpconform.model import outside, rules, semantics, vocab
-from tcpconform.model.events import Addr, format_addr
+from tcpconform.model.events import Addr, Call, format_addr
 from tcpconform.model.semantics import Endpoint, Result
 
 WILDCARD = ("0.0.0.0", "::")
@@ -205,11 +205,9 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
     head of any channel, (with ``loss``) its loss, (in an open world) what
     peers outside the trace may do, and (with ``timers``) any timer."""
     for chan, segs in cfg.net:
-        yield from _deliveries(cfg, chan, segs[0], profile, world)
+        yield from deliveries(cfg, chan, segs[0], profile, world)
         if loss:
-            w = _Work(cfg)
-            w.pop(chan)
-            yield f"lose {segs[0][0]} {format_addr(chan[0])}>{format_addr(chan[1])}", w.freeze()
+            yield f"lose {segs[0][0]} {format_addr(chan[0])}>{format_addr(chan[1])}", lose_head(cfg, chan)
     if world == "open":
         yield from _outside_actions(cfg)
     if not timers:
@@ -238,6 +236,13 @@ def is_outside(eps: dict, addr: Addr) -> bool:
     return True
 
 
+def lose_head(cfg: Config, chan: tuple) -> Config:
+    """``cfg`` with the segment at the head of channel ``chan`` lost (it never arrives)."""
+    w = _Work(cfg)
+    w.pop(chan)
+    return w.freeze()
+
+
 def _outside_actions(cfg: Config) -> Iterator[tuple[str, Config]]:
     """Segments a peer outside the trace may send on its own (tcpconform.model.outside)."""
     w0 = _Work(cfg)
@@ -261,8 +266,10 @@ def _outside_actions(cfg: Config) -> Iterator[tuple[str, Config]]:
             yield f"outside peer {format_addr(e.remote)}'s data ends", w.freeze()
 
 
-def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
-                world: str = "closed") -> Iterator[tuple[str, Config]]:
+def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
+               world: str = "closed") -> Iterator[tuple[str, Config]]:
+    """Every way the segment ``seg`` at the head of channel ``chan`` may be
+    delivered (to the socket it reaches, or answered with a RST), with its label."""
     src, dst = chan
     kind, n = seg
     w0 = _Work(cfg)
@@ -290,7 +297,7 @@ def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
                     and not port_conflict(w0.eps, lk, dst)):
                 w = _Work(cfg)
                 w.eps[lk] = e._replace(local=(e.local[0], dst[1]))
-                yield from _deliveries(w.freeze(), chan, seg, profile, world)
+                yield from deliveries(w.freeze(), chan, seg, profile, world)
         return
     e = w0.eps[key]
     params = {"seg": kind, "segn": n}
@@ -308,7 +315,7 @@ def _deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
             else:
                 # the segment goes on to whatever matches now (a listener)
                 w.net.setdefault(chan, []).insert(0, seg)
-                for label2, c2 in _deliveries(w.freeze(), chan, seg, profile, world):
+                for label2, c2 in deliveries(w.freeze(), chan, seg, profile, world):
                     yield Label.of(label + " then " + label2, r.case, e.core.st), c2
                 continue
         yield Label.of(label, r.case, e.core.st), w.freeze()
@@ -365,12 +372,13 @@ def _reset_queue(w: _Work, key: str) -> None:
 
 # --------------------------------------------------------------------------
 # Calls
-class CallOutcome(NamedTuple):
+class AppliedCall(NamedTuple):
+    """A result the rules allow for a call, with the configuration after it."""
     result: Result
-    config: Config | None  # None: the outcome contradicts the event's reported fields
+    config: Config
 
 
-def call_inputs(w: _Work, key: str, ev) -> dict:
+def call_inputs(w: _Work, key: str, ev: Call) -> dict:
     e = w.eps[key]
     inputs = {
         "q_nonempty": bool(e.queue),
@@ -383,7 +391,7 @@ def call_inputs(w: _Work, key: str, ev) -> dict:
     return inputs
 
 
-def call_params(ev, with_n: bool) -> dict:
+def call_params(ev: Call, with_n: bool) -> dict:
     p: dict[str, Any] = {"len": ev.length, "how": ev.how, "linger0": bool(ev.linger0),
                          "port0": ev.op == "bind" and ev.addr is not None and ev.addr[1] == 0}
     if with_n:
@@ -391,79 +399,96 @@ def call_params(ev, with_n: bool) -> dict:
     return p
 
 
-def call_outcomes(cfg: Config, ev, profile: str, match: bool = True,
-                  resume: bool = False, timers: bool = True, world: str = "closed") -> list[CallOutcome]:
-    """The outcomes the model allows for a call event on ``cfg``.
+_SOCKET_OK = Result("socket.ok", "socket.ok/0", vocab.OK, (), (), ("introduce",), None)
+_GONE = Ep(core=semantics.INITIAL._replace(st="CLOSED", fd="closed"))  # a name whose connection is gone
 
-    With ``match`` the event's reported return, byte count and addresses
-    must agree and each outcome comes with the configuration after it;
-    without, every outcome for the call's arguments is listed (for
-    explaining a divergence).  A blocking call that sleeps continues after
-    every run of unobserved steps (``closure``) and returns as if called again.
-    """
-    if ev.op == "socket":
-        r = Result("socket.ok", "socket.ok/0", vocab.OK, (), (), ("introduce",), None)
-        if match and ev.ret != vocab.OK:
+
+def possible_results(cfg: Config, call: Call, profile: str) -> list[Result]:
+    """Every result the rules allow for the call's arguments on ``cfg``, whatever
+    the trace says it returned (``WAIT``: the call blocks); for explaining a divergence."""
+    if call.op == "socket":
+        return [_SOCKET_OK]
+    w0 = _Work(cfg)
+    key = call.sock
+    if key not in w0.eps:
+        w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
+    return list(semantics.step(w0.eps[key].core, "call:" + call.op, profile, call_inputs(w0, key, call),
+                               call_params(call, False)))
+
+
+def apply_call(cfg: Config, call: Call, profile: str, world: str = "closed",
+               timers: bool = True) -> list[AppliedCall]:
+    """The outcomes of the call on ``cfg`` that agree with what the trace reports
+    (its return, byte count and addresses), each with the configuration after it.
+    A call that blocks returns after any run of unobserved steps (:func:`closure`;
+    without ``timers``, deliveries only), as :func:`resume_call` says."""
+    return _matching(cfg, call, profile, world, timers, resume=False)
+
+
+def resume_call(cfg: Config, call: Call, profile: str, world: str = "closed",
+                timers: bool = True) -> list[AppliedCall]:
+    """The outcomes of a call that slept (:func:`sleeping`) and returns now, on
+    ``cfg``, that agree with what the trace reports; it does not sleep again."""
+    return _matching(cfg, call, profile, world, timers, resume=True)
+
+
+def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
+              resume: bool) -> list[AppliedCall]:
+    if call.op == "socket":
+        if call.ret != vocab.OK:
             return []
         w = _Work(cfg)
-        w.eps[ev.sock] = Ep(core=semantics.INITIAL._replace(nb=bool(ev.nonblock)))
-        return [CallOutcome(r, w.freeze())]
+        w.eps[call.sock] = Ep(core=semantics.INITIAL._replace(nb=bool(call.nonblock)))
+        return [AppliedCall(_SOCKET_OK, w.freeze())]
+    key = call.sock
+    if world == "open" and call.op == "accept" and call.ret == vocab.OK:
+        cfg = _outside_client(cfg, call) or cfg
     w0 = _Work(cfg)
-    key = ev.sock
-    if world == "open" and ev.op == "accept" and match and ev.ret == vocab.OK:
-        cfg = _outside_client(cfg, ev) or cfg
-        w0 = _Work(cfg)
     if key not in w0.eps:
-        # the descriptor was closed and the connection is gone
-        w0.eps[key] = Ep(core=semantics.INITIAL._replace(st="CLOSED", fd="closed"))
+        w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
     e = w0.eps[key]
-    results = semantics.step(e.core, "call:" + ev.op, profile, call_inputs(w0, key, ev),
-                             call_params(ev, match))
-    outs: list[CallOutcome] = []
+    results = semantics.step(e.core, "call:" + call.op, profile, call_inputs(w0, key, call),
+                             call_params(call, True))
+    outs: list[AppliedCall] = []
     for r in results:
         if r.ret == vocab.WAIT:
             if resume:
                 continue
-            if not match:
-                outs.append(CallOutcome(r, None))
-                continue
             w = _Work(cfg)
             if key not in w.eps:
                 continue
-            after = _apply_call(w, key, r, ev, final=False)
+            after = _apply_call_result(w, key, r, call, final=False)
             if after is None:
                 continue
             for c2 in closure(after, profile, timers, world):
-                outs.extend(call_outcomes(c2, ev, profile, match=True, resume=True, timers=timers,
-                                          world=world))
+                outs.extend(_matching(c2, call, profile, world, timers, resume=True))
             continue
-        if not match:
-            outs.append(CallOutcome(r, None))
-            continue
-        if r.ret != ev.ret:
+        if r.ret != call.ret:
             continue
         w = _Work(cfg)
         if key not in w.eps:
             w.eps[key] = w0.eps[key]
-        outs.append(CallOutcome(r, _apply_call(w, key, r, ev, final=True)))
-    return [o for o in outs if o.config is not None or not match]
-
-
-def sleeping(cfg: Config, ev, profile: str) -> list[Config]:
-    """The configurations right after a blocking call went to sleep (its
-    first half applied: a connect's SYN sent), one per sleeping outcome."""
-    if ev.sock not in dict(cfg.eps):
-        return []
-    outs = []
-    for r in call_outcomes(cfg, ev, profile, match=False):
-        if r.result.ret == vocab.WAIT:
-            after = _apply_call(_Work(cfg), ev.sock, r.result, ev, final=False)
-            if after is not None:
-                outs.append(after)
+        after = _apply_call_result(w, key, r, call, final=True)
+        if after is not None:
+            outs.append(AppliedCall(r, after))
     return outs
 
 
-def _outside_client(cfg: Config, ev) -> Config | None:
+def sleeping(cfg: Config, call: Call, profile: str) -> list[AppliedCall]:
+    """A blocking call's first half: one per result in which it goes to sleep,
+    with the configuration right after (a connect's SYN sent)."""
+    if call.sock not in dict(cfg.eps):
+        return []
+    outs = []
+    for r in possible_results(cfg, call, profile):
+        if r.ret == vocab.WAIT:
+            after = _apply_call_result(_Work(cfg), call.sock, r, call, final=False)
+            if after is not None:
+                outs.append(AppliedCall(r, after))
+    return outs
+
+
+def _outside_client(cfg: Config, ev: Call) -> Config | None:
     """Open world: a client the trace does not show connected to the listener;
     its connection waits at the head of the accept queue."""
     w = _Work(cfg)
@@ -480,7 +505,9 @@ def _outside_client(cfg: Config, ev) -> Config | None:
     return w.freeze()
 
 
-def _apply_call(w: _Work, key: str, r: Result, ev, final: bool) -> Config | None:
+def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> Config | None:
+    """Carry out one result of a call on endpoint ``key``; None when the trace's
+    reported fields (addresses, ports) contradict it."""
     e = w.eps[key]
     pre = e.core
     e = e._replace(core=semantics.apply(pre, r))

@@ -30,7 +30,7 @@ otherwise):
   the rules' byte-count rules.
 * Local ports (``L.port``, ``Ai.port``): ``none``, ``P`` (the clients'
   port) or ``X`` (any other), bounds.PORTS; a segment to the server port
-  reaches ``L`` only when it listens on ``P`` (tcpconform.model.system.deliver's lookup:
+  reaches ``L`` only when it listens on ``P`` (tcpconform.model.system.deliveries' lookup:
   the exact connection, else a listener on the port, else no socket); a
   request sock's local port is the SYN's destination, ``P``.
 * the inputs ``outstanding`` and ``conflict`` are free; segments a slot
@@ -283,7 +283,7 @@ def _bytes_of_call(c: Composed, s: str, upd: dict) -> list:
 
 
 def _port(c: Composed, s: str, upd: dict) -> list:
-    """The local port after a call on ``s`` (tcpconform.model.system._apply_call):
+    """The local port after a call on ``s`` (tcpconform.model.system._apply_call_result):
     ``set_local`` (bind) takes the port asked for, ``autobind`` picks one
     when the socket holds none (``bound`` is ``no``); either may be ``P`` or
     another port ``X`` (``step.port``).  Otherwise the port stays, also when

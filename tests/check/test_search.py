@@ -202,3 +202,29 @@ def test_a_request_sock_is_keyed_by_its_address_pair():
     keys = {k for c in ch.frontier for cfg in system.closure(c, "linux", False) for k, _e in cfg.eps}
     assert system.Unnamed(("127.0.0.1", 5000), ("127.0.0.1", 40001)) in keys
     assert all(system.is_named(k) or isinstance(k, system.Unnamed) for k in keys)
+
+
+def test_the_models_call_api_names_each_question():
+    from dataclasses import replace
+
+    from tcpconform.model.events import Call
+    h, evs = read_trace(io.BytesIO(("\n".join(json.dumps(x) for x in [{"trace": 1}] + SERVER + [call("c", "socket")])
+                                    + "\n").encode()))
+    ch = Checker()
+    for ev in evs:
+        assert ch.feed(ev) is None
+    (cfg,) = ch.frontier
+    conn = Call(9, "c", "connect", "ok", addr=("127.0.0.1", 5000), local=("127.0.0.1", 40001))
+    # what the call may return here, whatever the trace says: a blocking connect sleeps
+    assert "WAIT" in {r.ret for r in system.possible_results(cfg, conn, "linux")}
+    # its first half: the SYN sent
+    asleep = system.sleeping(cfg, conn, "linux")
+    assert asleep and all(dict(a.config.eps)["c"].core.st == "SYN_SENT" for a in asleep)
+    # it has not slept yet, so it cannot return now; after sleeping it returns established
+    assert system.resume_call(cfg, conn, "linux") == []
+    done = system.apply_call(cfg, conn, "linux")
+    assert done and all(dict(o.config.eps)["c"].core.st == "ESTABLISHED" for o in done)
+    # a return the trace reports that no rule gives: no outcome
+    assert system.apply_call(cfg, replace(conn, ret="EISCONN"), "linux") == []
+    # without timers the handshake still completes (deliveries only)
+    assert system.apply_call(cfg, conn, "linux", timers=False)
