@@ -1,13 +1,14 @@
 """``conform run --explain``: the model's netstat next to the kernel's, step by step.
 
 For a trace recorded with ``x-netstat`` events (``Recorder(netstat=True)``),
-:func:`explain_text` replays the trace through a
-:class:`~tcpconform.check.search.Checker` and, after every call (where the
+:func:`explain_text` replays the trace through the checker's plain engine (or
+the one with observers: :func:`~tcpconform.check.search.engine_for`) and,
+after every call (where the
 recorder took its ``x-netstat`` snapshot), sets two ``netstat -tan`` tables
 side by side, one row per socket:
 
 * **model**: one configuration the checker's frontier allows after the
-  call's events (the frontier joined with the connections it set aside;
+  call's events (the frontier joined with the parked connections;
   the first in a fixed order, and how many there are). ``Recv-Q`` is the
   endpoint's receive queue (a listener: its accept queue's length),
   ``Send-Q`` the bytes of DATA in flight from the endpoint (a listener: its
@@ -36,7 +37,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tcpconform.check.search import engine_for
 from tcpconform.check.trace import TraceError, format_addr, read_trace
+from tcpconform.model import system
+from tcpconform.model.system import Config, ModelError
 
 __all__ = ["Step", "explain_text", "format_steps", "model_rows"]
 
@@ -58,14 +62,11 @@ class Step:
 def _addr(a: Any) -> str:
     if a is None:
         return "*:*"
-    ip, port = a
-    return format_addr((ip, "?" if isinstance(port, int) and port < 0 else port))
+    return format_addr(a)  # a port the trace has not shown: "?"
 
 
 def _join(frontier: set, parked: dict) -> tuple[Any, int]:
     """One configuration (the first by a fixed order) and how many there are."""
-    from tcpconform.model.system import Config
-
     def first(configs: Any) -> Any:
         return min(configs, key=repr)
 
@@ -83,7 +84,6 @@ def _join(frontier: set, parked: dict) -> tuple[Any, int]:
 
 def model_rows(checker: Any, names: list[str]) -> tuple[list[dict], int]:
     """Netstat rows of one configuration the checker allows now, and how many it allows."""
-    from tcpconform.model import system
     cfg, count = _join(checker.frontier, checker.parked)
     inflight: dict[tuple, int] = {}
     for (src, dst), segs in cfg.net:
@@ -115,7 +115,6 @@ def model_rows(checker: Any, names: list[str]) -> tuple[list[dict], int]:
 def possible_states(checker: Any, names: list[str]) -> dict[str, set[str]]:
     """Every state each socket may be in now: over every configuration the checker allows and
     every delivery that may already have happened (keys as in :func:`model_rows`)."""
-    from tcpconform.model import system
     out: dict[str, set[str]] = {}
     sources = list(checker.frontier) + [c for parts in checker.parked.values() for c in parts]
     for c in sources:
@@ -137,12 +136,8 @@ def _pair(local: Any, remote: Any) -> str:
 
 def explain_text(text: str) -> list[Step]:
     """Replay a trace through the checker; one :class:`Step` per call (see the module docstring)."""
-    from tcpconform.check.search import Checker
-    from tcpconform.model.system import ModelError
-
     header, events = read_trace(io.BytesIO(text.encode()))
     lines = text.splitlines()
-    checker = Checker(header.profile, header.world)
     names: list[str] = []
     steps: list[Step] = []
     pending: Step | None = None
@@ -157,6 +152,7 @@ def explain_text(text: str) -> list[Step]:
             pending = None
 
     try:
+        checker, events = engine_for(header, events, memoised=False)
         for ev in events:
             if getattr(ev, "ev", None) == "x-netstat":
                 flush([dict(r, key=r.get("sock") or f"({r['local']}>{r['foreign']})")

@@ -1,43 +1,44 @@
-"""`conform check` memoised: the search of :mod:`tcpconform.check.search`, run on
-configurations renamed to a canonical form, its answers kept.
+"""The memoised engine of `conform check`: the plain engine's search
+(:mod:`tcpconform.check.plain`), run on configurations renamed to a
+canonical form, its answers kept.
 
 What the model does with a configuration does not depend on what the trace
 calls its sockets, nor on which port numbers they use: only on which names
-and ports are the same.  So the checker keeps its frontier with the names
+and ports are the same.  So the engine keeps its frontier with the names
 replaced by ``#0``, ``#1``, ... and the ports by ``1``, ``2``, ... (in the
 order they came), together with the renaming back to the trace's names.  An
 event is renamed the same way (a name or port the frontier does not hold is
 *fresh*), and the pair (canonical frontier, renamed event) is looked up in a
-table of transitions; only on a miss does :class:`tcpconform.check.search.Checker`
-search, on the renamed configurations, and the result is stored, renamed to
-canonical form again, with where each of its names and ports came from.  A
-trace that repeats a connection's lifecycle on new names and ports is then,
-after the first lifecycle or two, one dictionary look-up per event: a lazily
-built, determinised automaton.
+table of transitions; only on a miss does the plain engine search, on the
+renamed configurations, and the result is stored, renamed to canonical form
+again, with where each of its names and ports came from.  A trace that
+repeats a connection's lifecycle on new names and ports is then, after the
+first lifecycle or two, one dictionary look-up per event: a lazily built,
+determinised automaton.
 
-Connections set aside (``Checker.parked``) are kept as canonical pieces of
-their own with their own renaming, indexed by the trace's names and
-addresses as the plain checker indexes them; an event that meets one joins
-it in, and the join is part of the looked-up key (the piece, and which of
-its ports are ports of the frontier).  The plain checker sets aside every
-connection it can after each event, and joins back those the next event
-may meet (tcpconform.check.search.Shelf.meeting); this one sets aside, before an
-event, those connections of its frontier that the event does not meet, and
-leaves the others there: each event sees the same connections as in the
-plain checker, without a set-aside and a join for each event of a
-connection's life.
+Parked connections (:mod:`tcpconform.check.parking`) are kept in canonical
+form of their own, each with its own renaming, indexed by the trace's names
+and addresses as the plain engine indexes them; an event that meets one
+joins it in, and the join is part of the looked-up key (the parked
+connection, and which of its ports are ports of the frontier).  The plain
+engine parks every connection it can after each event, and joins back
+those the next event may meet (:meth:`~tcpconform.check.parking.ParkedIndex.met_by`);
+this one parks, before an event, those connections of its frontier that the
+event does not meet, and leaves the others in the frontier: each event sees
+the same connections as in the plain engine, without a park and a join for
+each event of a connection's life.
 
-Exactly the plain checker's answers: a divergence, a search limit, or an
-extension event the plain checker reads is handed to a plain ``Checker``
-built from this one's state (the frontier and pieces renamed back), which
-then goes on; so the verdict, its line, reason and "allowed" list are the
-plain checker's own.  The fast path turns itself off (everything goes to
-the plain checker) if the model's configurations or the trace's events gain
-a field whose role :data:`EP_ROLES` / :data:`CALL_ROLES` does not say.
+Exactly the plain engine's answers: a divergence or a search limit is
+handed to a plain engine built from this one's state (the frontier and the
+parked connections renamed back, :meth:`PlainSearch.from_state`), which then
+goes on; so the verdict, its line, reason and "allowed" list are the plain
+engine's own.  The fast path turns itself off (everything goes to the plain
+engine) if the model's configurations or the trace's events gain a field
+whose role :data:`EP_ROLES` / :data:`CALL_ROLES` does not say.
 
 Memory: the tables are bounded (:data:`CACHE_MAX` transitions, then
-emptied, like the model's own closure cache); the checker's state is the
-frontier and the pieces set aside, as in the plain checker.
+emptied, like the model's own closure cache); the engine's state is the
+frontier and the parked connections, as in the plain engine.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from tcpconform.check import parking
+from tcpconform.check.parking import Parked, ParkedIndex
+from tcpconform.check.plain import PlainSearch
 from tcpconform.model import system
+from tcpconform.model.events import Call, State
 from tcpconform.model.system import Config, Ep, ModelError, Unnamed
-
-from tcpconform.check import search as plain
-from tcpconform.check.trace import Call, State
 
 CACHE_MAX = 10_000
 """Transitions kept per (profile, world); the table is emptied when full.
@@ -59,12 +61,12 @@ new fills the table, up to some 150 MB, and is then rested, see WINDOW)."""
 
 STRICT = False
 """Raise a fault of this module instead of handing the event to the plain
-search (the tests set it)."""
+engine (the tests set it)."""
 
 WINDOW = 256
 REST = 2048
 """When more than a fifth of the last WINDOW events missed the table (data
-of ever new sizes, say), the next REST events go to the plain checker (a
+of ever new sizes, say), the next REST events go to the plain engine (a
 miss costs a few plain steps: renaming in and out), then the memoised
 search resumes from its state; after each window that misses again right
 after resuming, the rest is twice as long."""
@@ -217,10 +219,10 @@ def _order(v) -> tuple:
 
 
 # --------------------------------------------------------------------------
-class _Piece:
-    """Part of the checker's state in canonical form: a set of canonical
-    configurations with its renaming back to the trace (``sig``:
-    canonical -> trace; ``inv``: trace -> canonical)."""
+class _Canonical:
+    """Part of the engine's state in canonical form (the frontier, or one
+    parked connection): a set of canonical configurations with its renaming
+    back to the trace (``sig``: canonical -> trace; ``inv``: trace -> canonical)."""
     __slots__ = ("configs", "sig", "inv", "ports")
 
     def __init__(self, configs: frozenset, sig: dict, ports: tuple = ()):
@@ -230,15 +232,15 @@ class _Piece:
         self.ports = ports
 
 
-class _Result:
+class _Transition:
     """A stored transition: the next canonical frontier and where each of
-    its values comes from, and the pieces set aside with theirs."""
-    __slots__ = ("frontier", "same", "drops", "extras", "tmap", "parks", "plain")
+    its values comes from, and the connections parked with theirs."""
+    __slots__ = ("frontier", "same", "drops", "extras", "tmap", "parked", "plain")
 
-    def __init__(self, frontier, tmap, parks, old_values):
+    def __init__(self, frontier, tmap, parked, old_values):
         self.frontier = frontier
         self.tmap = tmap
-        self.parks = parks
+        self.parked = parked
         # the common case: every value the old frontier kept keeps its
         # canonical number, so its renaming is updated in place
         self.same = all(env != 0 or t == s for t, env, s in tmap)
@@ -246,12 +248,12 @@ class _Result:
         self.drops = tuple(v for v in old_values if v not in kept)
         self.extras = tuple((t, env, s) for t, env, s in tmap if env != 0)
         # nothing to rename: only the configurations change
-        self.plain = self.same and not self.drops and not self.extras and not parks
+        self.plain = self.same and not self.drops and not self.extras and not parked
 
 
 _CACHES: dict = {}
-_INTERN: dict = {}  # canonical frontiers resumed from the plain checker (cleared with the tables)
-_UNITS: dict = {}   # canonical frontier -> (names, address pair) of the connections that might be set aside
+_INTERN: dict = {}  # canonical frontiers resumed from the plain engine (cleared with the tables)
+_PARKABLE: dict = {}  # canonical frontier -> the connections that might be parked (Parked)
 DIVERGES = object()
 
 
@@ -260,7 +262,7 @@ def clear_tables() -> None:
     for tables in _CACHES.values():
         for table in tables:
             table.clear()
-    for table in (_INTERN, _UNITS):
+    for table in (_INTERN, _PARKABLE):
         table.clear()
 
 
@@ -271,29 +273,32 @@ def _resolve(envs, env, s):
     return system.symbolic_port(envs[e2][n])
 
 
-class FastChecker:
-    """Drop-in for :class:`tcpconform.check.search.Checker` (``feed``, ``events``,
-    ``frontier``, ``parked``), without coverage."""
+class MemoSearch:
+    """The memoised engine: the plain engine's answers (see the module
+    docstring), with ``feed``, ``events``, ``frontier`` and ``parked`` as
+    :class:`~tcpconform.check.plain.PlainSearch` has them; no coverage."""
+
+    coverage = None
+    x_checked = 0  # this engine checks no x- observations
 
     def __init__(self, profile: str = "linux", world: str = "closed"):
         self.profile = profile
         self.world = world
-        self.coverage = None
         self._events = 0
         self.cache, self._intern = _CACHES.setdefault((profile, world), ({}, {}))
-        self._f = _Piece(frozenset({system.EMPTY}), {})
-        self._plain: plain.Checker | None = None if ENABLED else plain.Checker(profile, world)
-        self._pieces: dict[int, _Piece] = {}   # id -> piece set aside
-        self._unit: dict[int, tuple] = {}      # id -> (names, pair) in trace terms
-        self._ids = 0
-        self._shelf = plain.Shelf()
+        self._f = _Canonical(frozenset({system.EMPTY}), {})
+        self._plain: PlainSearch | None = None if ENABLED else PlainSearch(profile, world)
+        self._parked: dict[int, _Canonical] = {}   # handle -> parked connection, canonical
+        self._parked_as: dict[int, Parked] = {}     # handle -> how the index knows it, in trace terms
+        self._handles = 0
+        self._index = ParkedIndex()
         self._misses = 0
         self._window = WINDOW      # events before the miss count is looked at
-        self._rest_until = None    # the plain checker is resting the table until this event
+        self._rest_until = None    # the plain engine is resting the table until this event
         self._rest = REST
         self._resumed = False
 
-    # -- the plain checker's view --------------------------------------------
+    # -- the plain engine's view -----------------------------------------------
     @property
     def events(self) -> int:
         return self._plain.events if self._plain is not None else self._events
@@ -305,27 +310,26 @@ class FastChecker:
         return set(_to_trace(self._f))
 
     @property
-    def parked(self) -> dict:
+    def parked(self) -> dict[Parked, set[Config]]:
         if self._plain is not None:
             return self._plain.parked
-        return {self._unit[i]: set(_to_trace(p)) for i, p in self._pieces.items()}
+        return {self._parked_as[i]: set(_to_trace(p)) for i, p in self._parked.items()}
 
-    def to_plain(self) -> plain.Checker:
-        """A plain checker in the same state."""
+    def to_plain(self) -> PlainSearch:
+        """A plain engine in the same state."""
         if self._plain is not None:
             return self._plain
-        ch = plain.Checker(self.profile, self.world)
-        ch.frontier = set(_to_trace(self._f))
-        for i, p in self._pieces.items():
-            ch._put(self._unit[i], set(_to_trace(p)))
-        ch.events = self._events
-        return ch
+        return PlainSearch.from_state(self.profile, self.world, self.frontier, self.parked, self._events)
+
+    def closure_for(self, call, timers: bool = False) -> set[Config]:
+        """As :meth:`PlainSearch.closure_for` (asked of a plain engine in the same state)."""
+        return self.to_plain().closure_for(call, timers)
 
     # -- events ----------------------------------------------------------------
     def feed(self, ev):
         """Apply one event; return a divergence verdict, or None."""
         # The common case first, inline: an event whose names are all in the
-        # frontier, with no address and nothing set aside to join, whose
+        # frontier, with no address and nothing parked to join, whose
         # transition is stored.  Its key is the one _feed would make.
         f = self._f
         t = type(ev)
@@ -339,8 +343,8 @@ class FastChecker:
             if s is not None:
                 key = (f.configs, (ev.op, ev.ret, s, None, None, None, None, ev.backlog,
                                    ev.length, ev.n, ev.how, ev.nonblock, ev.linger0))
-        if (key is not None and self._plain is None and ev.sock not in self._shelf.by_name
-                and all(s in names for names, _pair in _UNITS.get(f.configs, _NOT_YET))):
+        if (key is not None and self._plain is None and ev.sock not in self._index.by_name
+                and all(s in names for names, _pair in _PARKABLE.get(f.configs, _NOT_YET))):
             r = self.cache.get(key)
             if r is not None:
                 self._events += 1
@@ -358,18 +362,16 @@ class FastChecker:
                 self._resume()
             return bad
         if not hasattr(ev, "sock"):
-            if plain.Checker.reads(ev):
-                return self._fall_back(ev)
-            return None
-        self._set_aside(ev)
-        taken = self._wake(ev) if self._pieces else ()
-        woken = [p for p, _unit in taken]
+            return None  # an x- extension: observations this engine does not read
+        self._park_unmet(ev)
+        unparked = self._unpark_for(ev) if self._parked else ()
+        joined = [p for p, _conn in unparked]
         envs = [self._f.sig]
         invs = [self._f.inv]
         wkey = ()
-        if woken:
+        if joined:
             wkey = []
-            for p in woken:
+            for p in joined:
                 wkey.append((p.configs, tuple(_ref(p.sig[v], invs) for v in p.ports)))
                 envs.append(p.sig)
                 invs.append(p.inv)
@@ -377,7 +379,7 @@ class FastChecker:
         fresh: list = []
         ekey = _event_key(ev, invs, fresh)
         nsig = ()
-        if woken or any(type(o) is str for o in fresh):
+        if joined or any(type(o) is str for o in fresh):
             nsig = _name_order(invs, fresh)
         key = (self._f.configs, ekey) if not wkey and not nsig else (self._f.configs, wkey, ekey, nsig)
         r = self.cache.get(key)
@@ -385,15 +387,15 @@ class FastChecker:
         if r is None:
             self._misses += 1
             try:
-                r = self._search(ev, woken, fresh)
+                r = self._search(ev, joined, fresh)
             except ModelError:
                 r = DIVERGES
-            except Exception:  # a fault of this module: the plain search answers instead
+            except Exception:  # a fault of this module: the plain engine answers instead
                 if STRICT:
                     raise
                 r = DIVERGES
             if r is DIVERGES:
-                return self._fall_back(ev, taken)
+                return self._fall_back(ev, unparked)
             self._store(key, r)
         self._events += 1
         envs.append(fresh)
@@ -407,27 +409,27 @@ class FastChecker:
         return None
 
     def _resume(self) -> None:
-        """Take the plain checker's state back into canonical form."""
+        """Take the plain engine's state back into canonical form."""
         ch, self._plain, self._rest_until, self._resumed = self._plain, None, None, True
         self._events = ch.events
         self._f = _from_trace(ch.frontier)
-        self._pieces, self._unit, self._shelf = {}, {}, plain.Shelf()
-        for (names, pair), parts in ch.parked.items():
-            self._put(_from_trace(parts), names, pair)
+        self._parked, self._parked_as, self._index = {}, {}, ParkedIndex()
+        for conn, parts in ch.parked.items():
+            self._add_parked(_from_trace(parts), conn)
 
-    def _set_aside(self, ev) -> None:
-        """Set aside, before the event, the connections of the frontier that
-        the event does not meet (as the plain checker would have after the
+    def _park_unmet(self, ev) -> None:
+        """Park, before the event, the connections of the frontier that the
+        event does not meet (as the plain engine would have after the
         previous event, joining back only those the event meets)."""
         f = self._f
-        units = _units_of(f.configs)
-        if not units:
+        conns = _parkable(f.configs)
+        if not conns:
             return
-        met = _meets(units, ev, f.inv)
-        if len(met) == len(units):
+        met = _met(conns, ev, f.inv)
+        if len(met) == len(conns):
             return
         keep = frozenset(n for names, _pair in met for n in names)
-        key = ("set aside", f.configs, keep)
+        key = ("park", f.configs, keep)
         r = self.cache.get(key)
         if r is None:
             try:
@@ -439,21 +441,22 @@ class FastChecker:
             self._store(key, r)
         self._apply(r, [f.sig, []])
 
-    def _store(self, key, r: _Result) -> None:
+    def _store(self, key, r: _Transition) -> None:
         """Keep a transition; the tables are emptied when full (bounded memory)."""
         if len(self.cache) >= CACHE_MAX:
             self.cache.clear()
             self._intern.clear()
             _INTERN.clear()
-            _UNITS.clear()
+            _PARKABLE.clear()
         self.cache[key] = r
 
-    def _apply(self, r: _Result, envs: list) -> None:
+    def _apply(self, r: _Transition, envs: list) -> None:
         """Take a stored transition: the next frontier, its renaming back to
         the trace (resolved in ``envs``: the renamings of the frontier and the
-        joined pieces, then the event's fresh values), the pieces set aside."""
-        parks = [(_Piece(configs, {t: _resolve(envs, env, s) for t, env, s in tmap}, ports), names, pair)
-                 for configs, tmap, ports, names, pair in r.parks]
+        joined parked connections, then the event's fresh values), the
+        connections parked."""
+        parked = [(_Canonical(configs, {t: _resolve(envs, env, s) for t, env, s in tmap}, ports), names, pair)
+                  for configs, tmap, ports, names, pair in r.parked]
         f = self._f
         if r.same:
             sig, inv = f.sig, f.inv
@@ -465,34 +468,34 @@ class FastChecker:
                 inv[o] = t
             f.configs = r.frontier
         else:
-            self._f = _Piece(r.frontier, {t: _resolve(envs, env, s) for t, env, s in r.tmap})
-        for p, names, pair in parks:
+            self._f = _Canonical(r.frontier, {t: _resolve(envs, env, s) for t, env, s in r.tmap})
+        for p, names, pair in parked:
             sig = p.sig
-            self._put(p, frozenset(_key_to_trace(n, sig) for n in names),
-                      frozenset((a[0], sig[a[1]] if a[1] else 0) for a in pair))
+            self._add_parked(p, Parked(frozenset(_key_to_trace(n, sig) for n in names),
+                                       frozenset((a[0], sig[a[1]] if a[1] else 0) for a in pair)))
 
-    def _fall_back(self, ev, taken=()):
-        """Hand the rest of the trace to a plain checker in the same state."""
-        for p, (names, pair) in taken:  # joined back by the plain checker itself
-            self._put(p, names, pair)
+    def _fall_back(self, ev, unparked=()):
+        """Hand the rest of the trace to a plain engine in the same state."""
+        for p, conn in unparked:  # joined back by the plain engine itself
+            self._add_parked(p, conn)
         self._plain = self.to_plain()
         return self._plain.feed(ev)
 
     # -- the search, on renamed configurations --------------------------------
-    def _search(self, ev, woken, fresh, keep=None):
-        """Join, search and set aside on canonical configurations; the
-        result in canonical form, with where its values come from.  With
-        ``ev`` None, only set aside (what ``keep`` does not name)."""
-        pieces = [self._f] + list(woken)
-        env_fresh = len(pieces)
+    def _search(self, ev, joined, fresh, keep=None):
+        """Join, search and park on canonical configurations; the result in
+        canonical form, with where its values come from.  With ``ev`` None,
+        only park (what ``keep`` does not name)."""
+        sources = [self._f] + list(joined)
+        env_fresh = len(sources)
         # the joined space: names ranked in the trace's order, ports numbered
-        # piece by piece (a port of the trace shared by pieces is one port)
-        entries = [(o, i, v) for i, p in enumerate(pieces) for v, o in p.sig.items() if isinstance(v, str)]
+        # source by source (a port of the trace shared by several is one port)
+        entries = [(o, i, v) for i, p in enumerate(sources) for v, o in p.sig.items() if isinstance(v, str)]
         entries += [(o, env_fresh, j) for j, o in enumerate(fresh) if isinstance(o, str)]
         entries.sort(key=lambda e: e[0])
         src: dict = {}   # joined value -> (env, value)
         jinv: dict = {}  # trace value -> joined value
-        nmaps: list[dict] = [{} for _ in pieces]
+        nmaps: list[dict] = [{} for _ in sources]
         for rank, (o, i, v) in enumerate(entries):
             j = _name(rank)
             src[j] = (i, v)
@@ -502,7 +505,7 @@ class FastChecker:
         pos = neg = 0
         configs = None
         renamers: list[_Renamer] = []
-        for i, p in enumerate(pieces):
+        for i, p in enumerate(sources):
             nmap = nmaps[i]
             psym = {_sym(v): v for v in nmap}
             pmap = {}
@@ -524,23 +527,21 @@ class FastChecker:
             r = _Renamer(nmap, pmap)
             renamers.append(r)
             part = {r.config(c) for c in p.configs}
-            configs = part if configs is None else {plain._join(c, u) for c in configs for u in part}
+            configs = part if configs is None else {parking.join(c, u) for c in configs for u in part}
         for j, o in enumerate(fresh):
             if not isinstance(o, str):
                 pos += 1
                 src[pos] = (env_fresh, j)
                 jinv[o] = pos
-        ch = plain.Checker(self.profile, self.world)
+        ch = PlainSearch.from_state(self.profile, self.world, configs)
         if ev is None:
-            ch.frontier = set(configs)
-            ch._park(keep=frozenset(renamers[0].key(v) for v in keep))
+            ch.park(keep=frozenset(renamers[0].key(v) for v in keep))
         else:
             jev = _rename_event(ev, jinv)
-            ch.frontier = set(configs)
             nxt = ch.advance(jev)
             if nxt is None:
                 return DIVERGES
-            ch.frontier = nxt  # what the next event does not meet is set aside then
+            ch.frontier = nxt  # what the next event does not meet is parked then
 
         def source(v):
             if v in src:
@@ -558,29 +559,30 @@ class FastChecker:
         intern = self._intern
         front, tmap, _ports, _n, _p = canon(ch.frontier)
         front = intern.setdefault(front, front)
-        parks = []
-        for (unit_names, pair), parts in ch.parked.items():
+        parked = []
+        for (conn_names, pair), parts in ch.parked.items():
             cc, ptmap, pports, nmap, pmap = canon(parts)
             cc = intern.setdefault(cc, cc)
             keys = _Renamer(nmap, pmap).key
-            parks.append((cc, ptmap, pports, tuple(keys(n) for n in unit_names),
-                          tuple((a[0], pmap[a[1]] if a[1] else 0) for a in pair)))
-        return _Result(front, tmap, tuple(parks), tuple(self._f.sig))
+            parked.append((cc, ptmap, pports, tuple(keys(n) for n in conn_names),
+                           tuple((a[0], pmap[a[1]] if a[1] else 0) for a in pair)))
+        return _Transition(front, tmap, tuple(parked), tuple(self._f.sig))
 
-    # -- pieces set aside ------------------------------------------------------
-    def _wake(self, ev) -> list:
-        return [self._take(i) for i in sorted(self._shelf.meeting(ev))]
+    # -- parked connections ----------------------------------------------------
+    def _unpark_for(self, ev) -> list:
+        """Take out every parked connection the event may meet: (canonical, as indexed)."""
+        return [self._remove_parked(i) for i in sorted(self._index.met_by(ev))]
 
-    def _put(self, piece: _Piece, names, pair) -> None:
-        self._ids += 1
-        self._pieces[self._ids] = piece
-        self._unit[self._ids] = (names, pair)
-        self._shelf.add(self._ids, names, pair)
+    def _add_parked(self, p: _Canonical, conn: Parked) -> None:
+        self._handles += 1
+        self._parked[self._handles] = p
+        self._parked_as[self._handles] = conn
+        self._index.add(self._handles, conn)
 
-    def _take(self, i: int) -> tuple:
-        unit = self._unit.pop(i)
-        self._shelf.remove(i, *unit)
-        return self._pieces.pop(i), unit
+    def _remove_parked(self, i: int) -> tuple:
+        conn = self._parked_as.pop(i)
+        self._index.remove(i, conn)
+        return self._parked.pop(i), conn
 
 
 # --------------------------------------------------------------------------
@@ -588,21 +590,22 @@ class FastChecker:
 _NOT_YET = ((frozenset(), frozenset()),)  # no socket is in it: the prelude leaves the event to _feed
 
 
-def _units_of(configs: frozenset) -> tuple:
-    """The connections of a canonical frontier that might be set aside, as
-    (names, address pair), known from the frontier alone (so kept)."""
-    units = _UNITS.get(configs)
-    if units is None:
-        units = tuple(plain._units(next(iter(configs))))
-        if len(_UNITS) >= CACHE_MAX:
-            _UNITS.clear()
-        _UNITS[configs] = units
-    return units
+def _parkable(configs: frozenset) -> tuple:
+    """The connections of a canonical frontier that might be parked
+    (:func:`tcpconform.check.parking.parkable`), known from the frontier alone (so kept)."""
+    conns = _PARKABLE.get(configs)
+    if conns is None:
+        conns = tuple(parking.parkable(next(iter(configs))))
+        if len(_PARKABLE) >= CACHE_MAX:
+            _PARKABLE.clear()
+        _PARKABLE[configs] = conns
+    return conns
 
 
-def _meets(units: tuple, ev, inv: dict) -> list:
-    """The units (canonical) that the event may meet, by the plain
-    checker's rule (tcpconform.check.search.Shelf.meeting), in canonical terms."""
+def _met(conns: tuple, ev, inv: dict) -> list:
+    """The parkable connections (canonical) that the event may meet, by the
+    plain engine's rule (:meth:`tcpconform.check.parking.ParkedIndex.met_by`),
+    in canonical terms."""
     def addr(a):
         if a is None:
             return None
@@ -625,12 +628,13 @@ def _meets(units: tuple, ev, inv: dict) -> list:
             pair = frozenset((addr(ev.local), addr(ev.peer)))
     names.discard(None)
     ports.discard(None)
-    return [(n, p) for n, p in units
+    return [(n, p) for n, p in conns
             if n & names or p == pair or target in p or any(a[1] in ports for a in p)]
+
 
 def _ref(o, invs):
     """A trace value as the key sees it: its canonical value in the
-    frontier, (piece, value) in a joined piece, or None."""
+    frontier, (i, value) in the i-th joined parked connection, or None."""
     v = invs[0].get(o)
     if v is not None:
         return v
@@ -665,7 +669,7 @@ def _aref(a, invs, fresh):
 
 
 def _name_order(invs, fresh) -> tuple:
-    """Where the names of the joined pieces and the event's fresh names fall
+    """Where the names of the joined parked connections and the event's fresh names fall
     in the trace's order of names (the joined space keeps that order)."""
     entries = [(o, i, v) for i, inv in enumerate(invs) for o, v in inv.items() if type(o) is str]
     entries += [(o, -1, j) for j, o in enumerate(fresh) if type(o) is str]
@@ -699,17 +703,17 @@ def _key_to_trace(k, sig: dict):
     return Unnamed((a[0], sig[a[1]] if a[1] else 0), (b[0], sig[b[1]] if b[1] else 0))
 
 
-def _from_trace(configs) -> _Piece:
-    """Configurations of the trace as a canonical piece (names keep their
+def _from_trace(configs) -> _Canonical:
+    """Configurations of the trace in canonical form (names keep their
     order; ports numbered in the order of their numbers)."""
     cc, nmap, pmap = _canon(configs, lambda n: n, lambda p: (p < 0, abs(p)))
     cc = _INTERN.setdefault(cc, cc)
     sig = {v: o for m in (nmap, pmap) for o, v in m.items()}
-    return _Piece(cc, sig, tuple(sorted(pmap.values(), key=_order)))
+    return _Canonical(cc, sig, tuple(sorted(pmap.values(), key=_order)))
 
 
-def _to_trace(piece: _Piece) -> list[Config]:
-    names = {v: o for v, o in piece.sig.items() if isinstance(v, str)}
-    ports = {v: o for v, o in piece.sig.items() if not isinstance(v, str)}
+def _to_trace(canonical: _Canonical) -> list[Config]:
+    names = {v: o for v, o in canonical.sig.items() if isinstance(v, str)}
+    ports = {v: o for v, o in canonical.sig.items() if not isinstance(v, str)}
     r = _Renamer(names, ports)
-    return [r.config(c) for c in piece.configs]
+    return [r.config(c) for c in canonical.configs]

@@ -1,10 +1,12 @@
 """Checking the recorder's ``x-packet`` and ``x-state`` events against the model.
 
 A trace with an ``{"ev": "x-observers", "packets": ..., "states": ...}`` event
-before any call or state event (see ``docs/extensions.md``) is checked by :class:`XSearch` instead of the
-plain frontier search of :mod:`tcpconform.check.search`: the same model, the same
-unobserved steps, but every configuration carries a small *reconciliation
-record* of what the model did that the observers have not shown yet:
+before any call or state event (see ``docs/extensions.md``) is checked by
+:class:`ObservedSearch` instead of the plain engine
+(:class:`tcpconform.check.plain.PlainSearch`; :func:`tcpconform.check.search.engine_for`
+chooses): the same model, the same unobserved steps, but every configuration
+carries a small *reconciliation record* (:class:`Unseen`) of what the model did
+that the observers have not shown yet:
 
 * **segments**: per channel (ordered address pair), the control segments the
   model put on it, in order, not yet seen on the wire.  SYN, SYN+ACK, FIN
@@ -42,13 +44,14 @@ from __future__ import annotations
 
 from typing import Iterable, NamedTuple
 
+from tcpconform.check.plain import FRONTIER_LIMIT
+from tcpconform.check.trace import parse_addr
+from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
 from tcpconform.model import system
+from tcpconform.model.events import format_addr
 from tcpconform.model.system import Config, ModelError
 
-from tcpconform.check.trace import parse_addr
-from tcpconform.model.events import format_addr
-
-__all__ = ["XSearch", "starts", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
+__all__ = ["ObservedSearch", "declared_kinds", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
 
 # model segment kind -> the control segment it is on the wire (others are not checked)
 CONTROL = {"SYN": "SYN", "SYNACK": "SYN+ACK", "FIN": "FIN", "FINACK": "FIN", "RST": "RST"}
@@ -94,36 +97,27 @@ def wire_kind(flags: str) -> str | None:
     return None
 
 
-def starts(ev, checker) -> dict | None:
-    """Whether ``ev`` switches ``checker`` to x- checking: an ``x-observers`` event before
-    any other event; returns the kinds declared on."""
+def declared_kinds(ev) -> dict | None:
+    """The observers an ``x-observers`` event declares on (``{"packets": bool,
+    "states": bool}``), or None: not such an event, or both off (nothing to
+    check: the plain engine will do)."""
     data = getattr(ev, "data", None)
     if getattr(ev, "ev", None) != "x-observers" or not isinstance(data, dict):
         return None
-    if checker.events or checker.parked or checker.frontier != {system.EMPTY}:
-        return None
-    if checker.world != "closed" or checker.coverage is not None:
-        return None
     kinds = {"packets": data.get("packets") is True, "states": data.get("states") is True}
-    return kinds if any(kinds.values()) else None  # both off: nothing to check, the plain search will do
+    return kinds if any(kinds.values()) else None
 
 
-def checked(checker) -> int:
-    """How many x-packet / x-state events ``checker`` (a plain or memoised checker) checked."""
-    plain = getattr(checker, "_plain", None) or checker
-    x = getattr(plain, "_x", None)
-    return x.checked if x is not None else 0
-
-
-class XS(NamedTuple):
+class Unseen(NamedTuple):
+    """A configuration's reconciliation record: what the model did that the observers have not shown yet."""
     pkt: tuple = ()   # ((chan, (kind, ...)), ...) sorted: sent by the model, not yet seen
     st: tuple = ()    # ((name, last, (state, ...)), ...) sorted: states not yet seen
 
 
-EMPTY_XS = XS()
+NOTHING_UNSEEN = Unseen()
 
 
-def _advance(c: Config, c2: Config, popped, xs: XS, fresh: str | None = None) -> XS:
+def _advance(c: Config, c2: Config, popped, xs: Unseen, fresh: str | None = None) -> Unseen:
     """``xs`` after the step ``c -> c2`` (which delivered the head of channel ``popped``)."""
     before = dict(c.net)
     pkt = None
@@ -149,11 +143,11 @@ def _advance(c: Config, c2: Config, popped, xs: XS, fresh: str | None = None) ->
         st[fresh] = (kernel_state(c2, fresh), ())
     if pkt is None and st is None:
         return xs
-    return XS(tuple(sorted(pkt.items())) if pkt is not None else xs.pkt,
+    return Unseen(tuple(sorted(pkt.items())) if pkt is not None else xs.pkt,
               tuple(sorted((n, last, vis) for n, (last, vis) in st.items())) if st is not None else xs.st)
 
 
-def _losses(c: Config, xs: XS, kinds: set):
+def _losses(c: Config, xs: Unseen, kinds: set):
     """A segment at the head of a channel, of a kind a netfilter rule of the trace dropped,
     lost: the kernel retransmits a dropped segment, but the retransmission may take
     another form or not happen at all (in a simultaneous open, a SYN dropped while its
@@ -186,7 +180,7 @@ def _match_addr(model, seen) -> bool:
     return model[0] == seen[0] and (model[1] == seen[1] or (isinstance(model[1], int) and model[1] < 0))
 
 
-def _see_packet(xs: XS, src, dst, kind: str) -> Iterable[XS]:
+def _see_packet(xs: Unseen, src, dst, kind: str) -> Iterable[Unseen]:
     """``xs`` with the control segment ``kind`` from ``src`` to ``dst`` seen, for every channel
     it may be the oldest unseen segment of (none: the observation contradicts ``xs``)."""
     for i, (ch, kinds) in enumerate(xs.pkt):
@@ -196,41 +190,64 @@ def _see_packet(xs: XS, src, dst, kind: str) -> Iterable[XS]:
             yield xs._replace(pkt=pkt)
 
 
-def _see_state(xs: XS, cfg: Config, name: str, old: str, new: str) -> XS | None:
+def _see_state(xs: Unseen, cfg: Config, name: str, old: str, new: str) -> Unseen | None:
     entry = next(((last, vis) for n, last, vis in xs.st if n == name), None)
     last, vis = entry if entry is not None else (kernel_state(cfg, name), ())
     prev = last
     for j, b in enumerate(vis):
         if prev == old and b == new:
-            return _put(xs, name, new, vis[j + 1:])
+            return _with_states(xs, name, new, vis[j + 1:])
         if (prev, new, b) in KERNEL_STEPS and old == prev:
-            return _put(xs, name, new, vis[j:])       # the kernel's extra state, before b
+            return _with_states(xs, name, new, vis[j:])       # the kernel's extra state, before b
         if (prev, old, b) in KERNEL_STEPS and new == b:
-            return _put(xs, name, new, vis[j + 1:])   # from the kernel's extra state to b
+            return _with_states(xs, name, new, vis[j + 1:])   # from the kernel's extra state to b
         prev = b
     return None
 
 
-def _put(xs: XS, name: str, last: str, vis: tuple) -> XS:
+def _with_states(xs: Unseen, name: str, last: str, vis: tuple) -> Unseen:
     st = tuple(sorted([(n, l, v) for n, l, v in xs.st if n != name] + [(name, last, vis)]))
     return xs._replace(st=st)
 
 
-class XSearch:
-    """The frontier search of :class:`tcpconform.check.search.Checker`, with reconciliation records."""
+class ObservedSearch:
+    """The engine for traces with observers: the frontier search of the plain
+    engine, each configuration paired with its :class:`Unseen` record (no
+    parking, no memoising).  Events up to the ``x-observers`` declaration
+    (line ``declared_at``) are passed over, as the plain engine passes them."""
 
-    def __init__(self, checker, kinds: dict) -> None:
-        self.checker = checker
-        self.profile, self.world = checker.profile, checker.world
+    coverage = None  # no rule coverage with observers
+
+    def __init__(self, profile: str, world: str, kinds: dict, declared_at: int = 0) -> None:
+        self.profile, self.world = profile, world
         self.packets, self.states = kinds["packets"], kinds["states"]
-        self.frontier: set[tuple[Config, XS]] = {(system.EMPTY, EMPTY_XS)}
+        self.declared_at = declared_at
+        self.tracked: set[tuple[Config, Unseen]] = {(system.EMPTY, NOTHING_UNSEEN)}  # the frontier, with records
         self.seen: set = set()  # (src, dst, kind, seq) of retransmittable segments seen
         self.lossy: set = set()  # model segment kinds an x-netfilter rule dropped (may be lost)
-        self.checked = 0
-        self._cache: dict = {}
+        self.events = 0
+        self.x_checked = 0
+
+    @property
+    def frontier(self) -> set[Config]:
+        """The frontier's configurations, without their records."""
+        return {c for c, _ in self.tracked}
+
+    @property
+    def parked(self) -> dict:
+        """Nothing is parked with observers."""
+        return {}
+
+    def closure_for(self, call, timers: bool = False) -> set[Config]:
+        """The configurations ``call`` may meet now: the frontier closed under
+        unobserved steps (deliveries only, unless ``timers``), without records."""
+        out: set[Config] = set()
+        for c in self.frontier:
+            out.update(system.closure(c, self.profile, timers, self.world))
+        return out
 
     # -- unobserved steps -----------------------------------------------------
-    def _steps(self, c: Config, xs: XS, timers: bool):
+    def _steps(self, c: Config, xs: Unseen, timers: bool):
         for ch, segs in c.net:
             for _label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world):
                 yield c2, _advance(c, c2, ch, xs)
@@ -241,8 +258,8 @@ class XSearch:
         if self.lossy:
             yield from _losses(c, xs, self.lossy)
 
-    def _closure(self, timers: bool) -> set:
-        seen = set(self.frontier)
+    def _closure(self, start: set, timers: bool) -> set:
+        seen = set(start)
         todo = list(seen)
         while todo:
             c, xs = todo.pop()
@@ -256,9 +273,10 @@ class XSearch:
         return seen
 
     # -- events -----------------------------------------------------------------
-    def feed(self, ev):
+    def feed(self, ev) -> Verdict | None:
         """Apply one event; return a divergence verdict, or None."""
-        from tcpconform.check import search as check
+        if ev.line <= self.declared_at:
+            return None
         kind = getattr(ev, "ev", None)
         if kind == "x-netfilter" and ev.data.get("on") is True:
             self.lossy.update(DROPPED.get(ev.data.get("drop"), ()))
@@ -267,20 +285,19 @@ class XSearch:
         if kind is not None and not self._checks(ev):
             return None
         if kind is None:
-            self.checker.events += 1
+            self.events += 1
         for timers in (False, True):
-            closed = self._closure(timers)
+            closed = self._closure(self.tracked, timers)
             nxt = self._apply(ev, closed, timers)
             if nxt:
                 break
         else:
-            return self._divergence(ev, closed, check)
-        if len(nxt) > check.FRONTIER_LIMIT:
-            raise ModelError(f"more than {check.FRONTIER_LIMIT} model configurations explain the trace so far")
+            return self._divergence(ev, closed)
+        if len(nxt) > FRONTIER_LIMIT:
+            raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
         if kind is not None:
-            self.checked += 1
-        self.frontier = nxt
-        self.checker.frontier = {c for c, _ in nxt}  # the plain checker's view (tcpconform.check.explain reads it)
+            self.x_checked += 1
+        self.tracked = nxt
         return None
 
     def _checks(self, ev) -> bool:
@@ -323,7 +340,7 @@ class XSearch:
                     nxt.add((c, xs))
         return nxt
 
-    def _call(self, c: Config, xs: XS, ev, timers: bool):
+    def _call(self, c: Config, xs: Unseen, ev, timers: bool):
         fresh = ev.new if ev.op == "accept" else None
         for o in system.resume_call(c, ev, self.profile, self.world, timers):
             yield o.config, _advance(c, o.config, None, xs, fresh)
@@ -331,26 +348,22 @@ class XSearch:
             return
         for asleep in system.sleeping(c, ev, self.profile):
             start = _advance(c, asleep.config, None, xs)
-            saved, self.frontier = self.frontier, {(asleep.config, start)}
-            try:
-                slept = self._closure(timers)
-            finally:
-                self.frontier = saved
-            for c3, xs3 in slept:
+            for c3, xs3 in self._closure({(asleep.config, start)}, timers):
                 for o in system.resume_call(c3, ev, self.profile, self.world, timers):
                     yield o.config, _advance(c3, o.config, None, xs3, fresh)
 
-    def _divergence(self, ev, closed: set, check):
+    def _divergence(self, ev, closed: set) -> Verdict:
         configs = {c for c, _ in closed}
         kind = getattr(ev, "ev", None)
         line = ev.line
         if kind == "x-packet":
             d = ev.data
-            heads = sorted({f"{ks[0]} {format_addr(ch[0])}>{format_addr(ch[1])}" for _, xs in closed for ch, ks in xs.pkt})
-            return check.Verdict("diverges", line,
-                                 f"no run of the model sends {wire_kind(d['flags'])} from {d['src']} to {d['dst']} "
-                                 "here (x-packet)", [f"unseen: {h}" for h in heads] or ["no control segment unseen"],
-                                 self.checker.events)
+            heads = sorted({f"{ks[0]} {format_addr(ch[0])}>{format_addr(ch[1])}"
+                            for _, xs in closed for ch, ks in xs.pkt})
+            return Verdict("diverges", line,
+                           f"no run of the model sends {wire_kind(d['flags'])} from {d['src']} to {d['dst']} "
+                           "here (x-packet)", [f"unseen: {h}" for h in heads] or ["no control segment unseen"],
+                           self.events)
         if kind == "x-state":
             d = ev.data
             steps = set()
@@ -360,15 +373,14 @@ class XSearch:
                 for b in vis:
                     steps.add(f"{last} -> {b}")
                     last = b
-            return check.Verdict("diverges", line,
-                                 f"socket {d['sock']!r} makes no {d['from']} -> {d['to']} transition here (x-state)",
-                                 sorted(steps) or ["no transition unseen"], self.checker.events)
+            return Verdict("diverges", line,
+                           f"socket {d['sock']!r} makes no {d['from']} -> {d['to']} transition here (x-state)",
+                           sorted(steps) or ["no transition unseen"], self.events)
         if hasattr(ev, "op"):
-            return check.Verdict("diverges", line, check._why(ev) + _given(),
-                                 check._allowed(configs, ev, self.profile, self.world), self.checker.events)
-        seen = sorted({s for c in configs for s in system.observe(c, ev.sock, self.profile)})
-        return check.Verdict("diverges", line, f"socket {ev.sock!r} cannot be {ev.state} here" + _given(),
-                             [f"state {s}" for s in seen], self.checker.events)
+            return Verdict("diverges", line, call_reason(ev) + _given(),
+                           allowed_results(configs, ev, self.profile), self.events)
+        return Verdict("diverges", line, state_reason(ev) + _given(), allowed_states(configs, ev, self.profile),
+                       self.events)
 
 
 def _given() -> str:

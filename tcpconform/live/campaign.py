@@ -13,7 +13,7 @@ trace has shown; an action that means nothing at that point makes no call.
 So every program is meaningful and removing any action still leaves one
 (that is what makes shrinking work).  Every recorded event (the call, then
 the states of every live socket) is fed at once to a
-:class:`~tcpconform.check.search.Checker` (:class:`LiveFeed`): a divergence stops
+:class:`~tcpconform.check.search.Engine` (:class:`LiveFeed`): a divergence stops
 the sequence at the first event the model does not explain.  The first
 divergence of each kind (:func:`signature`) is shrunk by hypothesis to a
 minimal program; the campaign then goes on generating until N sequences
@@ -149,9 +149,8 @@ class LiveFeed:
             try:
                 bad = self.checker.feed(ev)
             except _model_error() as e:
-                from tcpconform.check.search import Verdict
-                bad = Verdict("diverges", ev.line, f"outside what the model can search: {e}", [],
-                              self.checker.events)
+                from tcpconform.check.verdict import beyond_search
+                bad = beyond_search(ev.line, e, self.checker.events)
             if bad is not None:
                 self.verdict = bad
                 return bad
@@ -175,8 +174,7 @@ def settled_configs(checker: Any, ev: Call) -> list:
     """The configurations the checker allows for the sockets ``ev`` touches once every
     segment in flight has been delivered (no delivery step left)."""
     from tcpconform.model import system
-    checker._unpark_for(ev)  # join back what the call may meet (the next feed parks it again)
-    closed = checker._closed(False)
+    closed = checker.closure_for(ev)
     settled = [c for c in closed if next(system.internal_steps(c, checker.profile, False), None) is None]
     return settled or list(closed)
 
@@ -443,13 +441,15 @@ def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta:
                 keep_text: bool = False, observe: dict | None = None, observe_index: int = 0) -> SeqResult:
     """Run one program on the live stack (after ``fresh()``, e.g. a new namespace), checking
     every event as it is recorded. Every descriptor is closed before returning."""
-    from tcpconform.check.search import Checker
+    from tcpconform.check.plain import PlainSearch
     fresh()
     rec = Recorder("random", watchdog=watchdog, netstat=netstat, observe=observe, observe_index=observe_index)
     header = rec.header()
     header["meta"].update(meta or {})
     header["meta"]["program"] = [list(a) for a in program]
-    checker = Checker(header["profile"], header["world"]) if check else None
+    # the plain engine: the feed is given the events from the first call on, never the
+    # observers' declaration before it (x- events are passed over)
+    checker = PlainSearch(header["profile"], header["world"]) if check else None
     feed = LiveFeed(header, checker)
     interp = Interpreter(rec, feed)
     result = SeqResult("conforms", [list(a) for a in program])

@@ -172,7 +172,7 @@ def test_state_grows_with_live_sockets_and_the_table_is_bounded(monkeypatch):
                   call("L", "accept", new=s, local=f"{HOST}:5000", peer=f"{HOST}:{port}"),
                   call(c, "send", len=10, n=10), call(s, "recv", len=10, n=10),
                   call(c, "close"), call(s, "recv", len=10, n=0), call(s, "close")]
-    ch = fastcheck.FastChecker()
+    ch = fastcheck.MemoSearch()
     _h, evs = read_trace(io.BytesIO(text(lines)))
     for ev in evs:
         assert ch.feed(ev) is None
@@ -180,8 +180,8 @@ def test_state_grows_with_live_sockets_and_the_table_is_bounded(monkeypatch):
         assert len(ch._f.sig) <= 12          # the renaming holds live names and ports only
         assert len(ch.cache) <= 50
     assert ch._plain is None
-    # each past connection is set aside in TIME_WAIT, nothing else
-    assert all(len(p.sig) <= 4 for p in ch._pieces.values())
+    # each past connection is parked in TIME_WAIT, nothing else
+    assert all(len(p.sig) <= 4 for p in ch._parked.values())
 
 
 def _bench():

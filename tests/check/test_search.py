@@ -5,7 +5,10 @@ import json
 
 import pytest
 
-from tcpconform.check.search import Checker, check_trace
+from tcpconform.check.memo import MemoSearch
+from tcpconform.check.observed import ObservedSearch
+from tcpconform.check.plain import PlainSearch
+from tcpconform.check.search import check_trace, engine_for
 from tcpconform.check.trace import read_trace
 from tcpconform.model import system
 
@@ -134,7 +137,7 @@ def test_loss_is_a_step_only_when_asked():
     cfg = system.EMPTY
     h, evs = read_trace(io.BytesIO(("\n".join(json.dumps(x) for x in [{"trace": 1}] + client("c", 40009))
                                     + "\n").encode()))
-    ch = Checker()
+    ch = PlainSearch()
     for ev in evs:
         assert ch.feed(ev) is None
     (cfg,) = ch.frontier
@@ -152,7 +155,7 @@ def test_many_sequential_connections_stay_fast():
                   call("L", "accept", new=s, local="127.0.0.1:5000", peer=f"127.0.0.1:{port}"),
                   call(c, "send", len=10, n=10), call(s, "recv", len=10, n=10),
                   call(c, "close"), call(s, "recv", len=10, n=0), call(s, "close")]
-    ch = Checker()
+    ch = PlainSearch()
     h, evs = read_trace(io.BytesIO(("\n".join(json.dumps(x) for x in [{"trace": 1}] + lines) + "\n").encode()))
     for ev in evs:
         assert ch.feed(ev) is None
@@ -196,7 +199,7 @@ def test_unnamed_keys_sort_before_names_and_show_their_address_pair():
 def test_a_request_sock_is_keyed_by_its_address_pair():
     lines = SERVER + client("c", 40001)
     h, evs = read_trace(io.BytesIO(("\n".join(json.dumps(x) for x in [{"trace": 1}] + lines) + "\n").encode()))
-    ch = Checker()
+    ch = PlainSearch()
     for ev in evs:
         assert ch.feed(ev) is None
     keys = {k for c in ch.frontier for cfg in system.closure(c, "linux", False) for k, _e in cfg.eps}
@@ -210,7 +213,7 @@ def test_the_models_call_api_names_each_question():
     from tcpconform.model.events import Call
     h, evs = read_trace(io.BytesIO(("\n".join(json.dumps(x) for x in [{"trace": 1}] + SERVER + [call("c", "socket")])
                                     + "\n").encode()))
-    ch = Checker()
+    ch = PlainSearch()
     for ev in evs:
         assert ch.feed(ev) is None
     (cfg,) = ch.frontier
@@ -228,3 +231,28 @@ def test_the_models_call_api_names_each_question():
     assert system.apply_call(cfg, replace(conn, ret="EISCONN"), "linux") == []
     # without timers the handshake still completes (deliveries only)
     assert system.apply_call(cfg, conn, "linux", timers=False)
+
+
+OBSERVERS = {"ev": "x-observers", "packets": True, "states": False}
+
+
+@pytest.mark.parametrize("lines, header, options, engine", [
+    ([OBSERVERS] + SERVER, {}, {}, ObservedSearch),
+    ([{"ev": "x-other"}, OBSERVERS] + SERVER, {}, {}, ObservedSearch),
+    (SERVER[:1] + [OBSERVERS] + SERVER[1:], {}, {}, MemoSearch),     # declared after a call: not read
+    ([dict(OBSERVERS, packets=False)] + SERVER, {}, {}, MemoSearch),  # both observers off
+    ([OBSERVERS] + SERVER, {"world": "open"}, {}, MemoSearch),
+    ([OBSERVERS] + SERVER, {}, {"coverage": True}, PlainSearch),
+    (SERVER, {}, {"memoised": False}, PlainSearch),
+])
+def test_the_engine_is_chosen_once_from_the_header_and_the_events_before_the_first_call(
+        lines, header, options, engine):
+    text = "\n".join(json.dumps(x) for x in [{"trace": 1, **header}] + lines) + "\n"
+    h, evs = read_trace(io.BytesIO(text.encode()))
+    chosen, events = engine_for(h, evs, **options)
+    assert type(chosen) is engine
+    events = list(events)
+    assert [e.line for e in events] == list(range(2, len(lines) + 2))  # every event is still fed
+    assert all(chosen.feed(e) is None for e in events)
+    assert chosen.events == len(SERVER)
+    assert chosen.frontier and all(isinstance(c, system.Config) for c in chosen.frontier)

@@ -24,7 +24,8 @@ import pytest
 
 from tcpconform.live import netns, packets, tracepoint
 from tcpconform.check import observed as xcheck
-from tcpconform.check.search import Checker, check_trace
+from tcpconform.check.observed import ObservedSearch
+from tcpconform.check.search import check_trace, engine_for
 from tcpconform.check.trace import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +60,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
 
 def _check(lines: list[str]):
     header, events = read_trace(io.BytesIO(("\n".join(lines) + "\n").encode()))
-    checker = Checker(header.profile, header.world)
+    checker, events = engine_for(header, events, memoised=False)
     for ev in events:
         bad = checker.feed(ev)
         if bad is not None:
@@ -87,7 +88,7 @@ def test_observed_scenario_conforms_with_its_x_events_checked(recorded: dict, na
         assert any(o["ev"] == "x-packet" and o["flags"] == "SYN" for _, o in evs)
     bad, checker = _check(lines)
     assert bad is None, (bad.line, bad.reason, bad.allowed)
-    assert checker._x is not None and checker._x.checked >= 2  # x- events were really checked
+    assert isinstance(checker, ObservedSearch) and checker.x_checked >= 2  # x- events were really checked
 
 
 @live
@@ -222,7 +223,7 @@ def test_after_a_capture_drop_packets_are_no_longer_checked(recorded: dict) -> N
     assert _check(mutant)[0] is not None
     told = mutant[:at - 1] + ['{"ev": "x-packet-drops", "n": 1}'] + mutant[at - 1:]
     bad, checker = _check(told)
-    assert bad is None and checker._x is not None  # x-state events are still checked
+    assert bad is None and isinstance(checker, ObservedSearch)  # x-state events are still checked
 
 
 @live
@@ -243,7 +244,7 @@ def test_a_held_back_segment_may_be_lost() -> None:
     assert any(json.loads(t).get("to") == "ESTABLISHED" and json.loads(t).get("from") == "SYN_SENT"
                for t in lines[1:] if '"x-state"' in t)
     bad, checker = _check(lines)
-    assert bad is None and checker._x.checked > 10
+    assert bad is None and checker.x_checked > 10
     without = [t for t in lines if '"x-netfilter"' not in t]  # no rule dropped anything: no loss
     bad, _ = _check(without)
     assert bad is not None and '"x-state"' in without[bad.line - 1]
@@ -259,16 +260,16 @@ def test_x_events_are_fine_for_a_checker_that_does_not_know_them(recorded: dict)
         # without the x-observers declaration the checker does not read them: plain check
         plain = [lines[0]] + lines[2:]
         bad, checker = _check(plain)
-        assert bad is None and checker._x is None, name
+        assert bad is None and not isinstance(checker, ObservedSearch), name
         # nor when the declaration comes after a call (the capture may have missed something)
         late = [lines[0], lines[2], lines[1]] + lines[3:]
         assert json.loads(lines[2])["ev"] == "call"
         bad, checker = _check(late)
-        assert bad is None and checker._x is None, name
+        assert bad is None and not isinstance(checker, ObservedSearch), name
         # an x- event it does not know is passed over, before the declaration or after it
         odd = [lines[0], '{"ev": "x-something-else", "n": 1}', lines[1], '{"ev": "x-other", "a": []}'] + lines[2:]
         bad, checker = _check(odd)
-        assert bad is None and checker._x is not None and checker._x.checked >= 2, name
+        assert bad is None and isinstance(checker, ObservedSearch) and checker.x_checked >= 2, name
         header, events = read_trace(io.BytesIO(("\n".join(lines) + "\n").encode()))
         assert check_trace(header, events).verdict == "conforms"
 
@@ -296,10 +297,10 @@ def test_an_address_is_the_same_however_it_is_spelled() -> None:
     v4 = (ROOT / "tests" / "traces" / "simultaneous-open-syn-lost.jsonl").read_text()
     v6 = v4.replace("127.0.0.1:", "[::1]:").splitlines()
     bad, checker = _check(v6)
-    assert bad is None and checker._x.checked > 10
+    assert bad is None and checker.x_checked > 10
     spelled = [t.replace("[::1]:", "[0::1]:") if '"x-packet"' in t else t for t in v6]
     bad, checker = _check(spelled)
-    assert bad is None and checker._x.checked > 10
+    assert bad is None and checker.x_checked > 10
     k = _first(spelled, lambda e: e.get("ev") == "x-packet" and e.get("flags") == "SYN")
     moved = json.loads(spelled[k - 1])
     host, _, port = moved["dst"].rpartition(":")
