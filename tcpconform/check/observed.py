@@ -47,6 +47,7 @@ from typing import Iterable, NamedTuple
 from tcpconform.check.plain import FRONTIER_LIMIT
 from tcpconform.check.trace import parse_addr
 from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
+from tcpconform.model import composition
 from tcpconform.model import system
 from tcpconform.model.events import format_addr
 from tcpconform.model.system import Config, ModelError
@@ -69,19 +70,12 @@ KERNEL_STEPS = frozenset({("FIN_WAIT_1", "FIN_WAIT_2", "CLOSED")})
 
 
 def kernel_state(cfg: Config, name: str) -> str:
-    """The state the kernel's full socket of ``name`` is in, in the model's configuration:
-    the connection's state, except where Linux hands the connection to a timewait sock
-    and the tracepoint shows the full socket going to CLOSE (tcp_time_wait()): TIME_WAIT,
-    and FIN_WAIT_2 once the descriptor is closed (an orphan reaching FIN_WAIT_2, or closed
-    in it, becomes a timewait sock with tw_substate FIN_WAIT2: tcp_rcv_state_process(),
-    tcp_close(), when tcp_fin_timeout is not above TCP_TIMEWAIT_LEN, the default 60 s);
-    and CLOSED for a connection that is gone."""
+    """The state the kernel's full socket of ``name`` is in, in the model's configuration
+    (:func:`tcpconform.model.composition.full_socket_state`: CLOSED where a timewait sock
+    took the connection over); CLOSED for a connection that is gone."""
     for k, e in cfg.eps:
         if k == name:
-            st = e.core.st
-            if st == "TIME_WAIT" or (st == "FIN_WAIT_2" and e.core.fd != "open"):
-                return "CLOSED"
-            return st
+            return composition.full_socket_state(e.core.st, e.core.fd)
     return "CLOSED"
 
 

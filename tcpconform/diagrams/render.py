@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from tcpconform.model import composition
 from tcpconform.model import graph as mgraph
 from tcpconform.model import rules, system, vocab
 from tcpconform.model.events import Call
@@ -747,7 +748,7 @@ class ModelRun:
                 continue
             if not system.is_named(key) and (e.local, e.remote) in accepted:
                 continue       # accept() gave it a name
-            text = "CLOSED" if system.is_named(key) or e.core.st != "SYN_RECEIVED" else "dropped"
+            text = "dropped" if not system.is_named(key) and composition.is_request_sock(e.core) else "CLOSED"
             self._state_box(key, e, row, text)
         # the accept queue
         if self.queue_lane is not None:

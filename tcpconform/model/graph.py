@@ -1,32 +1,24 @@
 """The rule table as a small neutral graph, for the diagrams and the docs.
 
 Nothing here is a rule.  Everything is read from :data:`tcpconform.model.rules.CASES`
-(or from a case list given in its place) through the executable semantics
-(:func:`tcpconform.model.semantics.step`, first match wins).  Nothing of Graphviz is
-imported: :mod:`tcpconform.diagrams.render` turns a :class:`Graph` into DOT.
+(or from a case list given in its place) through the endpoint state space
+(:func:`tcpconform.model.space.explore`, which reads each step with
+:func:`tcpconform.model.semantics.step`, first match wins).  Nothing of
+Graphviz is imported: :mod:`tcpconform.diagrams.render` turns a :class:`Graph` into DOT.
 
 How the graph is found
 ----------------------
-:func:`explore` lists the endpoints one endpoint can be in, starting from
-the endpoint ``socket()`` creates (blocking or not), by every trigger of the
-table under every value of the system inputs and call parameters its guards
-test (``q_full``, ``how``, ``linger0``, the arriving segment, ...).  The
-peer is not modelled, so any segment may arrive at any time: what is found
-over-approximates what a whole system reaches, yet the fields are exact (a
-SYN_SENT endpoint never holds unread bytes, a FIN_WAIT_1 endpoint with an
-open descriptor was shut down for writing, ...).  Four composition actions of
-:mod:`tcpconform.model.system` take part: ``spawn_req`` makes a request sock
-(SYN_RECEIVED, no descriptor), ``enqueue`` puts a completed one in the
-accept queue, from which ``accept()`` hands it over with an open descriptor,
-``destroy`` ends an endpoint (drawn as an arc to CLOSED) and ``hold`` is no
-step at all.
-
-Every step that changes ``st`` is an edge: one per (from-state, to-state,
-case, action), carrying the case's id (a tuple, so that a renderer may
-merge edges and keep every id).  Cases whose note says they are unreachable on an
-in-order channel are left out (they exist so that every segment has a rule;
-they are not arcs).  The ``rfc`` pseudo-profile's cases are added from the
-states the profile reaches, flagged ``rfc_only``.
+Every transition of the explored space that changes ``st`` is an edge: one
+per (from-state, to-state, case, action), carrying the case's id (a tuple,
+so that a renderer may merge edges and keep every id).  Three composition
+actions show (:mod:`tcpconform.model.composition`): ``spawn_req`` makes a
+request sock (drawn LISTEN → SYN_RECEIVED, the listener staying), ``enqueue``
+puts a completed one in the accept queue, ``destroy`` ends an endpoint
+(drawn as an arc to CLOSED); ``hold`` is no step at all.  Cases no run on an
+in-order channel reaches (``Case.in_order``) are left out (they exist so
+that every segment has a rule; they are not arcs).  The ``rfc``
+pseudo-profile's cases are added from the endpoints the profile reaches,
+flagged ``rfc_only``.
 
 :func:`call_table` asks the same semantics, for one representative endpoint
 of each state with an open descriptor, what each call returns.
@@ -34,19 +26,17 @@ of each state with an open descriptor, what each call returns.
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from tcpconform.model import rules, semantics, vocab
+from tcpconform.model import composition, rules, semantics, space, vocab
 from tcpconform.model.semantics import Endpoint
-from tcpconform.model.table import PARAMS, Case, Outcome
+from tcpconform.model.table import Case, Outcome
 
 # The main client and server paths of RFC 9293 Fig. 5, as state sequences.
 # They decide only which arcs the diagram lays out straight and heavy (the
-# arcs between consecutive states that cite Fig. 5), never which arcs exist.
+# arcs between consecutive states whose case encodes a Fig. 5 arc:
+# ``Case.fig5``), never which arcs exist.
 CLIENT_PATH = ("CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT", "CLOSED")
 SERVER_PATH = ("CLOSED", "LISTEN", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED")
 MAIN_PAIRS = frozenset(zip(CLIENT_PATH, CLIENT_PATH[1:])) | frozenset(zip(SERVER_PATH, SERVER_PATH[1:]))
@@ -69,20 +59,17 @@ TAG_ACTION = {"enqueue": "joins accept queue", "destroy": "drop request sock",
               "redeliver": "SYN passed on"}
 SPAWN_ACTION = "new request sock, snd SYN,ACK"  # tcpconform.model.table TAGS: spawn_req
 
-_DEPARTS = re.compile(r"Linux departs|Linux-only", re.I)
-_UNREACHABLE = re.compile(r"unreachable on an in-order channel", re.I)
-_FIG5 = re.compile(r"Fig\.? ?5")
-_RCVQ_CAP = 2  # rcvq is explored as 0, 1, 2 ("more than one read's worth")
 
 
 @dataclass(frozen=True)
 class Edge:
     """One arc of the state diagram: one case's event between two states.
 
-    ``linux_departure``: the case is rfc-only, its note says Linux departs
-    (or is Linux-only), or (linux profile) it or its outcome excludes posix.
-    ``main_path``: the states are consecutive on :data:`CLIENT_PATH` or
-    :data:`SERVER_PATH` and the case cites RFC 9293 Fig. 5."""
+    ``linux_departure``: the case is rfc-only, departs from RFC 9293 in its
+    transition (``Case.departs``), or (linux profile) it or its outcome
+    excludes posix.  ``main_path``: the states are consecutive on
+    :data:`CLIENT_PATH` or :data:`SERVER_PATH` and the case encodes an arc
+    of RFC 9293 Fig. 5 (``Case.fig5``)."""
     src: str
     dst: str
     trigger: str                 # the table's trigger: "call:close", "seg", "timer:...", or "spawn"
@@ -92,7 +79,7 @@ class Edge:
     linux_departure: bool = False
     main_path: bool = False
     rfc_only: bool = False
-    rfc_arc: bool = False        # a case of it cites RFC 9293 Fig. 5
+    rfc_arc: bool = False        # a case of it encodes an arc of RFC 9293 Fig. 5
     request_sock: bool = False   # taken by a request sock (passive SYN_RECEIVED, no descriptor)
     new_endpoint: bool = False   # LISTEN → SYN_RECEIVED: the listener stays, a request sock is made
     abort: bool = False          # to CLOSED by a reset, an error or an abortive close
@@ -114,153 +101,6 @@ class Graph:
 
     def edges_of_case(self, case_id: str) -> list[Edge]:
         return [e for e in self.edges if case_id in e.cases]
-
-
-# --------------------------------------------------------------------------
-# The table, asked through the semantics
-class _Table:
-    """``cases`` under one profile.  :meth:`step` is :func:`tcpconform.model.semantics.step`
-    (the model's own interpreter) for the model's table; for another case
-    list (a test's edited copy) it reads that list the same way."""
-
-    def __init__(self, cases: Sequence[Case], profile: str):
-        self.cases = cases
-        self.profile = profile
-        self.by_id = {c.id: c for c in cases}
-        self.outcome = {o.name: o for c in cases for o in c.outcomes}
-        self.by_trigger: dict[str, list[tuple[Case, tuple[Outcome, ...]]]] = {}
-        for c in cases:
-            if profile in c.profiles:
-                self.by_trigger.setdefault(c.trigger, []).append((c, c.outcomes_for(profile)))
-
-    def step(self, ep: Endpoint, trigger: str, inputs: Mapping, params: Mapping
-             ) -> list[tuple[Case, Outcome, str, Endpoint]]:
-        """(case, outcome, return value, endpoint after) for each result."""
-        if self.cases is rules.CASES:
-            return [(self.by_id[r.case], self.outcome[r.outcome], r.ret, semantics.apply(ep, r))
-                    for r in semantics.step(ep, trigger, self.profile, inputs, params)]
-        for c, outs in self.by_trigger.get(trigger, ()):
-            if semantics.holds(c.when, ep, inputs, params):
-                break
-        else:
-            return []
-        results = []
-        for o in outs:
-            if not semantics.holds(o.when, ep, inputs, params):
-                continue
-            if not semantics.n_ok(o.n, params.get("n"), params.get("len"), ep.rcvq):
-                continue
-            new = semantics.apply_set(ep, o.set)
-            new["rcvq"] = semantics.rcvq_after(o.rcvq, ep.rcvq, params.get("n"), params.get("segn"))
-            ret = ep.err if o.ret == vocab.RET_ERR else o.ret
-            results.append((c, o, ret, ep._replace(**new)))
-        return results
-
-    def keys(self, trigger: str) -> list[str]:
-        """The inputs and call parameters the cases of ``trigger`` test."""
-        found: dict[str, None] = {}
-        for c, outs in self.by_trigger.get(trigger, ()):
-            for g in (c.when, *(o.when for o in outs)):
-                for k in g:
-                    if k in vocab.INPUTS or (k in PARAMS and k != "seg"):
-                        found.setdefault(k, None)
-        return list(found)
-
-    def plans(self, trigger: str) -> list[tuple[dict, dict]]:
-        """Every (inputs, params) worth trying for ``trigger``: each value of
-        what its guards test, the rest at its quiet default."""
-        keys = self.keys(trigger)
-        domains = [vocab.INPUTS[k] if k in vocab.INPUTS else PARAMS[k] for k in keys]
-        if trigger == "seg":
-            base = [{"seg": s, "segn": 1} for s in vocab.SEGMENTS]
-        elif trigger == "call:recv":
-            base = [{"len": 2, "n": 0}, {"len": 2, "n": 1}]
-        elif trigger.startswith("call:"):
-            base = [{"len": 2}]
-        else:
-            base = [{}]
-        plans = []
-        for values in itertools.product(*domains):
-            chosen = dict(zip(keys, values))
-            inputs = {k: False for k in vocab.INPUTS}
-            inputs.update({k: v for k, v in chosen.items() if k in vocab.INPUTS})
-            extra = {k: v for k, v in chosen.items() if k in PARAMS}
-            for b in base:
-                plans.append((inputs, {"how": "rdwr", "linger0": False, "port0": False, **b, **extra}))
-        return plans
-
-
-def request_sock(listener: Endpoint) -> Endpoint:
-    """The endpoint ``spawn_req`` makes (:func:`tcpconform.model.system.rules_req`)."""
-    from tcpconform.model.system import rules_req
-    return rules_req(listener)
-
-
-def accepted(child: Endpoint) -> Endpoint:
-    """A queued child as ``accept()`` hands it over (``dequeue`` in :mod:`tcpconform.model.system`)."""
-    return child._replace(fd="open", ss="CONNECTED", nb=False)
-
-
-@dataclass(frozen=True)
-class Step:
-    src: Endpoint
-    trigger: str
-    params: Mapping
-    case: Case
-    outcome: Outcome
-    ret: str
-    dst: Endpoint | None   # None: the endpoint was destroyed
-
-
-@dataclass
-class Exploration:
-    """The endpoints one endpoint can be in, and every step between them."""
-    profile: str
-    reach: dict[Endpoint, int] = field(default_factory=dict)  # endpoint -> steps from socket()
-    steps: list[Step] = field(default_factory=list)
-
-
-_CACHE: dict[tuple, tuple[Sequence[Case], Exploration]] = {}
-
-
-def explore(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> Exploration:
-    key = (profile, id(cases))
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is cases:
-        return hit[1]
-    table = _Table(cases, profile)
-    triggers = [t for t in table.by_trigger if t != "call:socket"]
-    plans = {t: table.plans(t) for t in triggers}
-    ex = Exploration(profile)
-    todo: deque[Endpoint] = deque()
-
-    def reach(ep: Endpoint, dist: int) -> None:
-        ep = ep._replace(rcvq=min(ep.rcvq, _RCVQ_CAP))
-        if ep not in ex.reach:
-            ex.reach[ep] = dist
-            todo.append(ep)
-
-    for ep in (semantics.INITIAL, semantics.INITIAL._replace(nb=True)):
-        reach(ep, 0)
-    while todo:
-        ep = todo.popleft()
-        d = ex.reach[ep]
-        if ep.fd == "none" and ep.st != "SYN_RECEIVED":
-            reach(accepted(ep), d + 1)   # a queued child, accept()ed
-        for trigger in triggers:
-            for inputs, params in plans[trigger]:
-                for c, o, ret, new in table.step(ep, trigger, inputs, params):
-                    if "hold" in o.tags:
-                        continue
-                    gone = "destroy" in o.tags
-                    if not gone:
-                        new = new._replace(rcvq=min(new.rcvq, _RCVQ_CAP))
-                        reach(new, d + 1)
-                    ex.steps.append(Step(ep, trigger, params, c, o, ret, None if gone else new))
-                    if "spawn_req" in o.tags:
-                        reach(request_sock(ep), d + 1)
-    _CACHE[key] = (cases, ex)
-    return ex
 
 
 # --------------------------------------------------------------------------
@@ -306,7 +146,7 @@ def _aborts(c: Case, o: Outcome, params: Mapping) -> bool:
 def _departs(c: Case, o: Outcome, profile: str) -> bool:
     if profile not in c.profiles:   # an rfc-only arc, drawn beside the profile's
         return True
-    if _DEPARTS.search(c.note or ""):
+    if c.departs == "transition":
         return True
     return profile == "linux" and not ("posix" in c.profiles and "posix" in o.profiles)
 
@@ -314,7 +154,7 @@ def _departs(c: Case, o: Outcome, profile: str) -> bool:
 # --------------------------------------------------------------------------
 def state_graph(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> Graph:
     """The state diagram of ``profile`` as the table ``cases`` defines it."""
-    ex = explore(profile, cases)
+    ex = space.explore(profile, cases)
     groups: dict[tuple, dict] = {}
 
     def add(src: str, dst: str, trigger: str, c: Case, o: Outcome, params: Mapping,
@@ -327,33 +167,33 @@ def state_graph(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> 
         if c.trigger == "call:shutdown":
             g["hows"].add(params["how"])
         g["departs"] |= _departs(c, o, profile)
-        g["fig5"] |= bool(_FIG5.search(c.source))
+        g["fig5"] |= bool(c.fig5)
         g["req"] &= req
         g["abort"] |= dst == "CLOSED" and _aborts(c, o, params)
 
-    for s in ex.steps:
-        c, o = s.case, s.outcome
-        if _UNREACHABLE.search(c.note or ""):
+    for t in ex.transitions:
+        c, o = t.case, t.outcome
+        if not c.in_order or t.held:
             continue
-        is_req = s.src.fd == "none" and s.src.st == "SYN_RECEIVED"
+        is_req = composition.is_request_sock(t.src)
         if "spawn_req" in o.tags:
-            add(s.src.st, "SYN_RECEIVED", "spawn", c, o, s.params, SPAWN_ACTION, new=True)
-        if s.dst is None:
-            add(s.src.st, "CLOSED", s.trigger, c, o, s.params, _action(o), req=is_req)
-        elif s.dst.st != s.src.st:
-            add(s.src.st, s.dst.st, s.trigger, c, o, s.params, _action(o), req=is_req)
+            spawned = composition.request_sock(t.src).st
+            add(t.src.st, spawned, "spawn", c, o, t.params, SPAWN_ACTION, new=True)
+        if t.dst is None:
+            add(t.src.st, "CLOSED", t.trigger, c, o, t.params, _action(o), req=is_req)
+        elif t.dst.st != t.src.st:
+            add(t.src.st, t.dst.st, t.trigger, c, o, t.params, _action(o), req=is_req)
 
     # RFC 9293 arcs no sockets API exposes, from the endpoints the profile reaches
     if profile != vocab.RFC_ONLY:
-        table = _Table(cases, vocab.RFC_ONLY)
         ours = {c.id for c in cases if profile in c.profiles}
-        for trigger in table.by_trigger:
-            plans = table.plans(trigger)
+        for trigger in space.profile_triggers(vocab.RFC_ONLY, cases):
+            plans = space.plans(trigger, vocab.RFC_ONLY, cases)
             for ep in ex.reach:
                 for inputs, params in plans:
-                    for c, o, _ret, new in table.step(ep, trigger, inputs, params):
-                        if c.id not in ours and new.st != ep.st:
-                            add(ep.st, new.st, trigger, c, o, params, _action(o), rfc=True)
+                    for t in space.transitions(ep, trigger, vocab.RFC_ONLY, inputs, params, cases):
+                        if t.case.id not in ours and t.dst is not None and t.dst.st != ep.st:
+                            add(ep.st, t.dst.st, trigger, t.case, t.outcome, params, _action(t.outcome), rfc=True)
 
     edges = []
     for (src, dst, trigger, case_id, action), g in groups.items():
@@ -386,7 +226,7 @@ def _typical(ep: Endpoint, dist: int) -> tuple:
 def representatives(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> dict[str, Endpoint]:
     """For each state, the most usual endpoint in it with an open descriptor
     (see :func:`_typical`); a state no open descriptor reaches is absent."""
-    ex = explore(profile, cases)
+    ex = space.explore(profile, cases)
     best: dict[str, tuple] = {}
     for ep, d in ex.reach.items():
         if ep.fd != "open":
@@ -408,8 +248,7 @@ def call_table(profile: str = "linux", cases: Sequence[Case] = rules.CASES
     The representative is tried blocking and non-blocking, with and without
     unread bytes (where reachable), and under every value of what the call's
     guards test (a full accept queue, a port conflict, ``how``, ...)."""
-    ex = explore(profile, cases)
-    table = _Table(cases, profile)
+    ex = space.explore(profile, cases)
     reps = representatives(profile, cases)
     out: dict[str, dict[str, list[str]]] = {}
     for st, rep in reps.items():
@@ -422,8 +261,8 @@ def call_table(profile: str = "linux", cases: Sequence[Case] = rules.CASES
             trigger = "call:" + op
             rets: set[str] = set()
             for v in variants:
-                for inputs, params in table.plans(trigger):
-                    rets.update(r for _c, _o, r, _n in table.step(v, trigger, inputs, params))
+                for inputs, params in space.plans(trigger, profile, cases):
+                    rets.update(r.ret for r in semantics.step(v, trigger, profile, inputs, params, cases))
             row[op] = sorted(rets, key=ret_order)
         out[st] = row
     return out
@@ -433,6 +272,7 @@ def case_states(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> 
     """For each case, the states in which it decides some step (whether or
     not it changes the state): where a rule is exercised."""
     found: dict[str, set] = {}
-    for s in explore(profile, cases).steps:
-        found.setdefault(s.case.id, set()).add(s.src.st)
+    for t in space.explore(profile, cases).transitions:
+        if not t.held:
+            found.setdefault(t.case.id, set()).add(t.src.st)
     return {k: frozenset(v) for k, v in found.items()}

@@ -4,23 +4,23 @@
   parameter and only values of its domain; every update targets a real
   field with a value of its domain (every target state is one of the
   eleven); every segment, tag and byte-count rule is known; case ids are
-  unique; every case cites a source.  Runs at import of :mod:`model`.
-* :func:`explore` — from the one initial endpoint, every endpoint reachable
-  through the table (with every input and parameter), and which cases fire.
-  :func:`validate_dynamic` asserts that all eleven states are reachable,
-  that every reachable endpoint has an answer for every call and every
-  segment under every profile (no silent gaps), and that every case of the
-  linux profile fires somewhere.  The test suite runs it.
+  unique; every case cites a source; the structured facts of a case agree
+  with its guard and outcomes (a Fig. 5 arc leaves a state the guard allows
+  and ends in a state an outcome sets; ``departs`` is a known kind).
+  Runs at import of :mod:`model`.
+* :func:`validate_dynamic` — over the endpoint state space
+  (:func:`tcpconform.model.space.explore`: every endpoint reachable from
+  ``socket()``'s through the table, with every input and parameter), asserts
+  that all eleven states are reachable, that every reachable endpoint has an
+  answer for every call and every segment under every profile (no silent
+  gaps), and reports the cases that decide no step.  The test suite runs it.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import deque
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from tcpconform.model import rules, semantics, table, vocab
-from tcpconform.model.semantics import Endpoint
+from tcpconform.model import composition, rules, semantics, space, table, vocab
 from tcpconform.model.table import Case
 
 
@@ -93,111 +93,50 @@ def validate_static(cases: Iterable[Case] = rules.CASES) -> None:
                 raise ModelDefinitionError(c.id, "returns the pending error without testing that there is one")
             if o.ret == vocab.RET_ERR and "NONE" in (o.when.get("err") or c.when.get("err")):
                 raise ModelDefinitionError(c.id, "returns the pending error where there may be none")
+        if c.departs and c.departs not in table.DEPARTURES:
+            raise ModelDefinitionError(c.id, f"departs {c.departs!r}, not one of {table.DEPARTURES}")
+        for src, dst in c.fig5:
+            ends = {o.set["st"] for o in c.outcomes if "st" in o.set}
+            ends |= {composition.REQUEST_SOCK_FIELDS["st"] for o in c.outcomes if "spawn_req" in o.tags}
+            if src not in c.when.get("st", vocab.STATES) or dst not in ends:
+                raise ModelDefinitionError(c.id, f"encodes Fig. 5 arc {src}→{dst}, which its guard "
+                                                 f"and outcomes do not take")
 
 
 # ---------------------------------------------------------------------------
-# Exploration of one endpoint's reachable fields
-def _input_combos():
-    keys = list(vocab.INPUTS)
-    for values in itertools.product(*(vocab.INPUTS[k] for k in keys)):
-        yield dict(zip(keys, values))
-
-
-def _param_combos(trigger: str):
-    if trigger == "seg":
-        for seg in vocab.SEGMENTS:
-            yield {"seg": seg, "segn": 1 if seg == "DATA" else 0}
-    elif trigger == "call:shutdown":
-        for how in vocab.SHUT_HOW:
-            yield {"how": how}
-    elif trigger == "call:close":
-        for l0 in (False, True):
-            yield {"linger0": l0}
-    elif trigger in ("call:send", "call:recv"):
-        yield {"len": 2, "n": None}
-    elif trigger == "call:bind":
-        for port0 in (False, True):
-            yield {"port0": port0}
-    else:
-        yield {}
-
-
-def _abstract(ep: Endpoint) -> Endpoint:
-    # rcvq matters only through its sign; 0 and 1 stand for all values
-    return ep._replace(rcvq=min(ep.rcvq, 1))
-
-
-def _successors(ep: Endpoint, trigger: str, profile: str, inputs: dict, params: dict):
-    """Successor endpoints, choosing concrete byte counts for the outcome."""
-    for r in semantics.step(ep, trigger, profile, inputs, params):
-        if r.n_rule in ("len", "partial", "upto_rcvq"):
-            p = dict(params, n=1)
-            rs = [x for x in semantics.step(ep, trigger, profile, inputs, p) if x.outcome == r.outcome]
-            for x in rs:
-                yield x, semantics.apply(ep, x)
-        else:
-            yield r, semantics.apply(ep, r)
-
-
-def explore(profile: str = "linux"):
-    """Every abstract endpoint reachable from socket()'s, and the cases that fire."""
-    start = [semantics.INITIAL, semantics.INITIAL._replace(nb=True)]
-    seen: set[Endpoint] = set(start)
-    fired: dict[str, int] = {}
-    todo = deque(start)
-    trig = list(semantics.triggers())
-    while todo:
-        ep = todo.popleft()
-        for trigger in trig:
-            for inputs in _input_combos():
-                for params in _param_combos(trigger):
-                    for r, nxt in _successors(ep, trigger, profile, inputs, params):
-                        fired[r.case] = fired.get(r.case, 0) + 1
-                        targets = [nxt]
-                        if "spawn_req" in r.tags:
-                            from tcpconform.model.system import rules_req
-                            targets.append(rules_req(ep))
-                        if "dequeue" in r.tags:
-                            # the accepted child: any endpoint waiting in a queue, now with a descriptor
-                            targets += [q._replace(fd="open", ss="CONNECTED", nb=False)
-                                        for q in list(seen) if q.fd == "none" and q.st != "SYN_RECEIVED"]
-                        for t in targets:
-                            t = _abstract(t)
-                            if "destroy" in r.tags and t == _abstract(nxt):
-                                continue
-                            if t not in seen:
-                                seen.add(t)
-                                todo.append(t)
-    return seen, fired
-
-
-def validate_dynamic(profile: str = "linux") -> dict:
-    seen, fired = explore(profile)
-    states = {ep.st for ep in seen}
+def validate_dynamic(profile: str = "linux", cases: Sequence[Case] | None = None) -> dict:
+    """Check the state space of ``cases`` (the model's table unless given)
+    under ``profile``; return its counts and the cases that decide no step
+    (``socket()`` aside: the exploration starts from what it makes)."""
+    cases = rules.CASES if cases is None else cases
+    ex = space.explore(profile, cases)
+    states = {ep.st for ep in ex.reach}
     missing = set(vocab.STATES) - states
     if missing:
         raise ModelDefinitionError("*", f"states never reached under {profile}: {sorted(missing)}")
-    for ep in seen:
+    for ep in ex.reach:
         if ep.fd != "open":
             continue
         for op in vocab.CALLS:
             if op == "socket":
                 continue
-            for inputs in _input_combos():
-                for params in _param_combos(f"call:{op}"):
-                    c, outs = semantics.deciding_case(ep, f"call:{op}", profile, inputs, params)
-                    if c is None:
-                        raise ModelDefinitionError("*", f"no rule for {op} on {ep} ({profile})")
-                    if not any(semantics.holds(o.when, ep, inputs, params) for o in outs):
-                        raise ModelDefinitionError(c.id, f"no outcome for {op} on {ep} with {inputs} ({profile})")
-    for ep in seen:
+            trigger = f"call:{op}"
+            for inputs, params in space.plans(trigger, profile, cases):
+                c, outs = semantics.deciding_case(ep, trigger, profile, inputs, params, cases)
+                if c is None:
+                    raise ModelDefinitionError("*", f"no rule for {op} on {ep} ({profile})")
+                if not any(semantics.holds(o.when, ep, inputs, params) for o in outs):
+                    raise ModelDefinitionError(c.id, f"no outcome for {op} on {ep} with {inputs} ({profile})")
+    for ep in ex.reach:
         if ep.st == "CLOSED":
             continue
-        for params in _param_combos("seg"):
-            for inputs in _input_combos():
-                c, _ = semantics.deciding_case(ep, "seg", profile, inputs, params)
-                if c is None:
-                    raise ModelDefinitionError("*", f"no rule for segment {params['seg']} in {ep}")
-    never = [c.id for c in rules.CASES if profile in c.profiles and c.id not in fired
-             and c.kind != "rfc" and not c.id.endswith(".badf")]
-    return {"endpoints": len(seen), "states": sorted(states), "fired": fired, "never_fired": never}
+        for inputs, params in space.plans("seg", profile, cases):
+            c, _ = semantics.deciding_case(ep, "seg", profile, inputs, params, cases)
+            if c is None:
+                raise ModelDefinitionError("*", f"no rule for segment {params['seg']} in {ep}")
+    fired: dict[str, int] = {}
+    for t in ex.transitions:
+        fired[t.case.id] = fired.get(t.case.id, 0) + 1
+    never = [c.id for c in cases if profile in c.profiles and c.id not in fired
+             and c.trigger != "call:socket" and not c.id.endswith(".badf")]
+    return {**ex.counts(), "states": sorted(states), "fired": fired, "never_fired": never}

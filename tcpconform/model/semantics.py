@@ -8,7 +8,7 @@ many endpoints and the network is :mod:`tcpconform.model.system`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from tcpconform.model import rules, vocab
 from tcpconform.model.table import RELEASE, Case, Outcome
@@ -108,55 +108,72 @@ def rcvq_after(effect: str | None, rcvq: int, n: int | None, segn: int | None) -
     raise ValueError(f"unknown rcvq effect {effect!r}")
 
 
-# Cases indexed by (trigger, profile): the table read once.
-_INDEX: dict[tuple[str, str], tuple[tuple[Case, tuple[Outcome, ...]], ...]] = {}
+# Each table read once: (trigger, profile) -> its cases and their outcomes
+# under the profile, in table order.  A table is kept with its index, so that
+# its id is never reused by another while the index lives.
+_INDEXES: dict[int, tuple[Sequence[Case], dict]] = {}
 
 
-def cases_for(trigger: str, profile: str) -> tuple[tuple[Case, tuple[Outcome, ...]], ...]:
+def cases_for(trigger: str, profile: str, cases: Sequence[Case] | None = None
+              ) -> tuple[tuple[Case, tuple[Outcome, ...]], ...]:
+    """The cases of ``trigger`` under ``profile`` in table order, each with
+    its outcomes under the profile.  ``cases``: the model's table
+    (:data:`tcpconform.model.rules.CASES`) unless another is given (an edited
+    copy, a mutant)."""
+    cases = rules.CASES if cases is None else cases
+    hit = _INDEXES.get(id(cases))
+    if hit is None or hit[0] is not cases:
+        hit = (cases, {})
+        _INDEXES[id(cases)] = hit
+    index = hit[1]
     key = (trigger, profile)
-    found = _INDEX.get(key)
+    found = index.get(key)
     if found is None:
-        found = tuple((c, c.outcomes_for(profile)) for c in rules.CASES
+        found = tuple((c, c.outcomes_for(profile)) for c in cases
                       if c.trigger == trigger and profile in c.profiles)
-        _INDEX[key] = found
+        index[key] = found
     return found
 
 
-def deciding_case(ep: Endpoint, trigger: str, profile: str, inputs: Mapping, params: Mapping):
+def deciding_case(ep: Endpoint, trigger: str, profile: str, inputs: Mapping, params: Mapping,
+                  cases: Sequence[Case] | None = None):
     """The first case of the trigger whose guard holds (first match wins)."""
-    for c, outs in cases_for(trigger, profile):
+    for c, outs in cases_for(trigger, profile, cases):
         if holds(c.when, ep, inputs, params):
             return c, outs
     return None, ()
 
 
 def step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | None = None,
-         params: Mapping[str, Any] | None = None) -> list[Result]:
+         params: Mapping[str, Any] | None = None, cases: Sequence[Case] | None = None) -> list[Result]:
     """Every result the table allows for ``trigger`` on ``ep``.
 
     ``params`` may hold ``len``, ``n`` (the count a call returned; omit to
     ask for all), ``segn`` (bytes of an arriving DATA segment), ``how``,
-    ``linger0`` and ``seg``.
+    ``linger0`` and ``seg``.  ``cases``: the model's table unless another
+    is given; this is the one reading of any rule table in Python.
     """
     inputs = inputs or {}
     params = params or {}
+    if cases is not None and cases is not rules.CASES:
+        return list(_step(ep, trigger, profile, inputs, params, cases))
     key = (ep, trigger, profile, tuple(inputs.items()), tuple(params.items()))
     hit = _STEP_CACHE.get(key)
     if hit is None:
-        hit = _step(ep, trigger, profile, inputs, params)
+        hit = _step(ep, trigger, profile, inputs, params, None)
         if len(_STEP_CACHE) > 200_000:
             _STEP_CACHE.clear()
         _STEP_CACHE[key] = hit
     return list(hit)
 
 
-# step() is a pure function of its arguments: its results are kept.
+# step() is a pure function of its arguments: its results on the model's table are kept.
 _STEP_CACHE: dict = {}
 
 
 def _step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any],
-          params: Mapping[str, Any]) -> tuple[Result, ...]:
-    c, outs = deciding_case(ep, trigger, profile, inputs, params)
+          params: Mapping[str, Any], cases: Sequence[Case] | None) -> tuple[Result, ...]:
+    c, outs = deciding_case(ep, trigger, profile, inputs, params, cases)
     if c is None:
         return ()
     results = []
@@ -192,8 +209,9 @@ def apply(ep: Endpoint, result: Result) -> Endpoint:
 _APPLY_CACHE: dict = {}
 
 
-def triggers() -> Iterable[str]:
+def triggers(cases: Sequence[Case] | None = None) -> Iterable[str]:
+    """Every trigger of the table, in the order of its first case."""
     seen: dict[str, None] = {}
-    for c in rules.CASES:
+    for c in rules.CASES if cases is None else cases:
         seen.setdefault(c.trigger, None)
     return tuple(seen)

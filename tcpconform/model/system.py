@@ -17,7 +17,7 @@ from __future__ import annotations
 import zlib
 from typing import Any, Iterable, Iterator, NamedTuple
 
-from tcpconform.model import outside, rules, semantics, vocab
+from tcpconform.model import composition, outside, rules, semantics, vocab
 from tcpconform.model.events import Addr, Call, format_addr
 from tcpconform.model.semantics import Endpoint, Result
 
@@ -140,14 +140,14 @@ def holds_port(e: Ep) -> bool:
         return False
     if c.fd == "open" and c.bound != "no":
         return True
-    return c.st != "CLOSED" and not (c.st == "SYN_RECEIVED" and c.fd == "none")
+    return c.st != "CLOSED" and not composition.is_request_sock(c)
 
 
 def port_conflict(eps: dict, me: str, addr: Addr) -> bool:
     """Whether ``addr`` is held by another socket — or by the caller's own
     connection, when it lives on in TIME_WAIT apart from the descriptor."""
     for k, e in eps.items():
-        if k == me and e.core.st != "TIME_WAIT":
+        if k == me and not composition.own_connection_holds_port(e.core):
             continue
         if holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]):
             return True
@@ -337,7 +337,7 @@ def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
     for tag in r.tags:
         if tag == "spawn_req":
             local, remote = reply  # the SYN's destination and source
-            req = Ep(core=rules_req(e.core), local=local, remote=remote, parent=key)
+            req = Ep(core=composition.request_sock(e.core), local=local, remote=remote, parent=key)
             rk = Unnamed(local, remote)
             w.eps[rk] = req
             w.push(local, remote, "SYNACK")
@@ -352,18 +352,11 @@ def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
             _reset_queue(w, key)
 
 
-def rules_req(listener: Endpoint) -> Endpoint:
-    """A request sock: passive SYN-RECEIVED, no descriptor, bound like its
-    listener, with its listener's shutdown bits (sk_clone_lock copies them)."""
-    return semantics.INITIAL._replace(st="SYN_RECEIVED", fd="none", bound=listener.bound,
-                                      rdsh=listener.rdsh, wrsh=listener.wrsh)
-
-
 def _reset_queue(w: _Work, key: str) -> None:
     lst = w.eps[key]
     for ck in lst.queue:
         child = w.eps.pop(ck, None)
-        if child is not None and child.core.st in rules.NEED_RESET:
+        if child is not None and composition.reset_when_listener_stops(child.core):
             w.push(child.local, child.remote, "RST")  # inet_csk_listen_stop → tcp_disconnect
     for k in [k for k, e in w.eps.items() if e.parent == key and e.core.fd == "none"]:
         del w.eps[k]
@@ -511,15 +504,11 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
     e = w.eps[key]
     pre = e.core
     e = e._replace(core=semantics.apply(pre, r))
-    if (pre.st == "TIME_WAIT" and pre.fd == "open" and e.local and e.remote
-            and {"set_local", "autobind", "set_remote"} & set(r.tags)):
-        # The descriptor starts afresh (bind, listen, connect): its former
-        # connection stays behind in TIME_WAIT, nameless, holding its port
-        # until it expires; the descriptor's own socket is CLOSED.
-        w.eps[Unnamed(e.local, e.remote)] = Ep(
-            core=pre._replace(fd="closed"), local=e.local, remote=e.remote)
-        st = e.core.st if e.core.st != "TIME_WAIT" else "CLOSED"
-        e = e._replace(core=e.core._replace(st=st), remote=None)
+    behind = composition.left_behind(pre, r.tags)
+    if behind is not None and e.local and e.remote:
+        # the former connection stays, nameless, under its address pair
+        w.eps[Unnamed(e.local, e.remote)] = Ep(core=behind, local=e.local, remote=e.remote)
+        e = e._replace(core=composition.without_connection(e.core), remote=None)
     if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED" and e.core.st == "CLOSED":
         e = e._replace(remote=None)  # disconnected: the socket has no peer any more
     for tag in r.tags:
@@ -588,8 +577,7 @@ def _dequeue(w: _Work, key: str, ev) -> bool:
     if ev.local is not None and tuple(ev.local) != child.local:
         return False
     w.eps[key] = lst._replace(queue=lst.queue[1:])
-    w.eps[ev.new] = child._replace(core=child.core._replace(fd="open", ss="CONNECTED", nb=False),
-                                   parent=None)
+    w.eps[ev.new] = child._replace(core=composition.accepted(child.core), parent=None)
     return True
 
 
@@ -597,16 +585,13 @@ def _dequeue(w: _Work, key: str, ev) -> bool:
 # What a state event sees
 def observe(cfg: Config, name: str, profile: str) -> frozenset:
     """The states a `state` event may report for ``name``: while the
-    descriptor is open, what TCP_INFO says (an open descriptor whose
-    connection is in TIME_WAIT reads CLOSED on Linux); once closed, the
-    connection's state as sock_diag lists it, CLOSED when it is gone."""
+    descriptor is open, what TCP_INFO says; once closed, the connection's
+    state as sock_diag lists it; CLOSED when it is gone
+    (:func:`tcpconform.model.composition.observed`)."""
     for k, e in cfg.eps:
         if k == name:
-            st = e.core.st
-            if e.core.fd == "open" and st == "TIME_WAIT":
-                return frozenset({"CLOSED"}) if profile == "linux" else frozenset({"CLOSED", "TIME_WAIT"})
-            return frozenset({st})
-    return frozenset({"CLOSED"})
+            return composition.observed(e.core.st, e.core.fd, profile)
+    return composition.GONE
 
 
 # --------------------------------------------------------------------------

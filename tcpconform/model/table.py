@@ -11,6 +11,10 @@ is nondeterminism the model cannot resolve from what a trace shows (how much
 room is left in a send buffer, which errno POSIX lets an implementation
 pick).  An outcome may have its own extra guard.
 
+A case also carries what the diagrams and the documents say about it, as
+data: the RFC 9293 Figure 5 arcs it encodes, whether (and in what) Linux
+departs from RFC 9293 or POSIX, whether an in-order channel reaches it.
+
 Guards and effects are plain data in a small language, read by two
 interpreters: :mod:`tcpconform.model.semantics` (Python) and :mod:`tcpconform.model.z3enc` (z3).
 """
@@ -38,6 +42,12 @@ RCVQ_EFFECTS = ("minus_n", "plus_seg", "zero")
 
 # Special effect values.
 RELEASE = "$release"  # bound: auto -> no (the autobound port is released), else unchanged
+
+# How a case departs from RFC 9293 or POSIX (its note says in words how).
+DEPARTURES = (
+    "transition",  # the state change itself: one RFC 9293 does not have, or not the one it has
+    "behaviour",   # what a call returns, an errno, a timer's length, a side effect
+)
 
 # Composition actions an outcome asks the system to carry out.
 TAGS = (
@@ -84,6 +94,13 @@ class Case:
     source: str
     note: str = ""
     profiles: frozenset = frozenset(vocab.PROFILES)
+    # The arcs of RFC 9293 Figure 5 the case encodes, as (from, to) model states.
+    fig5: tuple[tuple[str, str], ...] = ()
+    # "" or one of DEPARTURES: where Linux departs from RFC 9293 or POSIX.
+    departs: str = ""
+    # False: no run on an in-order channel reaches the case (it exists so that
+    # every segment has a rule; it is no arc of the state diagram).
+    in_order: bool = True
 
     @property
     def kind(self) -> str:
@@ -114,7 +131,8 @@ def out(ret: str = vocab.OK, *, when: Mapping[str, Any] | None = None,
 
 
 def case(id: str, trigger: str, when: Mapping[str, Any] | None, *outcomes: Outcome,
-         source: str, note: str = "", profiles: Any = vocab.PROFILES) -> Case:
+         source: str, note: str = "", profiles: Any = vocab.PROFILES,
+         fig5: tuple[tuple[str, str], ...] = (), departs: str = "", in_order: bool = True) -> Case:
     return Case(
         id=id,
         trigger=trigger,
@@ -125,4 +143,7 @@ def case(id: str, trigger: str, when: Mapping[str, Any] | None, *outcomes: Outco
         source=source,
         note=note,
         profiles=_frozen(profiles),
+        fig5=tuple(fig5),
+        departs=departs,
+        in_order=in_order,
     )

@@ -57,7 +57,7 @@ from typing import Sequence
 
 import z3
 
-from tcpconform.model import rules, vocab
+from tcpconform.model import composition, rules, vocab
 from tcpconform.model import z3enc as E
 
 from tcpconform.properties import bounds as B
@@ -327,14 +327,13 @@ def _dequeue_or_reset(c: Composed, upd: dict, conds: list) -> list:
     for a in SERVERS:
         u = dict(upd)
         u[f"{a}.queued"] = z3.BoolVal(False)
-        u[f"{a}.fd"] = lit("fd", "open")
-        u[f"{a}.ss"] = lit("ss", "CONNECTED")
-        u[f"{a}.nb"] = z3.BoolVal(False)
+        for f, value in composition.ACCEPTED.items():  # accept() hands the child over
+            u[f"{a}.{f}"] = lit(f, value)
         alts.append(z3.And(*conds, c.tag["dequeue"], c.v(a, "queued"), _frame(c, u, "L")))
     u = dict(upd)
     for a in SERVERS:
         waiting = z3.And(c.v(a, "live"), c.v(a, "fd") == lit("fd", "none"))
-        rst = z3.And(waiting, c.v(a, "queued"), c.st_in(a, rules.NEED_RESET))
+        rst = z3.And(waiting, c.v(a, "queued"), c.st_in(a, composition.RESET_WHEN_LISTENER_STOPS))
         ch = "dn" + a[1:]
         _set_cells(u, ch, _push(_cells(c.cur, ch), rst, SEG.lit("RST")))
         u[f"{a}.live"] = z3.And(c.v(a, "live"), z3.Not(waiting))
@@ -387,15 +386,14 @@ def _deliver(c: Composed, s: str, ch: str, reply: str) -> z3.BoolRef:
         spawn = c.tag["spawn_req"]
         rcells = [(z3.If(spawn, v2, v), z3.If(spawn, k2, k)) for (v, k), (v2, k2) in
                   zip(rcells, _push(_cells(c.cur, reply), z3.BoolVal(True), SEG.lit("SYNACK")))]
-        fresh = dict(rules.INITIAL, st="SYN_RECEIVED", fd="none")
-        for f in FIELDS:
-            # bound like its listener, with its shutdown bits (tcpconform.model.system.rules_req)
-            val = c.v("L", f) if f in ("bound", "rdsh", "wrsh") else E.FIELD_DOMAINS[f].lit(fresh[f])
+        for f in FIELDS:  # composition.request_sock
+            val = (c.v("L", f) if f in composition.FROM_LISTENER
+                   else E.FIELD_DOMAINS[f].lit(composition.REQUEST_SOCK_FIELDS[f]))
             upd[f"{a}.{f}"] = z3.If(spawn, val, c.v(a, f))
         for g, val in (("pos", False), ("sync", False), ("live", True), ("queued", False),
                        *((g, False) for g in FIN_GHOSTS)):
             upd[f"{a}.{g}"] = z3.If(spawn, z3.BoolVal(val), c.v(a, g))
-        upd[f"{a}.rcvq"] = z3.If(spawn, 0, c.v(a, "rcvq"))
+        upd[f"{a}.rcvq"] = z3.If(spawn, composition.REQUEST_SOCK_FIELDS["rcvq"], c.v(a, "rcvq"))
         # the request sock's local address is the SYN's destination: the port clients connect to
         upd[f"{a}.port"] = z3.If(spawn, PORT.lit("P"), c.v(a, "port"))
         # A child of a listener shut for reading inherits RCV_SHUTDOWN: its reading side

@@ -24,7 +24,7 @@ import json
 
 import z3
 
-from tcpconform.model import rules
+from tcpconform.model import composition, rules
 from tcpconform.model import z3enc as E
 
 from tcpconform.properties import bounds as B
@@ -164,8 +164,7 @@ def to_trace(run, meta: dict | None = None) -> str:
                 kw = runs.call_fields(op, ok, {k[4:]: x for k, x in v.items() if k.startswith("par.")})
             lines.append({"ev": "call", "sock": s, "op": op, "ret": ret, **kw})
         for x in sorted(named):
-            st_ = _short(after[f"{x}.st"])
-            obs = "CLOSED" if st_ == "TIME_WAIT" and _short(after[f"{x}.fd"]) == "open" else st_
+            obs, = composition.observed(_short(after[f"{x}.st"]), _short(after[f"{x}.fd"]), B.PROFILE)
             if known.get(x) != obs:
                 known[x] = obs
                 lines.append({"ev": "state", "sock": x, "state": obs})

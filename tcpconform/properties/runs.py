@@ -46,6 +46,7 @@ from typing import Any, Callable
 
 import z3
 
+from tcpconform.model import composition
 from tcpconform.model import z3enc as E
 
 from tcpconform.properties import bounds as B
@@ -499,9 +500,7 @@ def _observed(state: dict, slot: str) -> str:
     server-side socket that left the model is gone (CLOSED)."""
     if slot in SERVERS and not state[f"{slot}.live"]:
         return "CLOSED"
-    st = _short(state[f"{slot}.st"])
-    if _short(state[f"{slot}.fd"]) == "open" and st == "TIME_WAIT":
-        return "CLOSED"
+    st, = composition.observed(_short(state[f"{slot}.st"]), _short(state[f"{slot}.fd"]), B.PROFILE)
     return st
 
 
