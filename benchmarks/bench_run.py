@@ -56,7 +56,7 @@ def run_campaign(n: int, seed: int, jobs: int, steps: int,
         report = pool.run_workers(work, campaign.random_target, lambda index, r: results.__setitem__(index, r))
         seconds = time.perf_counter() - started
     notes = [f"observers {'off' if not observers else 'states off: ' + off if off else 'on'}"]
-    isolation = sorted({r.isolation.mode for r in report.ready})
+    isolation = sorted({r.isolated.mode for r in report.ready})
     return seconds, results, report.problems + [f"isolation {i}" for i in isolation] + notes
 
 

@@ -251,7 +251,7 @@ def _run_command(args: argparse.Namespace) -> int:
         if args.random is not None:
             seed = random.SystemRandom().randrange(1 << 32) if args.seed is None else args.seed
             campaign = run_campaign(args.random, seed, steps=steps, out_dir=args.out,
-                                    progress=lambda event: _run_error(event.text()), **options)
+                                    progress=lambda event: _run_error(event.format()), **options)
             ready += campaign.ready
             report["random"] = campaign.to_json()
             texts += campaign.lines()

@@ -31,7 +31,7 @@ class Started:
     workers: int
     steps: int
 
-    def text(self) -> str:
+    def format(self) -> str:
         return (f"random campaign: {self.sequences} sequences, seed {self.seed}, {self.workers} "
                 f"worker{'s' if self.workers > 1 else ''}, up to {self.steps} actions each")
 
@@ -46,7 +46,7 @@ class Progress:
     shrinking: int | None  # the worker that is shrinking a divergence, if the last word was its
     replays: int           # that worker's shrinking runs so far
 
-    def text(self) -> str:
+    def format(self) -> str:
         return (f"{self.done}/{self.requested} sequences, {self.per_second:.0f}/s"
                 + (f"; worker {self.shrinking} shrinking a divergence ({self.replays} replays)"
                    if self.shrinking is not None else ""))
@@ -193,22 +193,22 @@ def report(requested: int, seed: int, jobs: int, steps: int, results: dict[int, 
     unwritable = False
     for number, (d, worker) in enumerate(kinds.values(), 1):
         m = d.minimal
-        path = write_new(directory, f"random-seed{seed}-{number}", m.text) if directory else None
+        path = write_new(directory, f"random-seed{seed}-{number}", m.trace_text) if directory else None
         unwritable |= path is None and bool(directory)
         divergences.append(FoundDivergence(
             d.signature, counts[d.signature], worker, len(m.calls), d.first_calls, d.replays, m.line, m.reason,
-            m.event, m.allowed, m.program, path, explained.explain_text(m.text) if explain else None))
+            m.event, m.allowed, m.program, path, explained.explain_text(m.trace_text) if explain else None))
     error_entries = []
     for number, (e, worker) in enumerate(errors, 1):
-        path = write_new(directory, f"random-seed{seed}-error-{number}", e.text) if directory and e.text else None
+        path = write_new(directory, f"random-seed{seed}-error-{number}", e.trace_text) if directory and e.trace_text else None
         error_entries.append(CampaignError(e.reason, worker, len(e.calls), path))
     if unwritable:
         problems = problems + [f"cannot write into {directory!r}"]
     longest = None
     if explain and not divergences:
         r0 = results[0].longest if 0 in results else None
-        if r0 is not None and r0.text:
-            longest = (explained.explain_text(r0.text), r0.program)
+        if r0 is not None and r0.trace_text:
+            longest = (explained.explain_text(r0.trace_text), r0.program)
     totals = {k: sum(getattr(r, k) for r in results.values())
               for k in ("sequences", "conforms", "diverged", "errors", "calls", "skipped", "replays")}
     return CampaignReport(seed, requested, jobs, steps, **totals, seconds=round(seconds, 3),

@@ -65,29 +65,29 @@ def check_recorded(text: str, *, explain: bool = False, keep_events: bool = Fals
         header, events = read_trace(io.BytesIO(text.encode()))
     except TraceError as e:
         return TraceCheck("invalid", count, e.line, e.message, event=_line(lines, e.line))
-    verdict = _Search(Checker(header.profile, header.world), _Explanation(lines) if explain else None)
-    coverage = _Search(Checker(header.profile, header.world, coverage=True))
+    verdict_search = _Search(Checker(header.profile, header.world), _Explanation(lines) if explain else None)
+    coverage_search = _Search(Checker(header.profile, header.world, coverage=True))
     parsed: list[Any] = []
     try:
         with _no_cyclic_gc():
             for ev in events:
                 if keep_events:
                     parsed.append(ev)
-                verdict.feed(ev)
-                coverage.feed(ev)
-                if verdict.bad is not None and coverage.bad is not None and not keep_events:
+                verdict_search.feed(ev)
+                coverage_search.feed(ev)
+                if verdict_search.bad is not None and coverage_search.bad is not None and not keep_events:
                     break
     except TraceError as e:  # each search that had not stopped yet met it
-        verdict.unreadable(e)
-        coverage.unreadable(e)
-    if verdict.bad is None:
-        verdict.end()
-    bad = verdict.bad
+        verdict_search.unreadable(e)
+        coverage_search.unreadable(e)
+    if verdict_search.bad is None:
+        verdict_search.end()
+    bad = verdict_search.bad
     result = TraceCheck(bad.verdict, count, bad.line, bad.reason or "", list(bad.allowed),
                         _line(lines, bad.line) if bad.verdict != "conforms" else None,
-                        coverage=coverage.coverage(), parsed=parsed if keep_events else None)
-    if verdict.steps is not None:
-        result.explanation = verdict.steps.steps
+                        coverage=coverage_search.coverage(), parsed=parsed if keep_events else None)
+    if verdict_search.steps is not None:
+        result.explanation = verdict_search.steps.steps
     return result
 
 

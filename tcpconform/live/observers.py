@@ -49,10 +49,10 @@ def worker_specs(workers: int, wanted: bool, isolation: str) -> Iterator[tuple[l
     with tracepoint.Session(workers, enabled=why is None) as session:
         specs = []
         for k in range(workers):
-            job = session.job(k)
-            specs.append(ObserverSpec(packets=why is None, packets_off=why, instance=job["instance"],
-                                      ports=tuple(job["ports"]) if job["ports"] else None,
-                                      off=why if why is not None else job["off"]))
+            instance = session.for_worker(k)
+            specs.append(ObserverSpec(packets=why is None, packets_off=why, instance=instance["instance"],
+                                      ports=tuple(instance["ports"]) if instance["ports"] else None,
+                                      off=why if why is not None else instance["off"]))
         yield specs, why or session.off
 
 

@@ -53,7 +53,7 @@ class Ready:
     """A worker's first word: its process, how it is isolated, its network namespace."""
 
     pid: int
-    isolation: netns.Isolation
+    isolated: netns.Isolation  # how the worker is isolated
     netns: str | None
 
 
@@ -77,7 +77,7 @@ class PoolReport:
 
 def isolation_of(ready: Iterable[Ready]) -> netns.Isolation:
     """How a run was isolated: the first worker without a namespace of its own, if any, else the first."""
-    seen = [r.isolation for r in ready]
+    seen = [r.isolated for r in ready]
     if not seen:
         return netns.Isolation("none", "no worker ran")
     return next((i for i in seen if i.mode != "netns"), seen[0])
@@ -86,14 +86,14 @@ def isolation_of(ready: Iterable[Ready]) -> netns.Isolation:
 class Worker:
     """What a job sees of the worker process it runs in."""
 
-    def __init__(self, index: int, isolation: netns.Isolation, send: Callable[[Any], None]) -> None:
+    def __init__(self, index: int, isolated: netns.Isolation, send: Callable[[Any], None]) -> None:
         self.index = index
-        self.isolation = isolation
+        self.isolated = isolated  # how this worker is isolated
         self.send = send
 
     def fresh(self) -> None:
         """Move into a fresh network namespace (nothing to do without isolation)."""
-        if self.isolation.mode != "netns":
+        if self.isolated.mode != "netns":
             return
         again = netns.enter_fresh()
         if again.mode != "netns":

@@ -55,7 +55,7 @@ class Outcome:
     event: str | None = None  # the text of the line named by ``line``
     trace: str | None = None  # where the trace was written
 
-    def text(self) -> str:
+    def format(self) -> str:
         """The outcome as ``conform run`` prints it."""
         head = f"{self.name:<30} {self.verdict:<9} {self.events:>4} events"
         if self.trace:
@@ -75,7 +75,7 @@ class ScenarioRecorded:
     """A worker's word on one scenario: the outcome, and what the one check of its trace gave."""
 
     outcome: Outcome
-    text: str | None = None  # the trace (None: the scenario did not record one)
+    trace_text: str | None = None  # the trace (None: the scenario did not record one)
     coverage: dict[tuple[str, str], int] = field(default_factory=dict)
     explanation: list[Step] | None = None
     observers: dict[str, Any] = field(default_factory=dict)  # the trace's x-observers event, or {}
@@ -101,7 +101,7 @@ class Coverage:
     not_exercised: list[str]
     drawn: list[str] | None = None  # the files drawn, when asked to draw
 
-    def text(self) -> str:
+    def format(self) -> str:
         n, total = self.rules_exercised, self.rules_total
         text = (f"rule coverage: {n} of {total} rules of the linux profile exercised by the live stack "
                 f"({100 * n // total}%)")
@@ -146,7 +146,7 @@ class RunReport:
         """The report as ``conform run`` prints it (one string may hold several lines)."""
         out = []
         for o in self.outcomes:
-            out.append(o.text())
+            out.append(o.format())
             steps = explained.format_steps(self.explanations.get(o.name, []))
             if steps:
                 out.append(steps)
@@ -156,7 +156,7 @@ class RunReport:
         out.append("observers: " + "; ".join(
             f"{OBSERVED[kind]} on" if c.on == c.of else f"{OBSERVED[kind]} off in {c.of - c.on} of {c.of}: {c.off_reason}"
             for kind, c in self.observers.items()))
-        out.append(self.coverage.text())
+        out.append(self.coverage.format())
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -197,18 +197,18 @@ def run_scenarios(names: Sequence[str], out_dir: str | None = None, *, jobs: int
     if unknown:
         raise RunRefused(f"unknown scenario{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
                          "known scenarios:\n  " + "\n  ".join(SCENARIOS))
-    targets = outdir.prepare(out_dir, names)
+    trace_paths = outdir.prepare(out_dir, names)
     jobs = max(1, min((os.cpu_count() or 1) if jobs is None else jobs, len(names)))
     recorded: dict[str, ScenarioRecorded] = {}
 
     def handle(index: int, msg: ScenarioRecorded) -> None:
         name = msg.outcome.name
-        if msg.text is not None and name in targets:
+        if msg.trace_text is not None and name in trace_paths:
             try:
-                outdir.write_exclusive(targets[name], msg.text)
-                msg.outcome.trace = targets[name]
+                outdir.write_exclusive(trace_paths[name], msg.trace_text)
+                msg.outcome.trace = trace_paths[name]
             except OSError as e:
-                msg.outcome = Outcome(name, "error", reason=f"cannot write {targets[name]!r}: {e.strerror or e}")
+                msg.outcome = Outcome(name, "error", reason=f"cannot write {trace_paths[name]!r}: {e.strerror or e}")
         recorded[name] = msg
 
     with worker_specs(jobs, observers, isolation) as (specs, _why_off):
@@ -216,14 +216,14 @@ def run_scenarios(names: Sequence[str], out_dir: str | None = None, *, jobs: int
         pool_report = run_workers(work, _record_and_check, handle, isolation)
     outcomes = [recorded[n].outcome if n in recorded else
                 Outcome(n, "error", reason="; ".join(pool_report.problems) or "the scenario did not run") for n in names]
-    traced = [recorded[n] for n in names if n in recorded and recorded[n].text is not None]
+    traced = [recorded[n] for n in names if n in recorded and recorded[n].trace_text is not None]
     used: dict[tuple[str, str], int] = {}
     for r in traced:
         for key, count in r.coverage.items():
             used[key] = used.get(key, 0) + count
     report = RunReport(outcomes, {r.outcome.name: r.explanation for r in traced if r.explanation is not None},
                        _observer_counts(traced), _coverage(used), pool_report.ready,
-                       {r.outcome.name: r.text for r in traced})
+                       {r.outcome.name: r.trace_text for r in traced})
     if out_dir is not None:
         charts = [("coverage", render.coverage_overlay(used))]
         charts += [(f"{r.outcome.name}-divergence", r.divergence_chart) for r in traced
@@ -244,18 +244,18 @@ def _record_and_check(job: _ScenarioJob, worker: Worker) -> None:
         except (ScenarioError, OSError) as e:
             worker.send(ScenarioRecorded(Outcome(name, "error", reason=f"{type(e).__name__}: {e}")))
             continue
-        text = rec.trace_lines()
-        checked = check_recorded(text, explain=job.explain, keep_events=job.draw)
+        trace_text = rec.trace_lines()
+        checked = check_recorded(trace_text, explain=job.explain, keep_events=job.draw)
         chart = None
         if job.draw and checked.verdict == "diverges":
             chart = render.sequence_from_trace(checked.parsed, checked.line,
                                                title=f"{name}: diverges at line {checked.line}")
-        first = rec.events[0] if rec.events else {}
+        first_event = rec.events[0] if rec.events else {}
         worker.send(ScenarioRecorded(
             Outcome(name, checked.verdict, checked.events, checked.line, checked.reason, checked.allowed,
                     checked.event),
-            text, checked.coverage, checked.explanation,
-            observers=first if first.get("ev") == "x-observers" else {}, divergence_chart=chart))
+            trace_text, checked.coverage, checked.explanation,
+            observers=first_event if first_event.get("ev") == "x-observers" else {}, divergence_chart=chart))
 
 
 def _observer_counts(traced: list[ScenarioRecorded]) -> dict[str, ObserverCount]:

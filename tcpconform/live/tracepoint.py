@@ -193,7 +193,7 @@ def set_port_range(lo: int, hi: int) -> None:
 class Session:
     """Per-worker slots and tracefs instances for one run (made by the coordinating process).
 
-    ``job(k)`` is what worker ``k`` needs: ``{"instance": path or None, "ports":
+    ``for_worker(k)`` is what worker ``k`` needs: ``{"instance": path or None, "ports":
     [lo, hi] or None, "off": reason or None}``.  Leaving the context removes
     every instance and releases every slot.
     """
@@ -239,7 +239,7 @@ class Session:
             sock.close()
         self._locks = []
 
-    def job(self, k: int) -> dict[str, Any]:
+    def for_worker(self, k: int) -> dict[str, Any]:
         if self.off is not None or k >= len(self.instances):
             return {"instance": None, "ports": None, "off": self.off or "no instance for this worker"}
         return {"instance": self.instances[k], "ports": list(self.slots[k]), "off": None}

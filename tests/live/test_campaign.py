@@ -62,11 +62,11 @@ def test_lockstep_stops_at_the_first_divergent_event(monkeypatch: pytest.MonkeyP
     program = [[1, 0, 0], [2, 0, 0], [4, 0, 0]]  # serve, dial, send: stops long before the send
     r = campaign.run_program(program)
     assert r.verdict == "diverges"
-    lines = r.text.splitlines()
+    lines = r.trace_text.splitlines()
     assert len(lines) == r.line  # the trace ends at the divergent event
     assert json.loads(lines[-1]) == {"ev": "state", "sock": "L", "state": "SYN_SENT"}
     assert [c[0] for c in r.calls] == ["socket", "bind", "listen"]
-    verdict = check_trace(*read_trace(io.BytesIO(r.text.encode())))
+    verdict = check_trace(*read_trace(io.BytesIO(r.trace_text.encode())))
     assert (verdict.verdict, verdict.line) == ("diverges", r.line)
 
 
@@ -110,7 +110,7 @@ def test_interpreter_uses_only_what_the_trace_shows() -> None:
     program = [[o, x, y] for o in range(len(campaign.OP_TABLE)) for x, y in ((0, 0), (3, 5), (7, 7))]
     r = campaign.run_program(program, keep_text=True)
     assert r.verdict in ("conforms", "diverges"), r.reason
-    header, events = read_trace(io.BytesIO(r.text.encode()))
+    header, events = read_trace(io.BytesIO(r.trace_text.encode()))
     shown = set()
     for ev in events:
         if getattr(ev, "op", None) in ("bind", "connect") and ev.addr[1] != 0:
@@ -126,7 +126,7 @@ def test_interpreter_uses_only_what_the_trace_shows() -> None:
 
 def test_random_campaign_reports_and_saves_what_it_finds(tmp_path: Path) -> None:
     said: list[str] = []
-    camp = campaign.run_campaign(40, 11, jobs=2, out_dir=str(tmp_path), progress=lambda e: said.append(e.text()))
+    camp = campaign.run_campaign(40, 11, jobs=2, out_dir=str(tmp_path), progress=lambda e: said.append(e.format()))
     assert camp.sequences == 40 and camp.jobs == 2 and camp.seed == 11
     assert camp.conforms + camp.diverged + camp.errors == 40
     assert camp.errors == 0, camp.errors_detail
@@ -195,7 +195,7 @@ def test_every_worker_has_its_own_namespace() -> None:
 
     report = pool.run_workers([None, None], target, lambda index, ids: fresh_ids.append(ids))
     assert not report.problems
-    assert [r.isolation.mode for r in report.ready] == ["netns", "netns"]
+    assert [r.isolated.mode for r in report.ready] == ["netns", "netns"]
     spaces = [r.netns for r in report.ready] + [i for ids in fresh_ids for i in ids]
     assert netns.netns_id() not in spaces
     assert len(set(r.netns for r in report.ready)) == 2
