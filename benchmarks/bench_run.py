@@ -28,54 +28,76 @@ Run: ``bin/dev python benchmarks/bench_run.py [--sequences N] [--jobs J] [--seed
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
+from dataclasses import dataclass, replace
 
-from tcpconform.live import campaign, tracepoint
+from tcpconform.check.search import check_trace
+from tcpconform.check.trace import read_trace
+from tcpconform.live import campaign, pool
+from tcpconform.live.campaign import ExploreResult
+from tcpconform.live.observers import worker_specs
+from tcpconform.live.recorder import ScenarioError
 
 GOAL = 50.0
 
 
 def run_campaign(n: int, seed: int, jobs: int, steps: int,
-                 observers: bool = True) -> tuple[float, dict[int, dict], list[str]]:
-    shares = campaign.split(n, jobs)
-    work = [{"n": share, "seed": seed, "worker": k, "jobs": len(shares), "hseed": campaign.worker_seed(seed, k),
-             "steps": steps, "isolation": "auto", "keep_calls": True} for k, share in enumerate(shares)]
-    with tracepoint.Session(len(work), enabled=observers) as session:  # as conform run does
-        for k, job in enumerate(work):
-            job["observe"] = dict(session.job(k), packets=True) if observers else None
-        seconds, results, problems = _campaign(work)
-    notes = [f"observers {'off' if not observers else 'states off: ' + session.off if session.off else 'on'}"]
-    return seconds, results, problems + notes
+                 observers: bool = True) -> tuple[float, dict[int, ExploreResult], list[str]]:
+    """The campaign's workers as ``conform run --random`` runs them, keeping every program's calls."""
+    campaign.preload()
+    work = campaign.campaign_jobs(n, seed, jobs, steps, keep_calls=True)
+    results: dict[int, ExploreResult] = {}
+    with worker_specs(len(work), observers, "auto") as (specs, off):
+        work = [replace(job, observers=spec) for job, spec in zip(work, specs)]
+        started = time.perf_counter()
+        report = pool.run_workers(work, campaign.random_target, lambda index, r: results.__setitem__(index, r))
+        seconds = time.perf_counter() - started
+    notes = [f"observers {'off' if not observers else 'states off: ' + off if off else 'on'}"]
+    isolation = sorted({r.isolated.mode for r in report.ready})
+    return seconds, results, report.problems + [f"isolation {i}" for i in isolation] + notes
 
 
-def _campaign(work: list[dict]) -> tuple[float, dict[int, dict], list[str]]:
-    results: dict[int, dict] = {}
-    isolation: list[str] = []
+@dataclass(frozen=True)
+class _Replay:
+    programs: list[list]
+    check: bool
 
-    def handle(index: int, msg: tuple) -> None:
-        if msg[0] == "result":
-            results[index] = msg[1]
-        elif msg[0] == "ready":
-            isolation.append(msg[1]["isolation"])
 
-    started = time.perf_counter()
-    problems = campaign.run_workers(work, campaign.random_target, handle)
-    return time.perf_counter() - started, results, problems + [f"isolation {i}" for i in sorted(set(isolation))]
+@dataclass(frozen=True)
+class _Replayed:
+    sequences: int
+    errors: int
+
+
+def _replay_target(job: _Replay, worker: pool.Worker) -> None:
+    """Record the given call lists again, and with ``job.check`` check each trace afterwards
+    (no hypothesis either way)."""
+    errors = 0
+    for calls in job.programs:
+        try:
+            rec = campaign.replay_calls(calls, fresh=worker.fresh)
+        except (ScenarioError, OSError):
+            errors += 1
+            continue
+        if job.check:
+            header, events = read_trace(io.BytesIO(rec.trace_lines().encode()))
+            check_trace(header, events)
+    worker.send(_Replayed(len(job.programs), errors))
 
 
 def run_baseline(programs: list[list], jobs: int, check: bool = False) -> tuple[float, int]:
     jobs = max(1, min(jobs, len(programs)))
-    work = [{"programs": programs[k::jobs], "isolation": "auto", "check": check} for k in range(jobs)]
+    work = [_Replay(programs[k::jobs], check) for k in range(jobs)]
     errors = [0]
 
-    def handle(index: int, msg: tuple) -> None:
-        if msg[0] == "result":
-            errors[0] += msg[1]["errors"]
+    def handle(index: int, msg: _Replayed) -> None:
+        errors[0] += msg.errors
 
     started = time.perf_counter()
-    campaign.run_workers(work, campaign.replay_target, handle)
+    pool.run_workers(work, _replay_target, handle)
     return time.perf_counter() - started, errors[0]
 
 
@@ -91,12 +113,12 @@ def main(argv: list[str] | None = None) -> int:
 
     seconds, results, notes = run_campaign(args.sequences, args.seed, args.jobs, args.steps,
                                            observers=args.observers == "on")
-    sequences = sum(r["sequences"] for r in results.values())
-    calls = sum(r["calls"] for r in results.values())
-    replays = sum(r["replays"] for r in results.values())
-    kinds = {d["signature"] for r in results.values() for d in r["divergences"]}
-    diverged = sum(r["diverged"] for r in results.values())
-    programs = [p for k in sorted(results) for p in results[k]["programs"]]
+    sequences = sum(r.sequences for r in results.values())
+    calls = sum(r.calls for r in results.values())
+    replays = sum(r.replays for r in results.values())
+    kinds = {d.signature for r in results.values() for d in r.divergences}
+    diverged = sum(r.diverged for r in results.values())
+    programs = [p for k in sorted(results) for p in results[k].programs]
     base_seconds, base_errors = run_baseline(programs, args.jobs)
     checked_seconds, _ = run_baseline(programs, args.jobs, check=True)
 

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import read_trace
+from tcpconform.live.run import run_scenarios
+from tcpconform.model.doc import emit
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
 
@@ -200,17 +203,9 @@ def live_verdict(claim: Claim, record=None) -> str:
 
 def _record_isolated(name: str) -> str:
     """Record a scenario as `conform run` does (in a network namespace of its
-    own when root, which scenarios that hold segments back need); its trace."""
-    import argparse
-    import contextlib
-    import tempfile
-
-    from tcpconform.live.run import run_command
-    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-        run_command(argparse.Namespace(scenario=[name], out=out, json=True, explain=False, random=None,
-                                       seed=None, jobs=1, steps=None, isolation="auto", where=False))
-        path = Path(out) / f"{name}.jsonl"
-        return path.read_text() if path.exists() else ""
+    own when root, which scenarios that hold segments back need); its trace, or "" when
+    it could not run."""
+    return run_scenarios([name], jobs=1).traces.get(name, "")
 
 
 # ---------------------------------------------------------------------------
@@ -228,9 +223,7 @@ REFUTED_BY_Z3 = {
 def z3_cover(claim_id: str) -> tuple[list[str], list[str]]:
     """The catalog's properties whose origin cites the claim, and the
     witnesses declared for it."""
-    import re
-
-    from tcpconform.properties import catalog, witnesses
+    from tcpconform.properties import catalog, witnesses  # z3: slow to import, for these verdicts only
     props = [p.name for p in catalog.CATALOG if claim_id in re.findall(r"\bS\d+\b", p.origin)]
     wits = [w.name for w in witnesses.WITNESSES if w.claim == claim_id]
     return props, wits
@@ -240,7 +233,7 @@ def z3_results(ids=None) -> dict:
     """Run ``conform prove``'s checks for every property and witness that
     covers a claim (certificates and stored runs re-checked; nothing is
     written): name -> result."""
-    from tcpconform.properties import catalog, prove, witnesses
+    from tcpconform.properties import catalog, prove, witnesses  # z3: slow to import, for these verdicts only
     from tcpconform.properties.compose import system
     c = system()
     out: dict = {}
@@ -311,7 +304,6 @@ def render(live: bool = True, results: dict | None = None) -> str:
 
 
 def main(argv=None) -> int:
-    from tcpconform.model.doc import emit
     text = render()
     emit(text, DOC_PATH, argv)
     return 0 if "BROKEN" not in text else 1

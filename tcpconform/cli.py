@@ -1,19 +1,25 @@
-"""The ``conform`` command line.
+"""The ``conform`` command line: the only module that reads arguments.
 
 ``conform check TRACE [--json]`` decides whether a recorded trace is explained
-by the model (exit 0 conforms, 1 diverges, 2 unusable input); ``run``,
-``diagram`` and ``prove`` hand over to the modules that implement them.
+by the model (exit 0 conforms, 1 diverges, 2 unusable input).  ``run``,
+``diagram`` and ``prove`` call the functions that implement them with typed
+arguments (:func:`tcpconform.live.run.run_scenarios`,
+:func:`tcpconform.live.campaign.run_campaign`,
+:func:`tcpconform.diagrams.render.write_diagrams`,
+:func:`tcpconform.properties.prove.prove`) and print the reports they return.
 Input problems are reported as verdicts, never as tracebacks.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
+import os
+import random
 import sys
-from typing import Any, Callable
+from pathlib import Path
 
+from tcpconform.check.search import check_trace
 from tcpconform.check.trace import TraceError, read_trace
 
 EXIT = {"conforms": 0, "diverges": 1, "invalid": 2}
@@ -54,11 +60,11 @@ def _parser() -> argparse.ArgumentParser:
                           "the run's own namespaces), written as x- events checked against the model (default on)")
     run.add_argument("--where", action="store_true",
                      help="say where the run sends packets (loopback, own namespaces) and exit")
-    run.set_defaults(func=_delegate("tcpconform.live.run", "run_command"))
+    run.set_defaults(func=_run_command)
 
     diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
     diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to")
-    diagram.set_defaults(func=_delegate("tcpconform.diagrams.render", "diagram_command"))
+    diagram.set_defaults(func=_diagram_command)
 
     prove = sub.add_parser("prove", help="prove the model's properties with z3 and reach its witnesses")
     prove.add_argument("names", nargs="*", help="properties and witnesses (default: all)")
@@ -70,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     prove.add_argument("--out", metavar="DIR",
                        help="write every witness run (with --mutant: every counterexample) as a trace for "
                             "`conform check` (NAME.jsonl) and as a netstat step table (NAME.txt) into DIR")
-    prove.set_defaults(func=_delegate("tcpconform.properties.prove", "prove_command"))
+    prove.set_defaults(func=_prove_command)
     return parser
 
 
@@ -81,41 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as e:  # usage error (2) or --help (0)
             return e.code if isinstance(e.code, int) else 2
-        if args.command == "run":
-            # before any thread: tracefs in a private mount namespace if the machine has none mounted
-            from tcpconform.live.tracepoint import mount_private
-            mount_private()
         return args.func(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (`conform ... | head`)
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-
-
-def _delegate(module: str, function: str) -> Callable[[argparse.Namespace], int]:
-    """A command that imports ``module.function`` only when it is run."""
-
-    def command(args: argparse.Namespace) -> int:
-        target = _load(module, function)
-        if target is None:
-            print(f"conform {args.command}: not available yet", file=sys.stderr)
-            return 2
-        return int(target(args))
-
-    return command
-
-
-def _load(module: str, function: str) -> Callable[..., Any] | None:
-    """``module.function``, or None if that module (not one it imports) does not exist."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module or module.startswith(f"{e.name}."):
-            return None
-        raise
-    return getattr(mod, function, None)
 
 
 # ---------------------------------------------------------------------------
@@ -123,10 +100,6 @@ def _load(module: str, function: str) -> Callable[..., Any] | None:
 # ---------------------------------------------------------------------------
 
 def _check_command(args: argparse.Namespace) -> int:
-    check_trace = _load("tcpconform.check.search", "check_trace")
-    if check_trace is None:
-        print("conform check: not available yet", file=sys.stderr)
-        return 2
     path = args.trace
     try:
         with open(path, "rb") as stream:
@@ -140,7 +113,7 @@ def _check_command(args: argparse.Namespace) -> int:
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
     if args.diagram:
-        from tcpconform.diagrams.render import RenderError
+        from tcpconform.diagrams.render import RenderError  # imported only when drawing
         try:
             print(_draw(path, verdict, args.diagram), file=sys.stderr)
         except (OSError, RenderError) as e:
@@ -150,7 +123,7 @@ def _check_command(args: argparse.Namespace) -> int:
     allowed = list(verdict.allowed)
     if kind == "conforms":
         text = f"conforms: {verdict.events} events, profile {header.profile}, world {header.world}"
-        if getattr(verdict, "x_checked", 0):
+        if verdict.x_checked:
             text += f"; {verdict.x_checked} x-packet/x-state observations checked (docs/extensions.md)"
     elif kind == "diverges":
         text = "\n".join([
@@ -165,9 +138,7 @@ def _check_command(args: argparse.Namespace) -> int:
 
 def _draw(path: str, verdict, out_dir: str) -> str:
     """Write the trace's sequence chart and coverage overlay; say where."""
-    from pathlib import Path
-
-    from tcpconform.diagrams import render
+    from tcpconform.diagrams import render  # imported only when drawing (see _diagram_command)
     stem = Path(path).stem
     with open(path, "rb") as stream:
         _header, events = read_trace(stream)
@@ -222,6 +193,141 @@ def _line_text(path: str, line: int | None) -> str:
     except OSError:
         pass
     return "(line not available)"
+
+
+# ---------------------------------------------------------------------------
+# conform run
+# ---------------------------------------------------------------------------
+
+def _run_command(args: argparse.Namespace) -> int:
+    """``conform run``: named scenarios, then a random campaign with ``--random``.
+
+    Exit status: 0 every trace conforms; 1 some trace diverges; 2 usage or
+    environment error (unknown scenario, output file exists, a scenario could not
+    run, the recorder wrote a trace the reader refuses).  With named scenarios
+    alone, 2 wins over 1; in a random campaign a divergence (1) wins over errors.
+    Interrupted by SIGINT/SIGTERM: every worker is stopped (their namespaces and
+    sockets go with them), a message says so, and the exit status is 130/143."""
+    # imported here, not at the top: the live stack (and hypothesis) is no concern of the other commands
+    from tcpconform.live import netns, pool
+    from tcpconform.live.campaign import run_campaign
+    from tcpconform.live.outdir import RunRefused
+    from tcpconform.live.run import run_scenarios
+    from tcpconform.live.scenarios import SCENARIOS
+    from tcpconform.live.tracepoint import mount_private
+
+    jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
+    steps = 20 if args.steps is None else args.steps
+    if args.where:
+        iso = (netns.Isolation("none", "disabled by --isolation none") if args.isolation == "none"
+               else netns.probe())
+        if args.json:
+            print(json.dumps({"where": pool.where_text(iso), "addresses": "127.0.0.1", **iso.as_json()}))
+        else:
+            print(pool.where_text(iso))
+        return 0
+    if args.random is not None and args.random < 1:
+        return _run_error("--random needs a positive number of sequences")
+    if args.seed is not None and args.random is None:
+        return _run_error("--seed only makes sense with --random N")
+    if jobs < 1 or steps < 1:
+        return _run_error("--jobs and --steps need positive numbers")
+    names = list(args.scenario or ([] if args.random is not None else SCENARIOS))
+    mount_private()  # before any thread: tracefs in a private mount namespace if the machine has none mounted
+    options = dict(jobs=jobs, isolation=args.isolation, observers=args.observers != "off", explain=args.explain)
+    report: dict = {}
+    texts: list[str] = []
+    ready: list[pool.Ready] = []
+    status = 0
+    try:
+        if names:
+            scenarios = run_scenarios(names, args.out, **options)
+            for note in scenarios.notes:
+                _run_error(note)
+            ready += scenarios.ready
+            report.update(scenarios.to_json())
+            texts += scenarios.lines()
+            status = scenarios.status
+        if args.random is not None:
+            seed = random.SystemRandom().randrange(1 << 32) if args.seed is None else args.seed
+            campaign = run_campaign(args.random, seed, steps=steps, out_dir=args.out,
+                                    progress=lambda event: _run_error(event.format()), **options)
+            ready += campaign.ready
+            report["random"] = campaign.to_json()
+            texts += campaign.lines()
+            status = campaign.status if not names else _combine(status, campaign.status)
+    except RunRefused as e:
+        _run_error(e.message)
+        if e.detail:
+            print(e.detail, file=sys.stderr)
+        return 2
+    except pool.Interrupted as e:
+        _run_error(f"interrupted by {e}: stopped every worker process; their network namespaces, sockets "
+                   f"and connections went with them." + (f" {e.progress}" if e.progress else ""))
+        return 128 + e.signum
+    iso = pool.isolation_of(ready)
+    if args.isolation == "netns" and iso.mode != "netns":
+        return _run_error(f"--isolation netns: no network namespace could be made: {iso.reason}")
+    if args.json:
+        report.update(iso.as_json())
+        report["where"] = pool.network_line(iso)
+        print(json.dumps(report))
+    else:
+        texts.append(pool.network_line(iso))
+        print("\n".join(texts))
+    return status
+
+
+def _run_error(text: str) -> int:
+    """Say what stops or troubles ``conform run`` (on stderr); the exit status of a usage error."""
+    print(f"conform run: {text}", file=sys.stderr, flush=True)
+    return 2
+
+
+def _combine(a: int, b: int) -> int:
+    """Named scenarios' status and a campaign's: a divergence wins, then errors."""
+    if 1 in (a, b):
+        return 1
+    return max(a, b)
+
+
+# ---------------------------------------------------------------------------
+# conform diagram, conform prove
+# ---------------------------------------------------------------------------
+
+def _diagram_command(args: argparse.Namespace) -> int:
+    # imported by the commands that draw only: the renderers read the whole model
+    from tcpconform.diagrams.render import RenderError, write_diagrams
+    out_dir = Path(args.out or "docs/diagrams")
+    try:
+        files, note = write_diagrams(out_dir)
+    except RenderError as e:
+        print(f"conform diagram: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"conform diagram: cannot write to {out_dir}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    for f in files:
+        print(f)
+    if note:
+        print(f"conform diagram: {note}", file=sys.stderr)
+    return 0
+
+
+def _prove_command(args: argparse.Namespace) -> int:
+    from tcpconform.properties import prove  # z3 is slow to import, and only proofs need it
+    try:
+        report = prove.prove(args.names, mutant=args.mutant, diagram_dir=args.diagram, out_dir=args.out)
+    except prove.UnknownNames as e:
+        print(e)
+        return 2
+    for path in report.written:
+        print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return report.status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,6 @@ the rules a check exercised.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import html
 import re
@@ -1159,25 +1158,6 @@ def write_diagrams(out_dir: Path | str = "docs/diagrams", names: Iterable[str] |
     return files, note
 
 
-def diagram_command(args: argparse.Namespace) -> int:
-    """``conform diagram [--out DIR]``."""
-    out_dir = Path(getattr(args, "out", None) or "docs/diagrams")
-    try:
-        files, note = write_diagrams(out_dir)
-    except RenderError as e:
-        print(f"conform diagram: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"conform diagram: cannot write to {out_dir}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    for f in files:
-        print(f)
-    if note:
-        print(f"conform diagram: {note}", file=sys.stderr)
-    return 0
-
-
 if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="python -m tcpconform.diagrams.render")
-    parser.add_argument("--out", metavar="DIR")
-    sys.exit(diagram_command(parser.parse_args()))
+    from tcpconform import cli
+    sys.exit(cli.main(["diagram", *sys.argv[1:]]))

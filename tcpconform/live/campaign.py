@@ -30,43 +30,47 @@ socket are capped far below loopback's buffers, which the model does not
 know.  The recorder's watchdog (SIGALRM) remains as a last resort: a call
 that sleeps anyway ends the sequence as an error, not a hang.
 
-**Isolation and scale.** :func:`run_workers` forks worker processes (one per
-core by default); each moves into a network namespace of its own
-(:mod:`tcpconform.live.netns`) and into a fresh one again before every
-sequence or scenario, so sequences never see each other's ports or
-TIME_WAIT connections.  Workers die with the parent (``PR_SET_PDEATHSIG``),
-ignore SIGINT (the parent decides), and are stopped by the parent on
-SIGINT/SIGTERM; nothing they made outlives them.
+**Isolation and scale.** :func:`run_campaign` splits the sequences over
+worker processes (:mod:`tcpconform.live.pool`, one per core by default),
+each in a network namespace of its own and a fresh one again before every
+sequence, so sequences never see each other's ports or TIME_WAIT
+connections; it merges what the workers found into a
+:class:`~tcpconform.live.campaign_report.CampaignReport`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import io
 import json
-import multiprocessing
-import multiprocessing.connection
 import os
 import random
-import signal
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
-from tcpconform.live import netns
-from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
+from tcpconform.check.plain import PlainSearch
+from tcpconform.check.verdict import Verdict, beyond_search
 from tcpconform.check.trace import Call, TraceError, parse_addr, read_trace
+from tcpconform.live import campaign_report, outdir
+from tcpconform.live.campaign_report import CampaignReport, Progress, Started
+from tcpconform.live.observers import ObserverSpec, worker_specs
+from tcpconform.live.pool import Interrupted, Worker, run_workers
+from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
+from tcpconform.model import system, vocab
+from tcpconform.model.system import ModelError
 
 __all__ = [
-    "ACTIONS", "SLOTS", "Interpreter", "LiveFeed", "SeqResult", "may_block", "run_program",
-    "replay_calls", "explore", "run_workers", "Interrupted", "worker_seed", "split",
+    "ACTIONS", "SOCKET_SLOTS", "Interpreter", "LiveFeed", "SeqResult", "may_block", "run_program",
+    "replay_calls", "explore", "run_campaign", "worker_seed", "split", "CampaignJob", "campaign_jobs",
+    "random_target",
 ]
 
 ANY = "127.0.0.1:0"
-SLOTS = ("L", "c0", "c1", "c2")
+SOCKET_SLOTS = ("L", "c0", "c1", "c2")
+"""Where a program's sockets live: a listener ``L`` and clients ``c0``..``c2``."""
 # op codes 0..15 -> kind of action; repeats weight the draw (hypothesis shrinks towards 0 = socket)
 OP_TABLE = ("socket", "serve", "dial", "accept", "send", "recv", "close", "shutdown",
             "bind", "listen", "connect", "dial", "accept", "send", "recv", "close")
@@ -89,6 +93,9 @@ CONNECT_RETS = ("ok", "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ETIMEDOUT",
 FAULT: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 """Test hook: applied to every recorded event before it is checked (inherited by forked workers)."""
 
+
+# hypothesis is imported where it is used: it is slow to import, and nothing but a
+# random campaign needs it (``conform check``, ``conform run SCENARIO`` do not).
 
 def _actions():
     from hypothesis import strategies as st
@@ -148,22 +155,16 @@ class LiveFeed:
                 continue
             try:
                 bad = self.checker.feed(ev)
-            except _model_error() as e:
-                from tcpconform.check.verdict import beyond_search
+            except ModelError as e:
                 bad = beyond_search(ev.line, e, self.checker.events)
             if bad is not None:
                 self.verdict = bad
                 return bad
         return None
 
-    def text(self) -> str:
+    def trace_text(self) -> str:
         """The trace so far (up to the divergent event, if any) as JSON Lines."""
         return "".join(line + "\n" for line in [json.dumps(self.header), *self.lines])
-
-
-def _model_error() -> type:
-    from tcpconform.model.system import ModelError
-    return ModelError
 
 
 # ---------------------------------------------------------------------------
@@ -173,7 +174,6 @@ def _model_error() -> type:
 def settled_configs(checker: Any, ev: Call) -> list:
     """The configurations the checker allows for the sockets ``ev`` touches once every
     segment in flight has been delivered (no delivery step left)."""
-    from tcpconform.model import system
     closed = checker.closure_for(ev)
     settled = [c for c in closed if next(system.internal_steps(c, checker.profile, False), None) is None]
     return settled or list(closed)
@@ -181,7 +181,6 @@ def settled_configs(checker: Any, ev: Call) -> list:
 
 def may_block(checker: Any, ev: Call) -> bool:
     """True unless the model says the call cannot sleep for ever (see the module docstring)."""
-    from tcpconform.model import system, vocab
     for cfg in settled_configs(checker, ev):
         results = system.possible_results(cfg, ev, checker.profile)
         if not any(r.ret == vocab.WAIT for r in results):
@@ -230,7 +229,7 @@ class Interpreter:
         self.rec = rec
         self.feed = feed
         self.checker = feed.checker
-        self.generation = dict.fromkeys(SLOTS, 0)
+        self.generation = dict.fromkeys(SOCKET_SLOTS, 0)
         self.current: dict[str, str] = {}
         self.accepted = 0
         self.sent: dict[str, int] = {}
@@ -287,7 +286,7 @@ class Interpreter:
             return self._dial(x, y)
         names = self.open_names()
         if kind == "socket" or not names:
-            return self._socket(SLOTS[x % len(SLOTS)], nonblock=y % 4 != 3)
+            return self._socket(SOCKET_SLOTS[x % len(SOCKET_SLOTS)], nonblock=y % 4 != 3)
         name = self._pick(kind, names, x)
         if kind == "bind":
             addrs = self._addresses(False)
@@ -331,7 +330,7 @@ class Interpreter:
         if not listeners:
             return False
         addr, ref = listeners[y % len(listeners)]
-        slot = SLOTS[1 + x % (len(SLOTS) - 1)]
+        slot = SOCKET_SLOTS[1 + x % (len(SOCKET_SLOTS) - 1)]
         current = self.current.get(slot)
         if current is None or not self.rec.is_open(current) or not self._suits("connect", current):
             if current is not None and self.rec.is_open(current):
@@ -429,7 +428,7 @@ class SeqResult:
     reason: str = ""
     allowed: list = field(default_factory=list)
     event: str | None = None
-    text: str = ""  # the trace (kept for divergences, errors, and when asked)
+    trace_text: str = ""  # the trace (kept for divergences, errors, and when asked)
     skipped: int = 0
 
     def size(self) -> tuple[int, int, int]:
@@ -438,12 +437,13 @@ class SeqResult:
 
 def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta: dict | None = None,
                 check: bool = True, netstat: bool = False, watchdog: float = WATCHDOG,
-                keep_text: bool = False, observe: dict | None = None, observe_index: int = 0) -> SeqResult:
+                keep_text: bool = False, observers: ObserverSpec | None = None,
+                number_in_worker: int = 0) -> SeqResult:
     """Run one program on the live stack (after ``fresh()``, e.g. a new namespace), checking
     every event as it is recorded. Every descriptor is closed before returning."""
-    from tcpconform.check.plain import PlainSearch
     fresh()
-    rec = Recorder("random", watchdog=watchdog, netstat=netstat, observe=observe, observe_index=observe_index)
+    rec = Recorder("random", watchdog=watchdog, netstat=netstat, observers=observers,
+                   number_in_worker=number_in_worker)
     header = rec.header()
     header["meta"].update(meta or {})
     header["meta"]["program"] = [list(a) for a in program]
@@ -470,7 +470,7 @@ def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta:
     result.events = len(feed.lines)
     result.skipped = interp.skipped
     if keep_text or result.verdict != "conforms":
-        result.text = feed.text()
+        result.trace_text = feed.trace_text()
     return result
 
 
@@ -497,27 +497,37 @@ def replay_calls(calls: list, *, fresh: Callable[[], Any] = lambda: None, watchd
 # ---------------------------------------------------------------------------
 
 @dataclass
+class DivergenceKind:
+    """One kind of divergence (:func:`signature`) a worker found."""
+
+    signature: str
+    count: int           # sequences that diverged so
+    minimal: SeqResult   # the smallest divergent run it was shrunk to
+    first_calls: int     # calls of the first one found
+    replays: int         # runs spent shrinking it
+
+
+@dataclass
 class ExploreResult:
     sequences: int = 0        # generated sequences run (shrinking replays not counted)
     conforms: int = 0
     diverged: int = 0         # sequences that diverged (each counted under its signature)
     errors: int = 0
-    error_samples: list = field(default_factory=list)  # SeqResult dicts (first few)
+    error_samples: list[SeqResult] = field(default_factory=list)  # the first few
     calls: int = 0
     skipped: int = 0
-    divergences: list = field(default_factory=list)  # one dict per distinct divergence, see explore()
+    divergences: list[DivergenceKind] = field(default_factory=list)  # one per kind, see explore()
     replays: int = 0          # runs spent shrinking
     rounds: int = 0
-    first: dict | None = None  # the longest sequence run (kept when asked, for --explain)
+    longest: SeqResult | None = None  # the longest sequence run (kept when asked, for --explain)
     programs: list = field(default_factory=list)  # every generated run's calls (when asked)
     seconds: float = 0.0
 
 
-def signature(r: SeqResult | dict) -> str:
+def signature(r: SeqResult) -> str:
     """What kind of divergence: the event's kind and what the model allowed (no ports, no names)."""
-    get = r.get if isinstance(r, dict) else (lambda k: getattr(r, k))
     try:
-        ev = json.loads(get("event") or "{}")
+        ev = json.loads(r.event or "{}")
     except ValueError:
         ev = {}
     if ev.get("ev") == "call":
@@ -528,7 +538,7 @@ def signature(r: SeqResult | dict) -> str:
         what = f"state {ev.get('state')}"
     else:
         what = "?"
-    allowed = get("allowed") or []
+    allowed = r.allowed or []
     return f"{what}; model allowed: {', '.join(allowed) if allowed else 'nothing'}"
 
 
@@ -541,29 +551,27 @@ MAX_DISTINCT = 12
 
 
 def explore(n: int, seed: int, *, steps: int = 20, fresh: Callable[[], Any] = lambda: None,
-            meta: dict | None = None, progress: Callable[[ExploreResult, bool], None] | None = None,
-            netstat: bool = False, keep_first: bool = False, keep_calls: bool = False,
-            watchdog: float = WATCHDOG, observe: dict | None = None) -> ExploreResult:
+            meta: dict | None = None, after_sequence: Callable[[ExploreResult, bool], None] | None = None,
+            netstat: bool = False, keep_longest: bool = False, keep_calls: bool = False,
+            watchdog: float = WATCHDOG, observers: ObserverSpec | None = None) -> ExploreResult:
     """Run ``n`` programs generated by hypothesis from ``seed``.
 
     The first divergence of a kind never seen before (:func:`signature`) is
     shrunk by hypothesis to a minimal program; generation then goes on, in a
     new round with a seed derived from ``seed``, counting later divergences of
     known kinds without shrinking them again, until ``n`` sequences have run.
-    Each entry of ``divergences`` holds ``signature``, ``count`` (sequences
-    that diverged so), ``minimal`` (the smallest divergent SeqResult, as a
-    dict), ``first_calls`` (calls of the first one found) and ``replays``.
+    ``after_sequence(result so far, shrinking)`` is called after every run.
     """
-    out = ExploreResult()
-    known: dict[str, dict] = {}
+    tally = ExploreResult()
+    known: dict[str, DivergenceKind] = {}
     started = time.monotonic()
     with _hypothesis_home():
-        _explore(n, seed, out, known, steps=steps, fresh=fresh, meta=meta, progress=progress,
-                 netstat=netstat, keep_first=keep_first, keep_calls=keep_calls, watchdog=watchdog,
-                 observe=observe)
-    out.divergences = list(known.values())
-    out.seconds = time.monotonic() - started
-    return out
+        _explore(n, seed, tally, known, steps=steps, fresh=fresh, meta=meta, after_sequence=after_sequence,
+                 netstat=netstat, keep_longest=keep_longest, keep_calls=keep_calls, watchdog=watchdog,
+                 observers=observers)
+    tally.divergences = list(known.values())
+    tally.seconds = time.monotonic() - started
+    return tally
 
 
 @contextlib.contextmanager
@@ -580,28 +588,28 @@ def _hypothesis_home() -> Iterator[None]:
         configuration.set_hypothesis_home_dir(None)
 
 
-def _explore(n: int, seed: int, out: ExploreResult, known: dict[str, dict], **options: Any) -> None:
-    while out.sequences < n:
-        new = _round(n, worker_seed(seed, out.rounds), out, known, **options)
-        out.rounds += 1
+def _explore(n: int, seed: int, tally: ExploreResult, known: dict[str, DivergenceKind], **options: Any) -> None:
+    while tally.sequences < n:
+        new = _round(n, worker_seed(seed, tally.rounds), tally, known, **options)
+        tally.rounds += 1
         if new is None or len(known) >= MAX_DISTINCT:
             break
 
 
-def _round(n: int, seed: int, out: ExploreResult, known: dict[str, dict], *, steps: int,
-           fresh: Callable[[], Any], meta: dict | None, progress: Any, netstat: bool,
-           keep_first: bool, keep_calls: bool, watchdog: float, observe: dict | None = None) -> str | None:
-    """One hypothesis run, until ``out.sequences`` reaches ``n`` or a new kind of divergence
+def _round(n: int, seed: int, tally: ExploreResult, known: dict[str, DivergenceKind], *, steps: int,
+           fresh: Callable[[], Any], meta: dict | None, after_sequence: Any, netstat: bool,
+           keep_longest: bool, keep_calls: bool, watchdog: float, observers: ObserverSpec | None) -> str | None:
+    """One hypothesis run, until ``tally.sequences`` reaches ``n`` or a new kind of divergence
     has been found and shrunk (its signature is returned)."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hseed
 
     failures: list[SeqResult] = []
-    target: list[str] = []  # the signature being shrunk
+    being_shrunk: list[str] = []  # the signature of the divergence being shrunk
     replays = [0]
-    meta = dict(meta or {}, round=out.rounds)
+    meta = dict(meta or {}, round=tally.rounds)
 
-    @settings(max_examples=max(n - out.sequences, 1), database=None, deadline=None,
+    @settings(max_examples=max(n - tally.sequences, 1), database=None, deadline=None,
               phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
               report_multiple_bugs=False, verbosity=Verbosity.quiet, print_blob=False)
     @hseed(seed)
@@ -612,42 +620,42 @@ def _round(n: int, seed: int, out: ExploreResult, known: dict[str, dict], *, ste
             if replays[0] >= SHRINK_BUDGET:
                 return
             replays[0] += 1
-            out.replays += 1
-        elif out.sequences >= n:
+            tally.replays += 1
+        elif tally.sequences >= n:
             return
         try:
             r = run_program(program, fresh=fresh, meta=meta, netstat=netstat,
-                            keep_text=keep_first, watchdog=watchdog, observe=observe,
-                            observe_index=out.sequences + out.replays)
+                            keep_text=keep_longest, watchdog=watchdog, observers=observers,
+                            number_in_worker=tally.sequences + tally.replays)
         except Exception as e:  # a bug of ours: report it, do not shrink it
             r = SeqResult("error", [list(a) for a in program],
                           reason=f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
         sig = signature(r) if r.verdict == "diverges" else None
         if not shrinking:
-            out.sequences += 1
-            out.calls += len(r.calls)
-            out.skipped += r.skipped
-            if keep_first and (out.first is None or len(r.calls) > len(out.first["calls"])):
-                out.first = asdict(r)  # the longest sequence so far
+            tally.sequences += 1
+            tally.calls += len(r.calls)
+            tally.skipped += r.skipped
+            if keep_longest and (tally.longest is None or len(r.calls) > len(tally.longest.calls)):
+                tally.longest = r
             if keep_calls:
-                out.programs.append(r.calls)
+                tally.programs.append(r.calls)
             if r.verdict == "conforms":
-                out.conforms += 1
+                tally.conforms += 1
             elif r.verdict == "error":
-                out.errors += 1
-                if len(out.error_samples) < 3:
-                    out.error_samples.append(asdict(r))
+                tally.errors += 1
+                if len(tally.error_samples) < 3:
+                    tally.error_samples.append(r)
             else:
-                out.diverged += 1
+                tally.diverged += 1
                 if sig in known:
-                    known[sig]["count"] += 1
-        if progress is not None:
-            progress(out, shrinking)
+                    known[sig].count += 1
+        if after_sequence is not None:
+            after_sequence(tally, shrinking)
         if sig is None:
             return
         if not shrinking and sig not in known:
-            target.append(sig)
-        if target and sig == target[0]:
+            being_shrunk.append(sig)
+        if being_shrunk and sig == being_shrunk[0]:
             failures.append(r)
             raise _Diverged()  # one place: hypothesis tells failures apart by where they are raised
 
@@ -660,17 +668,15 @@ def _round(n: int, seed: int, out: ExploreResult, known: dict[str, dict], *, ste
             raise  # not ours (a complaint about a flaky replay after a divergence is expected)
     if not failures:
         return None
-    known[target[0]] = {"signature": target[0], "count": 1,
-                        "minimal": asdict(min(failures, key=SeqResult.size)),
-                        "first_calls": len(failures[0].calls), "replays": replays[0]}
-    return target[0]
+    known[being_shrunk[0]] = DivergenceKind(being_shrunk[0], 1, min(failures, key=SeqResult.size),
+                                            len(failures[0].calls), replays[0])
+    return being_shrunk[0]
 
 
 def preload() -> None:
-    """Import what workers need (hypothesis, the model, the checker) before forking them."""
+    """Import hypothesis's strategies before forking workers (not once per worker)."""
     import hypothesis.strategies  # noqa: F401
     from hypothesis import given  # noqa: F401
-    from tcpconform.check import search  # noqa: F401
     ACTIONS(2)
 
 
@@ -686,181 +692,99 @@ def split(n: int, jobs: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------
-# Worker processes
+# The campaign, over worker processes
 # ---------------------------------------------------------------------------
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM reached the coordinating process."""
+@dataclass(frozen=True)
+class CampaignJob:
+    """One worker's share of a campaign."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _isolate(mode: str) -> tuple[netns.Isolation, Callable[[], Any]]:
-    """Enter this worker's own namespace; return how, and what to call before each scenario."""
-    if mode == "none":
-        return netns.Isolation("none", "disabled by --isolation none"), (lambda: None)
-    iso = netns.enter_fresh()
-    if iso.mode != "netns":
-        return iso, (lambda: None)
-
-    def fresh() -> None:
-        again = netns.enter_fresh()
-        if again.mode != "netns":
-            raise ScenarioError(f"no fresh network namespace: {again.reason}")
-    return iso, fresh
+    sequences: int
+    seed: int                # the campaign's
+    worker: int
+    workers: int
+    hypothesis_seed: int     # this worker's (:func:`worker_seed`)
+    steps: int
+    netstat: bool = False    # record x-netstat (for --explain)
+    keep_longest: bool = False
+    keep_calls: bool = False
+    watchdog: float = WATCHDOG
+    observers: ObserverSpec | None = None
 
 
-def _worker_main(conn: Any, index: int, job: dict[str, Any], target: Callable) -> None:
-    """Body of a worker process: isolate, tell the parent, run ``target``, report, exit."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    netns.die_with_parent()
-    try:
-        iso, fresh = _isolate(job.get("isolation", "auto"))
-        conn.send(("ready", {"pid": os.getpid(), "isolation": iso.mode, "reason": iso.reason,
-                             "netns": netns.netns_id()}))
-        if job.get("isolation") == "netns" and iso.mode != "netns":
-            conn.send(("fatal", f"--isolation netns: {iso.reason}"))
-            return
-        job = dict(job, mode=iso.mode)
-        target(job, fresh, lambda *msg: conn.send(msg))
-        conn.send(("done", None))
-    except BrokenPipeError:
-        pass
-    except BaseException as e:  # report, never a traceback on the terminal
-        try:
-            conn.send(("fatal", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
-        except OSError:
-            pass
-    finally:
-        conn.close()
+def campaign_jobs(n: int, seed: int, jobs: int, steps: int, **options: Any) -> list[CampaignJob]:
+    """The workers' shares of ``n`` sequences (``options``: the other fields of :class:`CampaignJob`)."""
+    shares = split(n, jobs)
+    return [CampaignJob(share, seed, k, len(shares), worker_seed(seed, k), steps, **options)
+            for k, share in enumerate(shares)]
 
 
-def run_workers(jobs: list[dict[str, Any]], target: Callable, handle: Callable[[int, tuple], None]) -> list[str]:
-    """Run ``target(job, fresh, send)`` in one forked worker per job; pass every message a
-    worker sends to ``handle(index, message)``. Returns the problems met (a worker that died
-    or failed). On SIGINT/SIGTERM (while this runs) every worker is stopped and reaped, then
-    :class:`Interrupted` is raised."""
-    ctx = multiprocessing.get_context("fork")
-    procs: dict[Any, tuple[int, Any]] = {}
-    finished: set[int] = set()
-    problems: list[str] = []
-    in_main = _in_main_thread()
-    previous = {}
-    if in_main:
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        if in_main:
-            def interrupt(signum: int, frame: object) -> None:
-                raise Interrupted(signum)
-            for s in previous:
-                signal.signal(s, interrupt)
-        for index, job in enumerate(jobs):
-            recv_end, send_end = ctx.Pipe(duplex=False)
-            # block the signals across fork so a worker never runs the parent's handler
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-            try:
-                p = ctx.Process(target=_worker_main, args=(send_end, index, job, target),
-                                name=f"conform-worker-{index}", daemon=True)
-                p.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            send_end.close()
-            procs[recv_end] = (index, p)
-        live = dict(procs)
-        while live:
-            for conn in multiprocessing.connection.wait(list(live)):
-                index, p = live[conn]
-                try:
-                    msg = conn.recv()
-                except (EOFError, OSError):
-                    del live[conn]
-                    p.join()
-                    if index not in finished:
-                        problems.append(f"worker {index} ended without finishing (exit code {p.exitcode})")
-                    continue
-                if msg[0] == "done":
-                    finished.add(index)
-                elif msg[0] == "fatal":
-                    finished.add(index)
-                    problems.append(f"worker {index}: {msg[1]}")
-                handle(index, msg)
-    finally:
-        if in_main:  # a second Ctrl-C must not cut the clean-up short
-            for s in previous:
-                signal.signal(s, signal.SIG_IGN)
-        _stop(p for _, p in procs.values())
-        for conn in procs:
-            conn.close()
-        if in_main:
-            for s, h in previous.items():
-                signal.signal(s, h)
-    return problems
+@dataclass(frozen=True)
+class SequencesRun:
+    """A worker's progress: sequences run, shrinking runs, whether it is shrinking now."""
+
+    sequences: int
+    replays: int
+    shrinking: bool
 
 
-def _stop(processes: Iterator[Any]) -> None:
-    """SIGTERM every live worker, then SIGKILL any still alive after a second; reap them all."""
-    procs = list(processes)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    deadline = time.monotonic() + 1.0
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-            p.join()
-
-
-def _in_main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
-
-
-# ---------------------------------------------------------------------------
-# Worker targets
-# ---------------------------------------------------------------------------
-
-def random_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callable[..., None]) -> None:
-    """Worker target of a random campaign: explore, sending progress, then the result."""
+def random_target(job: CampaignJob, worker: Worker) -> None:
+    """Worker target of a random campaign: explore, sending progress, then the ExploreResult."""
     last = [0.0]
 
-    def progress(state: ExploreResult, shrinking: bool) -> None:
+    def after_sequence(state: ExploreResult, shrinking: bool) -> None:
         now = time.monotonic()
-        if now - last[0] >= 0.2 or (not shrinking and state.sequences == job["n"]):
+        if now - last[0] >= 0.2 or (not shrinking and state.sequences == job.sequences):
             last[0] = now
-            send("progress", {"sequences": state.sequences, "replays": state.replays,
-                              "shrinking": shrinking, "errors": state.errors})
+            worker.send(SequencesRun(state.sequences, state.replays, shrinking))
 
-    meta = {"seed": job["seed"], "worker": job["worker"], "jobs": job["jobs"],
-            "hypothesis_seed": job["hseed"], "isolation": job.get("mode")}
-    result = explore(job["n"], job["hseed"], steps=job["steps"], fresh=fresh, meta=meta,
-                     progress=progress, netstat=job.get("netstat", False),
-                     keep_first=job.get("keep_first", False), keep_calls=job.get("keep_calls", False),
-                     watchdog=job.get("watchdog", WATCHDOG), observe=job.get("observe"))
-    send("result", asdict(result))
+    meta = {"seed": job.seed, "worker": job.worker, "jobs": job.workers,
+            "hypothesis_seed": job.hypothesis_seed, "isolation": worker.isolated.mode}
+    worker.send(explore(job.sequences, job.hypothesis_seed, steps=job.steps, fresh=worker.fresh, meta=meta,
+                        after_sequence=after_sequence, netstat=job.netstat, keep_longest=job.keep_longest,
+                        keep_calls=job.keep_calls, watchdog=job.watchdog, observers=job.observers))
 
 
-def replay_target(job: dict[str, Any], fresh: Callable[[], Any], send: Callable[..., None]) -> None:
-    """Worker target of the benchmark's baselines: record the given call lists again, and
-    with ``job["check"]`` check each trace afterwards (no hypothesis either way)."""
+def run_campaign(n: int, seed: int, *, jobs: int | None = None, steps: int = 20, isolation: str = "auto",
+                 observers: bool = True, out_dir: str | None = None, explain: bool = False,
+                 progress: Callable[[Started | Progress], None] | None = None) -> CampaignReport:
+    """Run ``n`` random sequences from ``seed`` over ``jobs`` workers (default one per core)
+    and report what they found (see the module docstring).  ``progress`` is told when the
+    campaign starts and every 50 sequences.  With ``explain``: every divergence (or worker
+    0's longest sequence, when none diverges) explained.  Raises
+    :class:`~tcpconform.live.outdir.RunRefused` before anything runs when ``out_dir`` cannot
+    be used; :class:`~tcpconform.live.pool.Interrupted` (saying how many sequences had run)
+    on SIGINT/SIGTERM."""
+    outdir.prepare(out_dir)
+    preload()  # imported once here, not once per forked worker
+    tell = progress or (lambda event: None)
+    work = campaign_jobs(n, seed, (os.cpu_count() or 1) if jobs is None else jobs, steps, netstat=explain)
+    done = [0] * len(work)
+    results: dict[int, ExploreResult] = {}
     started = time.monotonic()
-    errors = 0
-    check_trace = None
-    if job.get("check"):
-        from tcpconform.check.search import check_trace
-    for calls in job["programs"]:
+    printed = [0]
+    tell(Started(n, seed, len(work), steps))
+
+    def handle(index: int, msg: SequencesRun | ExploreResult) -> None:
+        if isinstance(msg, SequencesRun):
+            done[index] = msg.sequences
+            total = sum(done)
+            if total // 50 > printed[0] // 50 or (total == n and printed[0] != n):
+                printed[0] = total
+                tell(Progress(total, n, total / max(time.monotonic() - started, 1e-9),
+                              index if msg.shrinking else None, msg.replays))
+        else:
+            results[index] = msg
+
+    with worker_specs(len(work), observers, isolation) as (specs, states_off):
+        work = [replace(job, observers=spec, keep_longest=explain and job.worker == 0)
+                for job, spec in zip(work, specs)]
         try:
-            rec = replay_calls(calls, fresh=fresh)
-        except (ScenarioError, OSError):
-            errors += 1
-            continue
-        if check_trace is not None:
-            header, events = read_trace(io.BytesIO(rec.trace_lines().encode()))
-            check_trace(header, events)
-    send("result", {"sequences": len(job["programs"]), "errors": errors,
-                    "seconds": time.monotonic() - started})
+            pool_report = run_workers(work, random_target, handle, isolation)
+        except Interrupted as e:
+            e.progress = f"{sum(done)} of {n} sequences had run."
+            raise
+    observed = ("x-packet and x-state recorded and checked" if states_off is None
+                else f"x-state off: {states_off}" + ("" if observers and isolation != "none" else "; x-packet off too"))
+    return campaign_report.report(n, seed, len(work), steps, results, pool_report.problems, time.monotonic() - started,
+                                  out_dir, explain, observed, pool_report.ready)

@@ -10,12 +10,12 @@ module refuses to touch a namespace it did not make (the host's).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from contextlib import contextmanager
 from typing import Iterator
 
+from tcpconform.live.netns import in_own_namespace
 from tcpconform.live.recorder import ScenarioError
 
 TABLE = "conform"
@@ -27,7 +27,6 @@ class ScenarioSkipped(ScenarioError):
 
 def private_netns() -> bool:
     """Whether this process runs in a network namespace the run made itself."""
-    from tcpconform.live.netns import in_own_namespace
     return in_own_namespace()
 
 

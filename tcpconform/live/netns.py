@@ -35,7 +35,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-__all__ = ["Isolation", "enter_fresh", "die_with_parent", "netns_id", "probe", "WHERE"]
+__all__ = ["Isolation", "enter_fresh", "die_with_parent", "netns_id", "probe", "libc", "unshare", "WHERE"]
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
@@ -62,16 +62,17 @@ class Isolation:
 _libc: ctypes.CDLL | None = None
 
 
-def _c() -> ctypes.CDLL:
+def libc() -> ctypes.CDLL:
+    """The C library, through :mod:`ctypes` (errno kept), loaded once."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     return _libc
 
 
-def _unshare(flags: int) -> int:
-    """``unshare(flags)``; 0 or the errno."""
-    if _c().unshare(ctypes.c_int(flags)) == 0:
+def unshare(flags: int) -> int:
+    """``unshare(flags)`` (e.g. :data:`CLONE_NEWNET`) for the calling thread; 0 or the errno."""
+    if libc().unshare(ctypes.c_int(flags)) == 0:
         return 0
     return ctypes.get_errno() or errno.EPERM
 
@@ -99,11 +100,11 @@ def enter_fresh() -> Isolation:
     global _in_userns
     if not hasattr(os, "uname") or os.uname().sysname != "Linux":
         return Isolation("none", "network namespaces need Linux")
-    code = _unshare(CLONE_NEWNET)
+    code = unshare(CLONE_NEWNET)
     if code == 0:
         how = _USERNS_HOW if _in_userns else _HOW
     elif code in (errno.EPERM, errno.EACCES) and not _in_userns:
-        code2 = _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+        code2 = unshare(CLONE_NEWUSER | CLONE_NEWNET)
         if code2 != 0:
             who = "not root" if os.geteuid() != 0 else "root without CAP_SYS_ADMIN here"
             return Isolation("none", f"unshare(CLONE_NEWNET) failed: {os.strerror(code)} ({who}), "
@@ -136,7 +137,7 @@ def in_own_namespace() -> bool:
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
     """``prctl(PR_SET_PDEATHSIG, sig)``: the kernel kills this process if its parent dies."""
     try:
-        _c().prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
+        libc().prctl(ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
                    ctypes.c_ulong(0), ctypes.c_ulong(0))
     except (AttributeError, OSError):
         pass

@@ -1,10 +1,10 @@
 """The recorder's optional observers: packets on ``lo`` and the state-change tracepoint.
 
 :class:`Observers` is opened by a :class:`~tcpconform.live.recorder.Recorder`
-inside the scenario's fresh network namespace, from a *spec* that
-``conform run`` prepares for each worker (:meth:`tcpconform.live.tracepoint.Session.job`
-plus ``packets``).  It writes, as the trace's first event, which observers
-are on and why the others are off::
+inside the scenario's fresh network namespace, from an :class:`ObserverSpec`
+that ``conform run`` prepares for each worker (:func:`worker_specs`).  It
+writes, as the trace's first event, which observers are on and why the
+others are off::
 
     {"ev": "x-observers", "packets": true, "states": false,
      "off": {"states": "not root (...)"}}
@@ -18,29 +18,56 @@ shared ``lo`` other programs' packets and ports would be mixed in).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 from tcpconform.live import netns, packets, tracepoint
 
-__all__ = ["Observers", "spec_off"]
+__all__ = ["Observers", "ObserverSpec", "worker_specs"]
 
 
-def spec_off(reason: str) -> dict[str, Any]:
-    """A spec with both observers off, for ``reason``."""
-    return {"packets": False, "instance": None, "ports": None, "off": reason, "packets_off": reason}
+@dataclass(frozen=True)
+class ObserverSpec:
+    """What one worker's recordings may observe, and why not what they may not."""
+
+    packets: bool = True                 # capture the packets on lo
+    packets_off: str | None = None       # why not, when ``packets`` is false
+    instance: str | None = None          # the worker's tracefs instance (None: no state observer)
+    ports: tuple[int, int] | None = None  # the worker's port slot (the instance's filter)
+    off: str | None = None               # why there is no instance
+
+
+@contextlib.contextmanager
+def worker_specs(workers: int, wanted: bool, isolation: str) -> Iterator[tuple[list[ObserverSpec], str | None]]:
+    """One spec per worker, and why the state observer is off for the whole run (None: on
+    where permitted).  ``wanted`` false (``--observers off``) or ``isolation`` ``none``
+    turn both observers off.  The tracefs instances live as long as the block
+    (removed on exit, interrupts included)."""
+    why = "--observers off" if not wanted else (
+        "--isolation none (the observers need the run's own namespaces)" if isolation == "none" else None)
+    with tracepoint.Session(workers, enabled=why is None) as session:
+        specs = []
+        for k in range(workers):
+            instance = session.for_worker(k)
+            specs.append(ObserverSpec(packets=why is None, packets_off=why, instance=instance["instance"],
+                                      ports=tuple(instance["ports"]) if instance["ports"] else None,
+                                      off=why if why is not None else instance["off"]))
+        yield specs, why or session.off
 
 
 class Observers:
-    """Open observers for one scenario; ``k`` is the scenario's number within its worker."""
+    """Open observers for one recording; ``k`` is its number within its worker (which
+    picks its window of the worker's port slot)."""
 
-    def __init__(self, spec: dict[str, Any], k: int = 0) -> None:
+    def __init__(self, spec: ObserverSpec, k: int = 0) -> None:
         self.capture: packets.Capture | None = None
         self.reader: tracepoint.Reader | None = None
         self.window: tuple[int, int] | None = None
         self.off: dict[str, str] = {}
         own = netns.in_own_namespace()
-        if not spec.get("packets", True):
-            self.off["packets"] = spec.get("packets_off") or "not asked for"
+        if not spec.packets:
+            self.off["packets"] = spec.packets_off or "not asked for"
         elif not own:
             self.off["packets"] = "no network namespace of its own (lo is shared with the host)"
         else:
@@ -48,15 +75,15 @@ class Observers:
                 self.capture = packets.Capture()
             except OSError as e:
                 self.off["packets"] = f"AF_PACKET on lo: {e.strerror or e}"
-        if spec.get("instance") is None:
-            self.off["states"] = spec.get("off") or "no tracefs instance"
+        if spec.instance is None:
+            self.off["states"] = spec.off or "no tracefs instance"
         elif not own:
             self.off["states"] = "no network namespace of its own (ports cannot be told apart)"
         else:
             try:
-                self.window = tracepoint.window(tuple(spec["ports"]), k)
+                self.window = tracepoint.window(spec.ports, k)
                 tracepoint.set_port_range(*self.window)
-                self.reader = tracepoint.Reader(spec["instance"])
+                self.reader = tracepoint.Reader(spec.instance)
                 self.reader.drain()  # what earlier scenarios of this worker left: not ours
             except OSError as e:
                 self.off["states"] = f"tracefs: {e.strerror or e}"

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from tcpconform.check.trace import format_addr
+from tcpconform.live.observers import Observers, ObserverSpec
 
 __all__ = ["Recorder", "ScenarioError", "ScenarioTimeout", "TCP_STATE_NAMES", "format_addr"]
 
@@ -192,12 +193,15 @@ class Recorder:
     ``auto_observe`` (default true): after every call, observe every name
     whose state can still change (see :meth:`observe_live`). ``netstat``
     (default false): after every call (and its states), append an
-    ``x-netstat`` event (see :meth:`netstat`).
+    ``x-netstat`` event (see :meth:`netstat`).  ``observers``: packets and the
+    state-change tracepoint to record as ``x-`` events
+    (:mod:`tcpconform.live.observers`); ``number_in_worker``, this recording's
+    number within its worker process, picks its window of the worker's ports.
     """
 
     def __init__(self, scenario: str | None = None, *, auto_observe: bool = True,
                  watchdog: float = WATCHDOG_SECONDS, netstat: bool = False,
-                 observe: dict[str, Any] | None = None, observe_index: int = 0) -> None:
+                 observers: ObserverSpec | None = None, number_in_worker: int = 0) -> None:
         self.scenario = scenario
         self.auto_observe = auto_observe
         self.watchdog = watchdog
@@ -211,10 +215,9 @@ class Recorder:
         self._since: dict[str, tuple[int, Any]] = {}  # name -> (when its addresses were last seen to change, them)
         self._connects: list[tuple[str, int, int, str]] = []
         self._listened: set[str] = set()  # names whose last listen() succeeded (since no connect)
-        self._obs: Any = None
-        if observe is not None:
-            from tcpconform.live.observers import Observers
-            self._obs = Observers(observe, observe_index)
+        self._obs: Observers | None = None
+        if observers is not None:
+            self._obs = Observers(observers, number_in_worker)
             self.events.append(self._obs.header_event())
 
     # -- context management and cleanup ----------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from tcpconform.live.netfilter import FIN, PURE_ACK, SYN_ONLY, dropping
 from tcpconform.live.recorder import Recorder
 
 __all__ = ["SCENARIOS", "ANY", "record"]
@@ -634,7 +635,6 @@ def partial_send(rec: Recorder) -> None:
 @scenario("simultaneous-open")
 def simultaneous_open(rec: Recorder) -> None:
     """Two bound sockets connect to each other while SYNs are held back: both SYN_SENT, then both ESTABLISHED."""
-    from tcpconform.live.netfilter import SYN_ONLY, dropping
     rec.socket("a", nonblock=True)
     rec.bind("a", ANY)
     rec.socket("b", nonblock=True)
@@ -656,7 +656,6 @@ def simultaneous_open(rec: Recorder) -> None:
 @scenario("simultaneous-close")
 def simultaneous_close(rec: Recorder) -> None:
     """Both ends shut down for writing while FINs are held back: both FIN_WAIT_1, then (through CLOSING) TIME_WAIT."""
-    from tcpconform.live.netfilter import FIN, dropping
     connected(rec)
     with dropping(rec, "FIN", FIN):
         rec.shutdown("c", "wr")
@@ -673,7 +672,6 @@ def simultaneous_close(rec: Recorder) -> None:
 @scenario("send-before-server-established")
 def send_before_server_established(rec: Recorder) -> None:
     """The handshake's last ACK is held back: the client is ESTABLISHED and sends while the server side is still SYN_RECEIVED (S3)."""
-    from tcpconform.live.netfilter import PURE_ACK, dropping
     lst = listener(rec, backlog=4)
     rec.socket("c", nonblock=True)
     with dropping(rec, "pure ACK", PURE_ACK):

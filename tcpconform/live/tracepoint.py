@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tcpconform.check.trace import format_addr
+from tcpconform.live.netns import libc, unshare  # libc through ctypes (Python 3.11 has no os.unshare)
 
 __all__ = ["Session", "Reader", "StateChange", "parse_line", "available", "leftovers",
            "KERNEL_STATES", "set_port_range", "TRACEFS", "mount_private"]
@@ -124,14 +125,13 @@ def mount_private(root: str = TRACEFS) -> str | None:
         return None
     if not os.path.isdir(root):
         return f"no {root} directory to mount tracefs on"
-    from tcpconform.live.netns import _c, _unshare   # libc through ctypes (Python 3.11 has no os.unshare)
-    code = _unshare(CLONE_NEWNS)
+    code = unshare(CLONE_NEWNS)
     if code:
         return f"unshare(CLONE_NEWNS) failed: {os.strerror(code)}"
-    libc = _c()
-    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+    c = libc()
+    if c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return f"making mounts private failed: {os.strerror(ctypes.get_errno())}"
-    if libc.mount(b"nodev", root.encode(), b"tracefs", 0, None) != 0:
+    if c.mount(b"nodev", root.encode(), b"tracefs", 0, None) != 0:
         return f"mount -t tracefs failed: {os.strerror(ctypes.get_errno())}"
     return None
 
@@ -193,7 +193,7 @@ def set_port_range(lo: int, hi: int) -> None:
 class Session:
     """Per-worker slots and tracefs instances for one run (made by the coordinating process).
 
-    ``job(k)`` is what worker ``k`` needs: ``{"instance": path or None, "ports":
+    ``for_worker(k)`` is what worker ``k`` needs: ``{"instance": path or None, "ports":
     [lo, hi] or None, "off": reason or None}``.  Leaving the context removes
     every instance and releases every slot.
     """
@@ -239,7 +239,7 @@ class Session:
             sock.close()
         self._locks = []
 
-    def job(self, k: int) -> dict[str, Any]:
+    def for_worker(self, k: int) -> dict[str, Any]:
         if self.off is not None or k >= len(self.instances):
             return {"instance": None, "ports": None, "off": self.off or "no instance for this worker"}
         return {"instance": self.instances[k], "ports": list(self.slots[k]), "off": None}

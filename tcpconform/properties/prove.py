@@ -24,7 +24,7 @@ its depth.  ``--out DIR`` writes every run found as a trace that
 ``conform check`` reads (``<name>.jsonl``) and as a netstat step table
 (``<name>.txt``).
 
-``--mutant``: each property against its named broken table; the shortest
+``--mutant`` (:func:`prove` with ``mutant``): each property against its named broken table; the shortest
 counterexample (stored as ``counterexample-<name>.json``, re-checked against
 the mutant's relation), printed as a step table and, with ``--out``, written
 as a trace, which the real model's checker rejects.
@@ -35,10 +35,10 @@ every witness is witnessed, 1 otherwise.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import z3
 
@@ -274,16 +274,54 @@ def _public(r: dict) -> dict:
     return {k: v for k, v in r.items() if not k.startswith("_")}
 
 
-def prove_command(args) -> int:
+class UnknownNames(ValueError):
+    """Names that are neither a property nor a witness."""
+
+    def __init__(self, unknown: list[str], known: list[str]) -> None:
+        super().__init__(f"unknown properties or witnesses: {', '.join(unknown)}; known: {', '.join(known)}")
+        self.unknown, self.known = unknown, known
+
+
+@dataclass
+class ProveReport:
+    """What ``conform prove`` found: one JSON-ready dict per property and per witness."""
+
+    properties: list[dict]
+    witnesses: list[dict]
+    seconds: float
+    mutant: bool
+    written: list[str] = field(default_factory=list)  # diagrams and runs written
+
+    @property
+    def status(self) -> int:
+        """0 when every property is proven with its premise witnessed and every witness
+        witnessed (with ``mutant``: every property refuted); else 1."""
+        if self.mutant:
+            return 0 if all(r["verdict"] == "refuted" for r in self.properties) else 1
+        ok = all(r["verdict"] == "proven" and r["premise"]["verdict"] == "witnessed" for r in self.properties)
+        return 0 if ok and all(witness_ok(w) for w in self.witnesses) else 1
+
+    def to_json(self) -> dict:
+        return {"properties": [_public(r) for r in self.properties],
+                "witnesses": [_public(w) for w in self.witnesses], "seconds": self.seconds}
+
+    def lines(self) -> list[str]:
+        return [format_table(self.properties, self.witnesses),
+                f"\n{len(self.properties)} properties, {len(self.witnesses)} witnesses in {self.seconds:.2f}s"]
+
+
+def prove(names: Sequence[str] = (), *, mutant: bool = False, diagram_dir: str | None = None,
+          out_dir: str | None = None) -> ProveReport:
+    """Prove the named properties and reach the named witnesses (all when none is named);
+    with ``mutant``, each property against its broken table instead.  ``diagram_dir``:
+    draw every run found; ``out_dir``: write each as a trace and a netstat step table.
+    Raises :class:`UnknownNames`."""
     known = {**catalog.BY_NAME, **witnesses.BY_NAME}
-    names = list(getattr(args, "names", None) or [])
     unknown = [n for n in names if n not in known]
     if unknown:
-        print(f"unknown properties or witnesses: {', '.join(unknown)}; known: {', '.join(known)}")
-        return 2
+        raise UnknownNames(unknown, list(known))
     props = [n for n in names if n in catalog.BY_NAME] if names else list(catalog.BY_NAME)
     wits = [n for n in names if n in witnesses.BY_NAME] if names else list(witnesses.BY_NAME)
-    mutant = getattr(args, "mutant", False)
     t0 = time.perf_counter()
     if mutant:
         results, wres = [against_mutant(catalog.BY_NAME[n]) for n in props], []
@@ -291,23 +329,12 @@ def prove_command(args) -> int:
         c = system()
         results = [prove_one(catalog.BY_NAME[n], c) for n in props]
         wres = [witness_one(witnesses.BY_NAME[n], c) for n in wits]
-    if getattr(args, "diagram", None):
-        for path in _draw(results + wres, args.diagram):
-            print(f"wrote {path}", file=sys.stderr)
-    if getattr(args, "out", None):
-        for path in write_runs(results + wres, args.out):
-            print(f"wrote {path}", file=sys.stderr)
-    total = round(time.perf_counter() - t0, 3)
-    if getattr(args, "json", False):
-        print(json.dumps({"properties": [_public(r) for r in results], "witnesses": [_public(w) for w in wres],
-                          "seconds": total}, indent=2))
-    else:
-        print(format_table(results, wres))
-        print(f"\n{len(results)} properties, {len(wres)} witnesses in {total:.2f}s")
-    if mutant:
-        return 0 if all(r["verdict"] == "refuted" for r in results) else 1
-    ok = all(r["verdict"] == "proven" and r["premise"]["verdict"] == "witnessed" for r in results)
-    return 0 if ok and all(witness_ok(w) for w in wres) else 1
+    written = []
+    if diagram_dir:
+        written += _draw(results + wres, diagram_dir)
+    if out_dir:
+        written += write_runs(results + wres, out_dir)
+    return ProveReport(results, wres, round(time.perf_counter() - t0, 3), mutant, written)
 
 
 def witness_ok(w: dict) -> bool:

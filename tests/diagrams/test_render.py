@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tcpconform import cli
 from tcpconform.check.trace import Call, State
 from tcpconform.diagrams import render
 from tcpconform.model import graph, rules, semantics, space, vocab
@@ -263,7 +263,7 @@ def test_without_dot_the_dot_files_are_written_and_the_message_says_what_to_inst
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     assert shutil.which("dot") is None
     out = tmp_path / "out"
-    assert render.diagram_command(argparse.Namespace(out=str(out))) == 0
+    assert cli.main(["diagram", "--out", str(out)]) == 0
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted(f"{n}.dot" for n in render.DIAGRAMS)
     err = capsys.readouterr().err
@@ -285,7 +285,7 @@ def test_a_failing_dot_is_reported(tmp_path, monkeypatch, capsys):
     fake.write_text("#!/bin/sh\necho 'Error: something broke' >&2\nexit 3\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
-    assert render.diagram_command(argparse.Namespace(out=str(tmp_path / "out"))) == 2
+    assert cli.main(["diagram", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "something broke" in err and "exit 3" in err
 

@@ -7,7 +7,6 @@ namespaces); they are skipped otherwise. About 30 s in all on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import io
 import json
@@ -22,11 +21,12 @@ from typing import Any
 
 import pytest
 
-from tcpconform.live import campaign, netns
+from tcpconform import cli
 from tcpconform.check.search import Checker, check_trace
-from tcpconform.live.recorder import Recorder, diag_dump
-from tcpconform.live.run import run_command
 from tcpconform.check.trace import Call, parse_addr, read_trace
+from tcpconform.live import campaign, netns, pool
+from tcpconform.live.recorder import Recorder, diag_dump
+from tcpconform.live.run import run_scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,11 +37,9 @@ NETNS = netns.probe().mode == "netns"
 needs_netns = pytest.mark.skipif(not NETNS, reason="no network namespaces here: " + netns.probe().reason)
 
 
-def args(*scenario: str, **extra: Any) -> argparse.Namespace:
-    base = dict(scenario=list(scenario), out=None, json=True, explain=False, random=None, seed=None,
-                jobs=None, steps=None, isolation="auto", where=False)
-    base.update(extra)
-    return argparse.Namespace(**base)
+def conform_run(*argv: str) -> int:
+    """``conform run ARGV`` in this process (no run: usage errors and --where only)."""
+    return cli.main(["run", *argv])
 
 
 def checked(path: str) -> Any:
@@ -64,11 +62,11 @@ def test_lockstep_stops_at_the_first_divergent_event(monkeypatch: pytest.MonkeyP
     program = [[1, 0, 0], [2, 0, 0], [4, 0, 0]]  # serve, dial, send: stops long before the send
     r = campaign.run_program(program)
     assert r.verdict == "diverges"
-    lines = r.text.splitlines()
+    lines = r.trace_text.splitlines()
     assert len(lines) == r.line  # the trace ends at the divergent event
     assert json.loads(lines[-1]) == {"ev": "state", "sock": "L", "state": "SYN_SENT"}
     assert [c[0] for c in r.calls] == ["socket", "bind", "listen"]
-    verdict = check_trace(*read_trace(io.BytesIO(r.text.encode())))
+    verdict = check_trace(*read_trace(io.BytesIO(r.trace_text.encode())))
     assert (verdict.verdict, verdict.line) == ("diverges", r.line)
 
 
@@ -112,7 +110,7 @@ def test_interpreter_uses_only_what_the_trace_shows() -> None:
     program = [[o, x, y] for o in range(len(campaign.OP_TABLE)) for x, y in ((0, 0), (3, 5), (7, 7))]
     r = campaign.run_program(program, keep_text=True)
     assert r.verdict in ("conforms", "diverges"), r.reason
-    header, events = read_trace(io.BytesIO(r.text.encode()))
+    header, events = read_trace(io.BytesIO(r.trace_text.encode()))
     shown = set()
     for ev in events:
         if getattr(ev, "op", None) in ("bind", "connect") and ev.addr[1] != 0:
@@ -126,21 +124,19 @@ def test_interpreter_uses_only_what_the_trace_shows() -> None:
 # conform run --random
 # ---------------------------------------------------------------------------
 
-def test_random_campaign_reports_and_saves_what_it_finds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = run_command(args(random=40, seed=11, jobs=2, out=str(tmp_path)))
-    captured = capsys.readouterr()
-    report = json.loads(captured.out)
-    camp = report["random"]
-    assert camp["sequences"] == 40 and camp["jobs"] == 2 and camp["seed"] == 11
-    assert camp["conforms"] + camp["diverged"] + camp["errors"] == 40
-    assert camp["errors"] == 0, camp["errors_detail"]
-    assert "random campaign: 40 sequences, seed 11" in captured.err
-    assert report["isolation"] == ("netns" if NETNS else "none")
-    assert status == (1 if camp["divergences"] else 0)
-    for d in camp["divergences"]:  # real model gaps, if any: each saved, each reproducible offline
-        verdict = checked(d["trace"])
-        assert (verdict.verdict, verdict.line) == ("diverges", d["line"])
-        assert d["calls"] <= d["shrunk_from"]
+def test_random_campaign_reports_and_saves_what_it_finds(tmp_path: Path) -> None:
+    said: list[str] = []
+    camp = campaign.run_campaign(40, 11, jobs=2, out_dir=str(tmp_path), progress=lambda e: said.append(e.format()))
+    assert camp.sequences == 40 and camp.jobs == 2 and camp.seed == 11
+    assert camp.conforms + camp.diverged + camp.errors == 40
+    assert camp.errors == 0, camp.errors_detail
+    assert said[0].startswith("random campaign: 40 sequences, seed 11") and said[-1].startswith("40/40 sequences")
+    assert pool.isolation_of(camp.ready).mode == ("netns" if NETNS else "none")
+    assert camp.status == (1 if camp.divergences else 0)
+    for d in camp.divergences:  # real model gaps, if any: each saved, each reproducible offline
+        verdict = checked(d.trace)
+        assert (verdict.verdict, verdict.line) == ("diverges", d.line)
+        assert d.calls <= d.shrunk_from
 
 
 def _fault_connect(ev: dict) -> dict:
@@ -151,36 +147,35 @@ def _fault_connect(ev: dict) -> dict:
     return ev
 
 
-def test_divergence_is_shrunk_saved_and_never_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_divergence_is_shrunk_saved_and_never_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(campaign, "FAULT", _fault_connect)  # inherited by the forked workers
     runs = []
     for _ in range(2):
-        status = run_command(args(random=30, seed=5, jobs=2, steps=12, out=str(tmp_path)))
-        runs.append(json.loads(capsys.readouterr().out)["random"])
-        assert status == 1
-    found = [d for d in runs[0]["divergences"] if d["signature"].startswith("connect -> ENETUNREACH")]
-    assert found, runs[0]["divergences"]
+        camp = campaign.run_campaign(30, 5, jobs=2, steps=12, out_dir=str(tmp_path))
+        runs.append(camp)
+        assert camp.status == 1
+    found = [d for d in runs[0].divergences if d.signature.startswith("connect -> ENETUNREACH")]
+    assert found, runs[0].divergences
     d = found[0]
     # the smallest program: a socket, then connect (to a port shown by a bind, or to a listener)
-    assert d["calls"] <= 4 and d["calls"] <= d["shrunk_from"], d
-    assert json.loads(d["event"])["ret"] == "ENETUNREACH"
-    text = Path(d["trace"]).read_text()
-    assert len(text.splitlines()) == d["line"]
+    assert d.calls <= 4 and d.calls <= d.shrunk_from, d
+    assert json.loads(d.event)["ret"] == "ENETUNREACH"
+    text = Path(d.trace).read_text()
+    assert len(text.splitlines()) == d.line
     assert json.loads(text.splitlines()[0])["meta"]["seed"] == 5
-    verdict = checked(d["trace"])
-    assert (verdict.verdict, verdict.line) == ("diverges", d["line"])
+    verdict = checked(d.trace)
+    assert (verdict.verdict, verdict.line) == ("diverges", d.line)
     # the second run wrote new files next to the first run's, which are unchanged
-    first = {d["trace"] for d in runs[0]["divergences"]}
-    second = {d["trace"] for d in runs[1]["divergences"]}
+    first = {d.trace for d in runs[0].divergences}
+    second = {d.trace for d in runs[1].divergences}
     assert first and second and not first & second
-    assert Path(d["trace"]).read_text() == text
+    assert Path(d.trace).read_text() == text
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(args(random=0)) == 2
-    assert run_command(args(seed=3)) == 2
-    assert run_command(args(random=3, jobs=0)) == 2
+    assert conform_run("--random", "0") == 2
+    assert conform_run("--seed", "3") == 2
+    assert conform_run("--random", "3", "--jobs", "0") == 2
     assert "--seed only makes sense with --random" in capsys.readouterr().err
 
 
@@ -190,39 +185,31 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 @needs_netns
 def test_every_worker_has_its_own_namespace() -> None:
-    seen: list[dict] = []
+    fresh_ids: list[list] = []
 
-    def target(job: dict, fresh: Any, send: Any) -> None:
+    def target(job: None, worker: pool.Worker) -> None:
         ids = [netns.netns_id()]
-        fresh()
+        worker.fresh()
         ids.append(netns.netns_id())
-        send("ids", ids)
+        worker.send(ids)
 
-    def handle(index: int, msg: tuple) -> None:
-        if msg[0] == "ready":
-            seen.append(msg[1])
-        elif msg[0] == "ids":
-            seen.append({"ids": msg[1]})
-
-    problems = campaign.run_workers([{"isolation": "auto"}, {"isolation": "auto"}], target, handle)
-    assert not problems
-    ready = [m for m in seen if "isolation" in m]
-    assert [m["isolation"] for m in ready] == ["netns", "netns"]
-    spaces = [m["netns"] for m in ready] + [i for m in seen if "ids" in m for i in m["ids"]]
+    report = pool.run_workers([None, None], target, lambda index, ids: fresh_ids.append(ids))
+    assert not report.problems
+    assert [r.isolated.mode for r in report.ready] == ["netns", "netns"]
+    spaces = [r.netns for r in report.ready] + [i for ids in fresh_ids for i in ids]
     assert netns.netns_id() not in spaces
-    assert len(set(m["netns"] for m in ready)) == 2
-    fresh_ids = [m["ids"] for m in seen if "ids" in m]
-    assert all(a != b for a, b in fresh_ids)  # fresh() moves into yet another one
+    assert len(set(r.netns for r in report.ready)) == 2
+    assert len(fresh_ids) == 2 and all(a != b for a, b in fresh_ids)  # fresh() moves into yet another one
 
 
-def test_isolation_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(args("self-connect")) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["isolation"] == ("netns" if NETNS else "none") and report["isolation_reason"]
-    assert run_command(args("self-connect", isolation="none")) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert (report["isolation"], report["isolation_reason"]) == ("none", "disabled by --isolation none")
-    assert "isolation none" in report["where"]
+def test_isolation_is_reported() -> None:
+    report = run_scenarios(["self-connect"])
+    iso = pool.isolation_of(report.ready)
+    assert report.status == 0 and iso.mode == ("netns" if NETNS else "none") and iso.reason
+    report = run_scenarios(["self-connect"], isolation="none")
+    iso = pool.isolation_of(report.ready)
+    assert report.status == 0 and (iso.mode, iso.reason) == ("none", "disabled by --isolation none")
+    assert "isolation none" in pool.network_line(iso)
 
 
 def test_without_root_isolation_says_why() -> None:
@@ -241,7 +228,7 @@ def test_without_root_isolation_says_why() -> None:
 
 
 def test_where_says_so_plainly(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(args(where=True, json=False)) == 0
+    assert conform_run("--where") == 0
     text = capsys.readouterr().out
     assert "never sends anything to an address outside loopback" in text
     assert "127.0.0.1" in text
@@ -252,9 +239,10 @@ def test_where_says_so_plainly(capsys: pytest.CaptureFixture[str]) -> None:
 # --explain
 # ---------------------------------------------------------------------------
 
-def test_explain_sets_model_and_kernel_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(args("nonblocking-connect", explain=True, json=False)) == 0
-    text = capsys.readouterr().out
+def test_explain_sets_model_and_kernel_side_by_side() -> None:
+    report = run_scenarios(["nonblocking-connect"], explain=True)
+    assert report.status == 0
+    text = "\n".join(report.lines())
     assert "model (" in text and "kernel" in text
     header = [line for line in text.splitlines() if "Recv-Q" in line][0]
     assert header.count("Recv-Q") == 2 and header.count("Foreign Address") == 2
@@ -262,8 +250,7 @@ def test_explain_sets_model_and_kernel_side_by_side(capsys: pytest.CaptureFixtur
     row = [line for line in accept.splitlines() if line.split()[:1] == ["s"]][0]
     assert row.count("ESTABLISHED") == 2 and not row.startswith("  *")
 
-    assert run_command(args("nonblocking-connect", explain=True)) == 0
-    entry = json.loads(capsys.readouterr().out)["scenarios"][0]
+    entry = report.to_json()["scenarios"][0]
     steps = entry["explain"]
     assert steps and all(s["kernel"] is not None for s in steps)
     last = steps[-1]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -137,7 +136,7 @@ def test_observers_off_without_their_own_namespaces_or_tracefs(tmp_path: Path) -
     assert r.returncode == 0 and "observers: x-state off: --observers off; x-packet off too" in r.stdout
     assert "tracefs is not mounted" in tracepoint.available(str(tmp_path))  # a directory that is no tracefs
     with tracepoint.Session(2, root=str(tmp_path)) as s:
-        assert s.off is not None and s.job(1) == {"instance": None, "ports": None, "off": s.off}
+        assert s.off is not None and s.for_worker(1) == {"instance": None, "ports": None, "off": s.off}
 
 
 # ---------------------------------------------------------------------------
@@ -376,7 +375,7 @@ def test_session_removes_its_instances_and_reaps_stale_ones() -> None:
             assert not os.path.exists(stale)
             made = _ours(os.getpid())
             assert len(made) == 2
-            ports = [s.job(k)["ports"] for k in range(2)]
+            ports = [s.for_worker(k)["ports"] for k in range(2)]
             assert ports[0] != ports[1]
         assert _ours(os.getpid()) == []
     finally:

@@ -1,22 +1,19 @@
 """Live tests: record every scenario on this machine's loopback and check it.
 
 * every recorded trace is a valid trace (the reader accepts it);
-* every recorded trace conforms to the model (skipped while
-  ``tcpconform.check.search`` is not importable);
+* every recorded trace conforms to the model;
 * one-event mutants of recorded traces, each something Linux cannot produce,
   are rejected as "diverges" at exactly the mutated line;
 * the recorder's own guarantees: cleanup, watchdog, loopback only, no call on
   a closed descriptor, states after close read from sock_diag, netstat rows;
-* ``conform run`` (in worker processes, see also tests/test_campaign.py).
+* ``conform run`` (in worker processes, see also tests/live/test_campaign.py).
 
 Each scenario is recorded once per test session (about 1.5 s in all).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import importlib
 import io
 import json
 import os
@@ -26,10 +23,14 @@ from typing import Any, Callable
 
 import pytest
 
-from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
-from tcpconform.live.run import check_text, run_command
-from tcpconform.live.scenarios import SCENARIOS, record
+from tcpconform import cli
 from tcpconform.check.trace import read_trace
+from tcpconform.live.checking import check_recorded
+from tcpconform.live.netfilter import ScenarioSkipped
+from tcpconform.live.pool import isolation_of, network_line
+from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
+from tcpconform.live.run import run_scenarios
+from tcpconform.live.scenarios import SCENARIOS, record
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the recorder drives Linux TCP sockets over loopback")
@@ -49,34 +50,19 @@ def recorded(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return copy.deepcopy(header), copy.deepcopy(events)
 
 
-from tcpconform.live.netfilter import ScenarioSkipped  # noqa: E402
-
-
 def test_held_back_segments_reach_simultaneous_open_and_close(capsys: pytest.CaptureFixture[str]) -> None:
     """In the run's own namespace (root, nft), SYNs and FINs held back make the ends cross."""
     import shutil
     if os.geteuid() != 0 or shutil.which("nft") is None:
         pytest.skip("needs root and nft (bin/dev installs nftables as root)")
-    status = run_command(run_args("simultaneous-open", "simultaneous-close", json_=True))
-    report = json.loads(capsys.readouterr().out)
-    assert [s["verdict"] for s in report["scenarios"]] == ["conforms", "conforms"], report
-    assert status == 0
-    assert {"synsent.syn", "synrcvd.ack", "fw1.fin", "closing.ackfin"} <= set(report["coverage"]["exercised"])
+    report = run_scenarios(["simultaneous-open", "simultaneous-close"])
+    assert [o.verdict for o in report.outcomes] == ["conforms", "conforms"], report.outcomes
+    assert report.status == 0
+    assert {"synsent.syn", "synrcvd.ack", "fw1.fin", "closing.ackfin"} <= set(report.coverage.exercised)
 
 
 def text_of(header: dict[str, Any], events: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(o) + "\n" for o in [header, *events])
-
-
-def checker() -> Callable[..., Any]:
-    """``tcpconform.check.search.check_trace``, or skip the test while it does not exist."""
-    try:
-        module = importlib.import_module("tcpconform.check.search")
-    except ModuleNotFoundError as e:
-        if e.name != "tcpconform.check.search":
-            raise
-        pytest.skip("tcpconform.check.search is not importable yet; only the recording is tested")
-    return module.check_trace
 
 
 def open_fds() -> set[str]:
@@ -111,8 +97,7 @@ KNOWN_MODEL_GAPS: dict[str, str] = {}
     for n in SCENARIOS
 ])
 def test_scenario_conforms(name: str) -> None:
-    check_trace = checker()
-    outcome = check_text(text_of(*recorded(name)), check_trace)
+    outcome = check_recorded(text_of(*recorded(name)))
     assert outcome.verdict == "conforms", (
         f"{name}: {outcome.verdict} at line {outcome.line}: {outcome.reason}\n"
         f"  {outcome.event}\n  model allowed: {outcome.allowed}")
@@ -193,8 +178,7 @@ def test_mutant_is_rejected_at_the_mutated_line(scenario: str, find: Callable, m
     header, events = recorded(scenario)
     index = find(events)
     events[index] = mutate(events[index])
-    check_trace = checker()
-    outcome = check_text(text_of(header, events), check_trace)
+    outcome = check_recorded(text_of(header, events))
     assert (outcome.verdict, outcome.line) == ("diverges", index + 2), (
         f"{outcome.verdict} at line {outcome.line} ({outcome.reason}); "
         f"mutated line {index + 2}: {json.dumps(events[index])}")
@@ -278,33 +262,33 @@ def test_trace_header() -> None:
 # conform run
 # ---------------------------------------------------------------------------
 
-def run_args(*scenario: str, out: str | None = None, json_: bool = False, **extra: Any) -> argparse.Namespace:
-    return argparse.Namespace(scenario=list(scenario), out=out, json=json_,
-                              explain=extra.get("explain", False), random=extra.get("random"),
-                              seed=extra.get("seed"), jobs=extra.get("jobs"))
+def conform_run(*argv: str) -> int:
+    """``conform run ARGV`` in this process (usage errors only: a run would mount tracefs here)."""
+    return cli.main(["run", *argv])
 
 
 def test_run_unknown_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(run_args("no-such-scenario")) == 2
+    assert conform_run("no-such-scenario") == 2
     assert "lifecycle-client-closes" in capsys.readouterr().err
 
 
 def test_run_refuses_to_overwrite(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "self-connect.jsonl").write_text("keep me")
-    assert run_command(run_args("self-connect", out=str(tmp_path))) == 2
+    assert conform_run("self-connect", "--out", str(tmp_path)) == 2
     assert (tmp_path / "self-connect.jsonl").read_text() == "keep me"
     assert "refusing to overwrite" in capsys.readouterr().err
 
 
 def test_run_option_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(run_args(seed=1)) == 2  # --seed without --random
-    assert run_command(run_args(random=-1)) == 2
+    assert conform_run("--seed", "1") == 2  # --seed without --random
+    assert conform_run("--random", "-1") == 2
     assert "--seed only makes sense with --random" in capsys.readouterr().err
 
 
-def test_run_reports_isolation_and_network(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_command(run_args("self-connect")) == 0
-    text = capsys.readouterr().out
+def test_run_reports_isolation_and_network() -> None:
+    report = run_scenarios(["self-connect"])
+    assert report.status == 0
+    text = network_line(isolation_of(report.ready))
     assert "network: 127.0.0.1 only" in text and "isolation" in text
 
 
@@ -330,9 +314,9 @@ def test_recorder_netstat_rows() -> None:
         assert rows["s"]["recvq"] == 7
 
 
-def test_run_writes_and_checks(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    status = run_command(run_args("self-connect", "fresh-socket-calls", out=str(tmp_path), json_=True))
-    report = json.loads(capsys.readouterr().out)
+def test_run_writes_and_checks(tmp_path: Any) -> None:
+    result = run_scenarios(["self-connect", "fresh-socket-calls"], str(tmp_path))
+    report = result.to_json()
     written = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".jsonl")
     assert written == ["fresh-socket-calls.jsonl", "self-connect.jsonl"]
     assert (tmp_path / "coverage.dot").exists()  # the rules the run exercised, drawn
@@ -340,6 +324,5 @@ def test_run_writes_and_checks(tmp_path: Any, capsys: pytest.CaptureFixture[str]
     assert 0 < cov["rules_exercised"] < cov["rules_total"]
     assert "connect.start" in cov["exercised"] and "closewait.rst" in cov["not_exercised"]
     assert [s["name"] for s in report["scenarios"]] == ["self-connect", "fresh-socket-calls"]
-    checker()  # below: only meaningful once the checker exists
-    assert status == 0, report
+    assert result.status == 0, report
     assert report["summary"] == {"scenarios": 2, "conforms": 2}

@@ -13,11 +13,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-from types import SimpleNamespace
 
 import pytest
 import z3
 
+from tcpconform import cli
 from tcpconform.properties import catalog, certificates, engine, mutants, prove
 from tcpconform.properties.compose import CLIENTS, system
 
@@ -91,7 +91,7 @@ def test_vacuous_premise_is_reported_not_witnessed(monkeypatch, tmp_path, capsys
     r = prove.prove_one(vacuous, system(), store=False)
     assert r["verdict"] == "proven" and r["premise"]["verdict"] != "witnessed"
     monkeypatch.setitem(catalog.BY_NAME, p.name, vacuous)
-    assert prove.prove_command(SimpleNamespace(names=[p.name], json=True)) == 1
+    assert cli.main(["prove", p.name, "--json"]) == 1
     (row,) = json.loads(capsys.readouterr().out)["properties"]
     assert row["premise"]["verdict"] != "witnessed"
 
@@ -150,7 +150,7 @@ def test_trivial_invariant_is_not_a_certificate() -> None:
 
 
 def test_prove_command_json(capsys) -> None:
-    code = prove.prove_command(SimpleNamespace(names=["connect_no_second_handshake"], json=True))
+    code = cli.main(["prove", "connect_no_second_handshake", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     (r,) = out["properties"]
@@ -170,7 +170,6 @@ def test_prove_refutes_a_mutant_with_a_counterexample() -> None:
 
 def test_counterexample_is_drawn_as_a_sequence_chart(tmp_path, capsys):
     """conform prove --mutant --diagram: the broken table's counterexample, drawn."""
-    from tcpconform import cli
     rc = cli.main(["prove", "no_send_before_established", "--mutant", "--diagram", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "refuted" in out and "call:send" in out

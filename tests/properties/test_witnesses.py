@@ -132,7 +132,7 @@ def test_a_stored_run_must_still_reach_the_target(tmp_path, monkeypatch) -> None
 
 def test_prove_lists_witnesses(capsys) -> None:
     name = "S3_send_before_server_established"
-    code = prove.prove_command(SimpleNamespace(names=[name], json=True))
+    code = cli.main(["prove", name, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["properties"] == []
     (w,) = out["witnesses"]
