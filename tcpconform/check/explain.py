@@ -26,6 +26,13 @@ flight were delivered), ``*`` one whose kernel state the model does not
 allow here. Queue sizes
 may differ legitimately (the kernel counts unacknowledged bytes, the model
 undelivered ones). At a divergence the explanation stops with the verdict.
+
+This module also holds the one netstat-table writer of the project: the
+row of an ``x-netstat`` event (:func:`netstat_event`), an address as netstat
+shows it (:func:`netstat_addr`), a row's cells (:func:`netstat_cells`) and a
+table of them (:func:`netstat_table`, :func:`aligned`), used here, by the
+recorder and by the proofs' step tables (:mod:`tcpconform.properties.runs`,
+:mod:`tcpconform.properties.pair`).
 Pure: no I/O besides the text it is given.
 """
 
@@ -34,13 +41,70 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection, Iterable
 
 from tcpconform.check.trace import TraceError, format_addr, read_trace
 
-__all__ = ["Step", "explain_text", "format_steps", "model_rows"]
+__all__ = ["Step", "explain_text", "explained", "format_steps", "model_rows", "COLUMNS", "NETSTAT_FIELDS",
+           "netstat_addr", "netstat_event", "netstat_cells", "netstat_table", "aligned"]
 
 COLUMNS = ("Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State")
+NETSTAT_FIELDS = ("sock", "state", "recvq", "sendq", "local", "foreign")
+"""The fields of a row of an ``x-netstat`` event, in the order they are written."""
+UNBOUND = "0.0.0.0:*"
+"""netstat's address of a socket that has none (not bound, no peer)."""
+ANY_PEER = "*:*"
+"""netstat's foreign address of a listener."""
+
+
+# ---------------------------------------------------------------------------
+# netstat rows and tables
+# ---------------------------------------------------------------------------
+
+def netstat_addr(addr: Any, listener: bool = False) -> str:
+    """An address as netstat shows it: ``IP:PORT`` (``IP:?`` for a port the
+    model does not know yet, a negative one); no address: ``*:*`` for a
+    listener's foreign address, else ``0.0.0.0:*``."""
+    if addr is None:
+        return ANY_PEER if listener else UNBOUND
+    ip, port = addr[0], addr[1]
+    return format_addr((ip, "?" if isinstance(port, int) and port < 0 else port))
+
+
+def netstat_event(rows: Iterable[dict], **fields: Any) -> dict:
+    """An ``x-netstat`` event: ``fields`` (e.g. ``step``), then ``rows``, each
+    cut to :data:`NETSTAT_FIELDS` (a checker ignores the event)."""
+    return {"ev": "x-netstat", **fields, "rows": [{k: r[k] for k in NETSTAT_FIELDS} for r in rows]}
+
+
+def netstat_cells(row: dict | None) -> list[str]:
+    """The six :data:`COLUMNS` of a row (empty cells for no row; a queue not
+    known is ``?``; a row's ``note``, if any, follows its state in brackets;
+    a socket that is gone shows dashes)."""
+    if row is None:
+        return ["", "", "", "", "", ""]
+    if row.get("gone"):
+        return ["tcp", "-", "-", "-", "-", "CLOSED (gone)"]
+    q = lambda v: "?" if v is None else str(v)  # noqa: E731
+    state = row["state"] + (f" ({row['note']})" if row.get("note") else "")
+    return ["tcp", q(row["recvq"]), q(row["sendq"]), row["local"], row["foreign"], state]
+
+
+def aligned(table: list[list[str]], right: Collection[int] = ()) -> list[str]:
+    """Rows of cells as text lines: each column as wide as its widest cell,
+    the columns numbered in ``right`` set to the right, two spaces between
+    columns and before the first, no trailing blanks."""
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  " + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in table]
+
+
+def netstat_table(rows: Iterable[tuple[str, dict | None]], queues_right: bool = True) -> list[str]:
+    """A netstat table as text lines: a heading (``sock`` and :data:`COLUMNS`),
+    then one line per ``(name, row)``; the queue columns set to the right
+    unless ``queues_right`` is false."""
+    table = [["sock", *COLUMNS], *([name, *netstat_cells(row)] for name, row in rows)]
+    return aligned(table, (2, 3) if queues_right else ())
 
 
 @dataclass
@@ -56,10 +120,7 @@ class Step:
 
 
 def _addr(a: Any) -> str:
-    if a is None:
-        return "*:*"
-    ip, port = a
-    return format_addr((ip, "?" if isinstance(port, int) and port < 0 else port))
+    return netstat_addr(a, listener=True)
 
 
 def _join(frontier: set, parked: dict) -> tuple[Any, int]:
@@ -103,8 +164,8 @@ def model_rows(checker: Any, names: list[str]) -> tuple[list[dict], int]:
             present.add(key)
         rows.append({"sock": key if named else None, "key": key if named else _pair(e.local, e.remote),
                      "state": state, "recvq": recvq, "sendq": sendq,
-                     "local": _addr(e.local) if e.local else "0.0.0.0:*", "foreign": _addr(e.remote) if e.remote else
-                     ("*:*" if core.st == "LISTEN" else "0.0.0.0:*")})
+                     "local": netstat_addr(e.local or None),
+                     "foreign": netstat_addr(e.remote or None, listener=core.st == "LISTEN")})
     for name in names:
         if name not in present:
             rows.append({"sock": name, "key": name, "state": "CLOSED", "recvq": None, "sendq": None,
@@ -195,15 +256,6 @@ class _Bad:
     allowed: list
 
 
-def _cells(row: dict | None) -> list[str]:
-    if row is None:
-        return ["", "", "", "", "", ""]
-    if row.get("gone"):
-        return ["tcp", "-", "-", "-", "-", "CLOSED (gone)"]
-    q = lambda v: "?" if v is None else str(v)  # noqa: E731
-    return ["tcp", q(row["recvq"]), q(row["sendq"]), row["local"], row["foreign"], row["state"]]
-
-
 def format_steps(steps: list[Step]) -> str:
     """The steps as text: per call, the two tables side by side."""
     out: list[str] = []
@@ -225,14 +277,12 @@ def format_steps(steps: list[Step]) -> str:
             if step.kernel is not None and kernel_state not in shown:
                 mark = "~" if kernel_state in allowed else "*"
             name = k if len(k) <= 40 else k[:37] + "..."
-            table.append([mark, name, *_cells(m), "|", *_cells(kr)])
+            table.append([mark, name, *netstat_cells(m), "|", *netstat_cells(kr)])
         widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
         left = sum(widths[:8]) + 2 * 8
         out.append("  " + " " * (widths[0] + widths[1] + 4) + head_model.ljust(left - widths[0] - widths[1] - 4)
                    + head_kernel)
-        for r in table:
-            out.append("  " + "  ".join(c.rjust(w) if i in (3, 4, 10, 11) else c.ljust(w)
-                                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        out.extend(aligned(table, (3, 4, 10, 11)))
         out.extend("  " + d for d in step.detail)
         out.append("")
     return "\n".join(out)
@@ -249,6 +299,14 @@ def _call_text(text: str) -> str:
     args = " ".join(f"{k}={v}" for k, v in ev.items() if k in ("addr", "backlog", "len", "how", "nonblock", "linger0"))
     res = " ".join(f"{k}={v}" for k, v in ev.items() if k in ("local", "peer", "new", "n"))
     return f"{ev['sock']} {ev['op']}({args}) -> {ev['ret']}{' ' + res if res else ''}"
+
+
+def explained(text: str) -> dict:
+    """A trace explained (:func:`explain_text`), as ``conform run --explain``
+    reports it: ``explain`` (:func:`explain_json`) and ``explain_text``
+    (:func:`format_steps`)."""
+    steps = explain_text(text)
+    return {"explain": explain_json(steps), "explain_text": format_steps(steps)}
 
 
 def explain_json(steps: list[Step]) -> list[dict]:

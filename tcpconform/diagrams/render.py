@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from tcpconform.check.trace import format_addr
 from tcpconform.model import graph as mgraph
 from tcpconform.model import rules, system, vocab
 from tcpconform.model.graph import Edge, Graph
@@ -538,10 +539,6 @@ def _seg_text(kind: str, n: int) -> str:
     return f"data ({n} bytes)" if kind == "DATA" else SEG_TEXT.get(kind, kind)
 
 
-def _addr_text(addr) -> str:
-    return f"{addr[0]}:{addr[1]}"
-
-
 class ModelRun:
     """A scripted run of :mod:`tcpconform.model.system`, drawn as it goes.
 
@@ -642,7 +639,7 @@ class ModelRun:
 
     @staticmethod
     def _call_text(ev) -> str:
-        arg = {"bind": lambda: _addr_text(ev.addr), "connect": lambda: _addr_text(ev.addr),
+        arg = {"bind": lambda: format_addr(ev.addr), "connect": lambda: format_addr(ev.addr),
                "listen": lambda: str(ev.backlog), "send": lambda: str(ev.length),
                "recv": lambda: str(ev.length), "shutdown": lambda: ev.how or ""}.get(ev.op, lambda: "")()
         if ev.op == "socket":
@@ -936,7 +933,7 @@ def _trace_call_text(ev) -> str:
     if ev.op == "socket" and getattr(ev, "nonblock", False):
         args.append("nonblocking")
     if getattr(ev, "addr", None) is not None:
-        args.append(_addr_text(ev.addr))
+        args.append(format_addr(ev.addr))
     if getattr(ev, "backlog", None) is not None:
         args.append(str(ev.backlog))
     if getattr(ev, "length", None) is not None:
@@ -951,9 +948,9 @@ def _trace_call_text(ev) -> str:
             ev.new if ev.op == "accept" and ev.new else ev.sock if ev.op == "socket" else "0"
     extra = []
     if getattr(ev, "local", None) is not None and ev.op in ("bind", "connect"):
-        extra.append(f"local {_addr_text(ev.local)}")
+        extra.append(f"local {format_addr(ev.local)}")
     if getattr(ev, "peer", None) is not None:
-        extra.append(f"peer {_addr_text(ev.peer)}")
+        extra.append(f"peer {format_addr(ev.peer)}")
     text = f"{ev.op}({', '.join(args)}) → {ret}"
     return text + ("\n" + ", ".join(extra) if extra else "")
 

@@ -460,9 +460,7 @@ def _explain_into(entries: list[dict], traces: dict[str, str]) -> None:
         text = traces.get(entry["name"])
         if text is None:
             continue
-        steps = explain.explain_text(text)
-        entry["explain"] = explain.explain_json(steps)
-        entry["explain_text"] = explain.format_steps(steps)
+        entry.update(explain.explained(text))
 
 
 # ---------------------------------------------------------------------------
@@ -546,9 +544,7 @@ def _campaign_report(n: int, seed: int, work: list[dict], results: dict[int, dic
                  "program": m["program"], "trace": path}
         if explain:
             from tcpconform.check import explain as ex
-            steps = ex.explain_text(m["text"])
-            entry["explain"] = ex.explain_json(steps)
-            entry["explain_text"] = ex.format_steps(steps)
+            entry.update(ex.explained(m["text"]))
         divergences.append(entry)
     error_entries = []
     for number, e in enumerate(errors, 1):
@@ -559,9 +555,7 @@ def _campaign_report(n: int, seed: int, work: list[dict], results: dict[int, dic
         r0 = results.get(0, {}).get("first")
         if r0 and r0.get("text"):
             from tcpconform.check import explain as ex
-            steps = ex.explain_text(r0["text"])
-            first = {"explain": ex.explain_json(steps), "explain_text": ex.format_steps(steps),
-                     "program": r0["program"]}
+            first = {**ex.explained(r0["text"]), "program": r0["program"]}
     report = {
         "seed": seed, "requested": n, "jobs": len(work), "steps": work[0]["steps"] if work else None,
         **totals, "seconds": round(seconds, 3),

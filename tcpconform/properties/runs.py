@@ -46,6 +46,8 @@ from typing import Any, Callable
 
 import z3
 
+from tcpconform.check.explain import netstat_addr, netstat_event, netstat_table as table_lines
+from tcpconform.check.trace import call_event, format_addr, state_event, trace_header, trace_text
 from tcpconform.model import z3enc as E
 
 from tcpconform.properties import bounds as B
@@ -510,7 +512,7 @@ def _channel(state: dict, ch: str) -> list[str]:
 
 
 def _addr(port: int | None) -> str:
-    return f"{HOST}:{port}" if port else "0.0.0.0:*"
+    return netstat_addr((HOST, port) if port else None)
 
 
 def listener_port(state: dict) -> int:
@@ -587,16 +589,16 @@ def walk(run: Run) -> list[Moment]:
             if name[a] is None and a not in SERVERS:
                 name[a] = a
                 known[a] = "CLOSED"
-                ev.append({"ev": "call", "sock": a, "op": "socket", "ret": "ok",
-                           **({"nonblock": True} if st.before[f"{a}.nb"] else {})})
+                ev.append(call_event(a, "socket", **({"nonblock": True} if st.before[f"{a}.nb"] else {})))
             kw: dict = {}
             if op == "bind":
                 want = listener_port(st.after) if a == "L" else LISTEN_PORT if a in SERVERS else 40000 + int(a[1:])
-                kw = {"addr": f"{HOST}:{0 if p['port0'] else want}", **({"local": f"{HOST}:{want}"} if ok else {})}
+                kw = {"addr": format_addr((HOST, 0 if p["port0"] else want)),
+                      **({"local": format_addr((HOST, want))} if ok else {})}
             elif op == "listen":
                 kw = {"backlog": int(bool(p["cap2"]) and ok)}
             elif op == "connect":
-                kw = {"addr": f"{HOST}:{LISTEN_PORT if a in CLIENTS else port.get('C' + a[1:]) or OTHER_PORT}"}
+                kw = {"addr": format_addr((HOST, LISTEN_PORT if a in CLIENTS else port.get("C" + a[1:]) or OTHER_PORT))}
                 if st.ret in ("ok", "EINPROGRESS"):
                     kw["local"] = _addr(port[a] or LISTEN_PORT)
             elif op == "accept" and ok:
@@ -609,13 +611,13 @@ def walk(run: Run) -> list[Moment]:
             else:
                 kw = call_fields(op, ok, p)
             if name[a] is not None:
-                ev.append({"ev": "call", "sock": name[a], "op": op, "ret": st.ret, **kw})
+                ev.append(call_event(name[a], op, st.ret, **kw))
         # what a state event may say now
         for s in SLOTS:
             n = name[s]
             if n is not None and known.get(n) != _observed(st.after, s):
                 known[n] = _observed(st.after, s)
-                ev.append({"ev": "state", "sock": n, "state": known[n]})
+                ev.append(state_event(n, known[n]))
         # queues: bytes unread, bytes of DATA in flight
         for s in SLOTS:
             if f"{s}.rcvq" in st.after:
@@ -641,12 +643,12 @@ def walk(run: Run) -> list[Moment]:
                 row = {"recvq": sum(1 for x in SERVERS if af[f"{x}.queued"]),
                        "sendq": int(bool(af["L.cap2"])) if stn == "LISTEN" else 0,
                        "local": _addr(port["L"] if _short(af["L.bound"]) != "no" else None),
-                       "foreign": "*:*" if stn == "LISTEN" else "0.0.0.0:*"}
+                       "foreign": netstat_addr(None, listener=stn == "LISTEN")}
             elif s in CLIENTS:
                 connected = _short(af[f"{s}.ss"]) != "UNCONNECTED"
                 row = {"recvq": rq[s], "sendq": sum(inflight["up" + s[1:]]),
                        "local": _addr(port[s] if _short(af[f"{s}.bound"]) != "no" or connected else None),
-                       "foreign": _addr(LISTEN_PORT) if connected else "0.0.0.0:*"}
+                       "foreign": _addr(LISTEN_PORT if connected else None)}
             else:
                 row = {"recvq": rq[s], "sendq": sum(inflight["dn" + s[1:]]), "local": _addr(port[s]),
                        "foreign": _addr(peer[s])}
@@ -662,19 +664,10 @@ def netstat_table(run: Run, title: str = "") -> str:
     socket after it (Recv-Q: bytes unread, for a listener its accept queue's
     length; Send-Q: bytes of DATA in flight from the socket, for a listener
     its backlog)."""
-    from tcpconform.check.explain import COLUMNS, _cells
     lines = [title] if title else []
     for m in walk(run):
         lines.append(f"step {m.step.number}: {describe(m.step)}")
-        table = [["sock", *COLUMNS]]
-        for r in m.rows:
-            cells = _cells(r)
-            cells[-1] += f" ({r['note']})" if r["note"] else ""
-            table.append([r["sock"] or r["slot"], *cells])
-        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-        for r in table:
-            lines.append("  " + "  ".join(x.rjust(w) if i in (2, 3) else x.ljust(w)
-                                          for i, (x, w) in enumerate(zip(r, widths))).rstrip())
+        lines += table_lines((r["sock"] or r["slot"], r) for r in m.rows)
     return "\n".join(lines)
 
 
@@ -708,13 +701,12 @@ def to_trace(run: Run, meta: dict | None = None, netstat: bool = True) -> str:
     its calls and state changes, and after every step (``netstat``) an
     ``x-netstat`` event with the model's rows (request socks and queued
     connections too, with ``sock`` null), which checkers ignore."""
-    lines = [{"trace": 1, "profile": B.PROFILE, "world": "closed", **({"meta": meta} if meta else {})}]
+    events: list[dict] = []
     for m in walk(run):
-        lines += m.events
+        events += m.events
         if netstat:
-            lines.append({"ev": "x-netstat", "step": m.step.number, "rows": [
-                {k: r[k] for k in ("sock", "state", "recvq", "sendq", "local", "foreign")} for r in m.rows]})
-    return "\n".join(json.dumps(x) for x in lines) + "\n"
+            events.append(netstat_event(m.rows, step=m.step.number))
+    return trace_text(trace_header(profile=B.PROFILE, world="closed", **({"meta": meta} if meta else {})), events)
 
 
 def step_lines(run: Run) -> list[int]:
