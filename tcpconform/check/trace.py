@@ -44,6 +44,7 @@ __all__ = [
     "WORLDS",
     "SHUTDOWN_HOW",
     "MAX_LINE_BYTES",
+    "CALL_ARGS",
     "parse_addr",
     "format_addr",
     "read_trace",
@@ -312,6 +313,9 @@ _SHAPE: dict[str, tuple[frozenset, frozenset, frozenset]] = {
     "shutdown": (frozenset({"how"}), frozenset(), frozenset()),
     "close": (frozenset({"linger0"}), frozenset(), frozenset()),
 }
+CALL_ARGS = frozenset().union(*(always for always, _, _ in _SHAPE.values()))
+"""The fields that say what a call was asked to do (``addr``, ``backlog``, ``len``,
+``how``, ``nonblock``, ``linger0``); the others of a call say what it returned."""
 # (op, whether ret is one of the outcomes that carry the extra fields) -> allowed keys
 _ALLOWED = {
     (op, with_result): _BASE | always | (result if with_result else frozenset())
