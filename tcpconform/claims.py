@@ -28,19 +28,15 @@ from pathlib import Path
 from typing import Callable
 
 from tcpconform.check.search import check_trace
-from tcpconform.check.trace import read_trace
+from tcpconform.check.trace import call_event, read_trace, state_event, trace_header, trace_text
 from tcpconform.live.run import run_scenarios
 from tcpconform.model.doc import emit
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
 
 
-def c(sock, op, ret="ok", **kw):
-    return {"ev": "call", "sock": sock, "op": op, "ret": ret, **kw}
-
-
-def s(sock, state):
-    return {"ev": "state", "sock": sock, "state": state}
+c = call_event   # the evidence below, event by event
+s = state_event
 
 
 L = [c("L", "socket"), c("L", "bind", addr="127.0.0.1:0", local="127.0.0.1:5000"),
@@ -170,7 +166,7 @@ CLAIMS = [
 
 
 def _check(events: list):
-    text = "\n".join(json.dumps(x) for x in [{"trace": 1}] + events) + "\n"
+    text = trace_text(trace_header(), events)
     h, evs = read_trace(io.BytesIO(text.encode()))
     return check_trace(h, evs)
 

@@ -317,11 +317,15 @@ def _diagram_command(args: argparse.Namespace) -> int:
 def _prove_command(args: argparse.Namespace) -> int:
     from tcpconform.properties import prove  # z3 is slow to import, and only proofs need it
     try:
-        report = prove.prove(args.names, mutant=args.mutant, diagram_dir=args.diagram, out_dir=args.out)
+        report = prove.prove(args.names, mutant=args.mutant, out_dir=args.out)
     except prove.UnknownNames as e:
         print(e)
         return 2
-    for path in report.written:
+    drawn = []
+    if args.diagram:
+        from tcpconform.diagrams import render
+        drawn = render.draw_runs(report.properties + report.witnesses, args.diagram)
+    for path in drawn + report.written:
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))

@@ -1,9 +1,21 @@
+"""Fixtures and markers for the whole suite.
+
+Markers (registered in pyproject.toml): ``live`` for tests that need root,
+network namespaces and the real kernel stack — every test under
+``tests/live`` gets it here, from its folder; a test elsewhere that records
+on the kernel is marked by hand — and ``slow`` for tests of more than
+about 5 s.  ``python -m pytest -m "not live"`` runs the pure tests alone;
+``-m "not live and not slow"`` a fast subset.
+"""
+
 import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+FOLDER_MARKS = {"live": "live"}   # folder under tests/ -> the marker every test in it gets
 
 
 def shared_dir() -> Path | None:
@@ -28,3 +40,14 @@ def pytest_configure(config):
     mounted (as root; nothing changes outside this process and its children)."""
     from tcpconform.live.tracepoint import mount_private
     mount_private()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its folder's marker (:data:`FOLDER_MARKS`)."""
+    for item in items:
+        try:
+            folder = Path(item.fspath).resolve().relative_to(TESTS).parts[0]
+        except ValueError:
+            continue
+        if folder in FOLDER_MARKS:
+            item.add_marker(FOLDER_MARKS[folder])

@@ -65,6 +65,7 @@ def test_a_z3_verdict_that_no_longer_holds_is_reported(z3_results):
     assert not ok and text.startswith("BROKEN")
 
 
+@pytest.mark.live   # records the scenarios on this machine's kernel
 def test_live_verdicts_in_the_doc_hold_on_this_kernel():
     doc = claims.DOC_PATH.read_text()
     for c in claims.CLAIMS:

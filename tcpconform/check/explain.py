@@ -27,6 +27,13 @@ flight were delivered), ``*`` one whose kernel state the model does not
 allow here. Queue sizes
 may differ legitimately (the kernel counts unacknowledged bytes, the model
 undelivered ones). At a divergence the explanation stops with the verdict.
+
+This module also holds the one netstat-table writer of the project: the
+row of an ``x-netstat`` event (:func:`netstat_event`), an address as netstat
+shows it (:func:`netstat_addr`), a row's cells (:func:`netstat_cells`) and a
+table of them (:func:`netstat_table`, :func:`aligned`), used here, by the
+recorder and by the proofs' step tables (:mod:`tcpconform.properties.runs`,
+:mod:`tcpconform.properties.pair`).
 Pure: no I/O besides the text it is given.
 """
 
@@ -35,16 +42,73 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection, Iterable
 
-from tcpconform.check.search import engine_for
+from tcpconform.check.search import Run, engine_for
 from tcpconform.check.trace import TraceError, format_addr, read_trace
 from tcpconform.model import system
-from tcpconform.model.system import Config, ModelError
+from tcpconform.model.system import Config
 
-__all__ = ["Step", "explain_text", "format_steps", "model_rows"]
+__all__ = ["Step", "Explainer", "explain_text", "explained", "format_steps", "model_rows", "COLUMNS", "NETSTAT_FIELDS",
+           "netstat_addr", "netstat_event", "netstat_cells", "netstat_table", "aligned"]
 
 COLUMNS = ("Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State")
+NETSTAT_FIELDS = ("sock", "state", "recvq", "sendq", "local", "foreign")
+"""The fields of a row of an ``x-netstat`` event, in the order they are written."""
+UNBOUND = "0.0.0.0:*"
+"""netstat's address of a socket that has none (not bound, no peer)."""
+ANY_PEER = "*:*"
+"""netstat's foreign address of a listener."""
+
+
+# ---------------------------------------------------------------------------
+# netstat rows and tables
+# ---------------------------------------------------------------------------
+
+def netstat_addr(addr: Any, listener: bool = False) -> str:
+    """An address as netstat shows it: ``IP:PORT`` (``IP:?`` for a port the
+    model does not know yet, a negative one); no address: ``*:*`` for a
+    listener's foreign address, else ``0.0.0.0:*``."""
+    if addr is None:
+        return ANY_PEER if listener else UNBOUND
+    ip, port = addr[0], addr[1]
+    return format_addr((ip, "?" if isinstance(port, int) and port < 0 else port))
+
+
+def netstat_event(rows: Iterable[dict], **fields: Any) -> dict:
+    """An ``x-netstat`` event: ``fields`` (e.g. ``step``), then ``rows``, each
+    cut to :data:`NETSTAT_FIELDS` (a checker ignores the event)."""
+    return {"ev": "x-netstat", **fields, "rows": [{k: r[k] for k in NETSTAT_FIELDS} for r in rows]}
+
+
+def netstat_cells(row: dict | None) -> list[str]:
+    """The six :data:`COLUMNS` of a row (empty cells for no row; a queue not
+    known is ``?``; a row's ``note``, if any, follows its state in brackets;
+    a socket that is gone shows dashes)."""
+    if row is None:
+        return ["", "", "", "", "", ""]
+    if row.get("gone"):
+        return ["tcp", "-", "-", "-", "-", "CLOSED (gone)"]
+    q = lambda v: "?" if v is None else str(v)  # noqa: E731
+    state = row["state"] + (f" ({row['note']})" if row.get("note") else "")
+    return ["tcp", q(row["recvq"]), q(row["sendq"]), row["local"], row["foreign"], state]
+
+
+def aligned(table: list[list[str]], right: Collection[int] = ()) -> list[str]:
+    """Rows of cells as text lines: each column as wide as its widest cell,
+    the columns numbered in ``right`` set to the right, two spaces between
+    columns and before the first, no trailing blanks."""
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  " + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+            for r in table]
+
+
+def netstat_table(rows: Iterable[tuple[str, dict | None]], queues_right: bool = True) -> list[str]:
+    """A netstat table as text lines: a heading (``sock`` and :data:`COLUMNS`),
+    then one line per ``(name, row)``; the queue columns set to the right
+    unless ``queues_right`` is false."""
+    table = [["sock", *COLUMNS], *([name, *netstat_cells(row)] for name, row in rows)]
+    return aligned(table, (2, 3) if queues_right else ())
 
 
 @dataclass
@@ -60,9 +124,7 @@ class Step:
 
 
 def _addr(a: Any) -> str:
-    if a is None:
-        return "*:*"
-    return format_addr(a)  # a port the trace has not shown: "?"
+    return netstat_addr(a, listener=True)
 
 
 def _join(frontier: set, parked: dict) -> tuple[Any, int]:
@@ -103,8 +165,8 @@ def model_rows(checker: Any, names: list[str]) -> tuple[list[dict], int]:
             present.add(key)
         rows.append({"sock": key if named else None, "key": key if named else _pair(e.local, e.remote),
                      "state": state, "recvq": recvq, "sendq": sendq,
-                     "local": _addr(e.local) if e.local else "0.0.0.0:*", "foreign": _addr(e.remote) if e.remote else
-                     ("*:*" if core.st == "LISTEN" else "0.0.0.0:*")})
+                     "local": netstat_addr(e.local or None),
+                     "foreign": netstat_addr(e.remote or None, listener=core.st == "LISTEN")})
     for name in names:
         if name not in present:
             rows.append({"sock": name, "key": name, "state": "CLOSED", "recvq": None, "sendq": None,
@@ -134,70 +196,74 @@ def _pair(local: Any, remote: Any) -> str:
     return f"({_addr(local)}>{_addr(remote)})"
 
 
+class Explainer:
+    """The steps of an explanation, read off an engine that something else
+    feeds: call :meth:`before` with each event before the engine is fed it,
+    then :meth:`diverged`, :meth:`invalid` or :meth:`end`; :attr:`steps`
+    holds one :class:`Step` per call.  :func:`explain_text` drives one; so
+    does ``conform run``, in the same pass that checks a recorded trace."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.names: list[str] = []  # every socket the trace introduced so far
+        self.steps: list[Step] = []
+        self.pending: Step | None = None  # the last call, until its x-netstat snapshot
+
+    def before(self, engine: Any, ev: Any) -> bool:
+        """Note ``ev``; whether the engine is to be fed it (an ``x-netstat``
+        snapshot is read here, no engine reads it)."""
+        if getattr(ev, "ev", None) == "x-netstat":
+            self._flush(engine, [dict(r, key=r.get("sock") or f"({r['local']}>{r['foreign']})")
+                                 for r in ev.data.get("rows", [])])
+            return False
+        if hasattr(ev, "op"):
+            self._flush(engine, None)
+            self.pending = Step(ev.line, self.lines[ev.line - 1], [], None)
+            for name in (ev.sock if ev.op == "socket" and ev.ret == "ok" else None, ev.new):
+                if name and name not in self.names:
+                    self.names.append(name)
+        return True
+
+    def _flush(self, engine: Any, kernel: list[dict] | None) -> None:
+        step, self.pending = self.pending, None
+        if step is not None:
+            step.model, step.configurations = model_rows(engine, self.names)
+            step.possible = {k: sorted(v) for k, v in possible_states(engine, self.names).items()}
+            step.kernel = kernel
+            self.steps.append(step)
+
+    def diverged(self, engine: Any, ev: Any, bad: Any) -> None:
+        """The engine found ``ev`` diverging (``bad``, a verdict): the last step says so."""
+        step, self.pending = self.pending or Step(ev.line, self.lines[ev.line - 1], [], None), None
+        step.model, step.configurations = model_rows(engine, self.names)
+        step.verdict = "diverges"
+        step.detail = [f"diverges at line {bad.line}: {bad.reason}", f"  {self.lines[bad.line - 1]}",
+                       "model allowed here: " + (", ".join(bad.allowed) if bad.allowed else "nothing")]
+        self.steps.append(step)
+
+    def invalid(self, line: int, message: str) -> None:
+        self.steps.append(Step(line, "", [], None, verdict="invalid", detail=[f"invalid at line {line}: {message}"]))
+
+    def end(self, engine: Any) -> None:
+        self._flush(engine, None)
+
+
 def explain_text(text: str) -> list[Step]:
     """Replay a trace through the checker; one :class:`Step` per call (see the module docstring)."""
-    header, events = read_trace(io.BytesIO(text.encode()))
-    lines = text.splitlines()
-    names: list[str] = []
-    steps: list[Step] = []
-    pending: Step | None = None
-
-    def flush(kernel: list[dict] | None) -> None:
-        nonlocal pending
-        if pending is not None:
-            pending.model, pending.configurations = model_rows(checker, names)
-            pending.possible = {k: sorted(v) for k, v in possible_states(checker, names).items()}
-            pending.kernel = kernel
-            steps.append(pending)
-            pending = None
-
+    explainer = Explainer(text.splitlines())
     try:
-        checker, events = engine_for(header, events, memoised=False)
+        header, events = read_trace(io.BytesIO(text.encode()))
+        engine, events = engine_for(header, events, memoised=False)
+        run = Run(engine)
         for ev in events:
-            if getattr(ev, "ev", None) == "x-netstat":
-                flush([dict(r, key=r.get("sock") or f"({r['local']}>{r['foreign']})")
-                       for r in ev.data.get("rows", [])])
-                continue
-            if hasattr(ev, "op"):
-                flush(None)
-                pending = Step(ev.line, lines[ev.line - 1], [], None)
-                for name in (ev.sock if ev.op == "socket" and ev.ret == "ok" else None, ev.new):
-                    if name and name not in names:
-                        names.append(name)
-            try:
-                bad = checker.feed(ev)
-            except ModelError as e:
-                bad = _Bad(ev.line, f"outside what the model can search: {e}", [])
-            if bad is not None:
-                step = pending or Step(ev.line, lines[ev.line - 1], [], None)
-                pending = None
-                step.model, step.configurations = model_rows(checker, names)
-                step.verdict = "diverges"
-                step.detail = [f"diverges at line {bad.line}: {bad.reason}", f"  {lines[bad.line - 1]}",
-                               "model allowed here: " + (", ".join(bad.allowed) if bad.allowed else "nothing")]
-                steps.append(step)
-                return steps
+            if explainer.before(engine, ev) and run.feed(ev) is not None:
+                explainer.diverged(engine, ev, run.verdict)
+                return explainer.steps
     except TraceError as e:
-        steps.append(Step(e.line, "", [], None, verdict="invalid", detail=[f"invalid at line {e.line}: {e.message}"]))
-        return steps
-    flush(None)
-    return steps
-
-
-@dataclass
-class _Bad:
-    line: int
-    reason: str
-    allowed: list
-
-
-def _cells(row: dict | None) -> list[str]:
-    if row is None:
-        return ["", "", "", "", "", ""]
-    if row.get("gone"):
-        return ["tcp", "-", "-", "-", "-", "CLOSED (gone)"]
-    q = lambda v: "?" if v is None else str(v)  # noqa: E731
-    return ["tcp", q(row["recvq"]), q(row["sendq"]), row["local"], row["foreign"], row["state"]]
+        explainer.invalid(e.line, e.message)
+        return explainer.steps
+    explainer.end(engine)
+    return explainer.steps
 
 
 def format_steps(steps: list[Step]) -> str:
@@ -221,14 +287,12 @@ def format_steps(steps: list[Step]) -> str:
             if step.kernel is not None and kernel_state not in shown:
                 mark = "~" if kernel_state in allowed else "*"
             name = k if len(k) <= 40 else k[:37] + "..."
-            table.append([mark, name, *_cells(m), "|", *_cells(kr)])
+            table.append([mark, name, *netstat_cells(m), "|", *netstat_cells(kr)])
         widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
         left = sum(widths[:8]) + 2 * 8
         out.append("  " + " " * (widths[0] + widths[1] + 4) + head_model.ljust(left - widths[0] - widths[1] - 4)
                    + head_kernel)
-        for r in table:
-            out.append("  " + "  ".join(c.rjust(w) if i in (3, 4, 10, 11) else c.ljust(w)
-                                        for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        out.extend(aligned(table, (3, 4, 10, 11)))
         out.extend("  " + d for d in step.detail)
         out.append("")
     return "\n".join(out)
@@ -245,6 +309,14 @@ def _call_text(text: str) -> str:
     args = " ".join(f"{k}={v}" for k, v in ev.items() if k in ("addr", "backlog", "len", "how", "nonblock", "linger0"))
     res = " ".join(f"{k}={v}" for k, v in ev.items() if k in ("local", "peer", "new", "n"))
     return f"{ev['sock']} {ev['op']}({args}) -> {ev['ret']}{' ' + res if res else ''}"
+
+
+def explained(text: str) -> dict:
+    """A trace explained (:func:`explain_text`), as ``conform run --explain``
+    reports it: ``explain`` (:func:`explain_json`) and ``explain_text``
+    (:func:`format_steps`)."""
+    steps = explain_text(text)
+    return {"explain": explain_json(steps), "explain_text": format_steps(steps)}
 
 
 def explain_json(steps: list[Step]) -> list[dict]:

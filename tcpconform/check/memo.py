@@ -44,7 +44,7 @@ frontier and the parked connections, as in the plain engine.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+
 
 from tcpconform.check import parking
 from tcpconform.check.parking import Parked, ParkedIndex

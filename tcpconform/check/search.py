@@ -34,7 +34,7 @@ from tcpconform.check.verdict import Verdict, beyond_search
 from tcpconform.model.events import Call
 from tcpconform.model.system import Config, ModelError
 
-__all__ = ["Engine", "engine_for", "check_trace", "run_engine", "Verdict", "PlainSearch", "Checker"]
+__all__ = ["Engine", "engine_for", "check_trace", "run_engine", "Run", "Verdict", "PlainSearch"]
 
 
 class Engine(Protocol):
@@ -57,10 +57,6 @@ class Engine(Protocol):
 
     def closure_for(self, call: Call, timers: bool = False) -> set[Config]:
         """The configurations ``call`` may meet now, closed under unobserved steps."""
-
-
-Checker = PlainSearch
-"""The plain engine, under the name callers outside the checker import."""
 
 
 def engine_for(header, events: Iterable, coverage: bool = False,
@@ -116,17 +112,57 @@ def run_engine(engine: Engine, events: Iterable) -> Verdict:
 
 
 def _feed_all(engine: Engine, events: Iterable) -> Verdict:
-    last_line = None
+    run = Run(engine)
     for ev in events:
-        last_line = ev.line
+        if run.feed(ev) is not None:
+            return run.verdict
+    return run.end()
+
+
+class Run:
+    """One engine fed event by event up to its verdict: what :func:`run_engine`
+    does, in steps, for a caller that feeds several engines (or watches one)
+    in one pass over the events."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.verdict: Verdict | None = None
+        self.beyond = False      # stopped because the search met one of its limits
+        self.last_line: int | None = None
+
+    def feed(self, ev) -> Verdict | None:
+        """Feed one event, unless the verdict is known; the divergence, or None."""
+        if self.verdict is not None:
+            return None
+        self.last_line = ev.line
         try:
-            bad = engine.feed(ev)
+            bad = self.engine.feed(ev)
         except ModelError as e:
-            return beyond_search(ev.line, e, engine.events)
+            self.verdict, self.beyond = beyond_search(ev.line, e, self.engine.events), True
+            return self.verdict
         if bad is not None:
-            bad.coverage = engine.coverage or {}
-            return bad
-    return Verdict("conforms", None,
-                   f"{engine.events} events explained by the {engine.profile} model"
-                   + (f" (last line {last_line})" if last_line else ""),
-                   [], engine.events, engine.coverage or {}, engine.x_checked)
+            bad.coverage = self.engine.coverage or {}
+            self.verdict = bad
+        return bad
+
+    def passed(self, ev) -> None:
+        """An event read but not fed to the engine (one no engine reads): the
+        verdict's "last line" counts it still."""
+        if self.verdict is None:
+            self.last_line = ev.line
+
+    def unreadable(self, line: int, message: str) -> Verdict:
+        """The trace cannot be read on at ``line``: the verdict, unless known."""
+        if self.verdict is None:
+            self.verdict = Verdict("invalid", line, message)
+        return self.verdict
+
+    def end(self) -> Verdict:
+        """The trace ended: the verdict (conforms, unless one is known)."""
+        if self.verdict is None:
+            e = self.engine
+            self.verdict = Verdict("conforms", None,
+                                   f"{e.events} events explained by the {e.profile} model"
+                                   + (f" (last line {self.last_line})" if self.last_line else ""),
+                                   [], e.events, e.coverage or {}, e.x_checked)
+        return self.verdict

@@ -1,4 +1,4 @@
-"""Streaming reader for traces in the format of ``trace-format.md`` (version 1).
+"""Streaming reader, and the writer, of traces in the format of ``trace-format.md`` (version 1).
 
 A trace is JSON Lines: a header object on line 1, then one event per line.
 :func:`read_trace` reads the header eagerly and returns a generator of events
@@ -9,6 +9,11 @@ names introduced so far (names are never reused, so it must be kept).
 Everything wrong with the input is reported as a :class:`TraceError` carrying
 the 1-based line number (header = line 1), a message saying what is wrong,
 and, where one field is to blame, that field's name. This module never prints.
+
+The writer (:func:`trace_header`, :func:`call_event`, :func:`state_event`,
+:func:`event_line`, :func:`trace_text`) is the one every trace of this
+project is written with: the recorder's, the proofs' runs, the claims'
+evidence and the tests'.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import codecs
 import errno
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -40,9 +46,15 @@ __all__ = [
     "WORLDS",
     "SHUTDOWN_HOW",
     "MAX_LINE_BYTES",
+    "CALL_ARGS",
     "parse_addr",
     "format_addr",
     "read_trace",
+    "trace_header",
+    "call_event",
+    "state_event",
+    "event_line",
+    "trace_text",
 ]
 
 # ---------------------------------------------------------------------------
@@ -245,6 +257,9 @@ _SHAPE: dict[str, tuple[frozenset, frozenset, frozenset]] = {
     "shutdown": (frozenset({"how"}), frozenset(), frozenset()),
     "close": (frozenset({"linger0"}), frozenset(), frozenset()),
 }
+CALL_ARGS = frozenset().union(*(always for always, _, _ in _SHAPE.values()))
+"""The fields that say what a call was asked to do (``addr``, ``backlog``, ``len``,
+``how``, ``nonblock``, ``linger0``); the others of a call say what it returned."""
 # (op, whether ret is one of the outcomes that carry the extra fields) -> allowed keys
 _ALLOWED = {
     (op, with_result): _BASE | always | (result if with_result else frozenset())
@@ -555,3 +570,42 @@ def _names(call: Call, introduced: dict[str, int]) -> None:
             raise _Bad(f"accept: name {call.new!r} in 'new' was already introduced at line "
                        f"{introduced[call.new]}", "new")
         introduced[call.new] = call.line
+
+
+# ---------------------------------------------------------------------------
+# Writing traces
+# ---------------------------------------------------------------------------
+
+def trace_header(**fields: Any) -> dict:
+    """The header object (line 1): ``{"trace": 1}`` and the fields given
+    (``profile``, ``world``, ``meta``), in the order given."""
+    return {"trace": 1, **fields}
+
+
+def call_event(sock: str, op: str, ret: str = "ok", args: dict | None = None, **fields: Any) -> dict:
+    """A ``call`` event: ``{"ev": "call", "sock", "op", **args, "ret", **fields}``.
+
+    ``args`` are written before ``ret``, the keyword fields after it; a
+    writer that puts the call's arguments (``addr``, ``backlog``, ``len``,
+    ...) before its outcome and what it returned (``local``, ``n``, ...)
+    after, as the recorder does, passes the first as ``args``."""
+    return {"ev": "call", "sock": sock, "op": op, **(args or {}), "ret": ret, **fields}
+
+
+def state_event(sock: str, state: str) -> dict:
+    """A ``state`` event: ``sock`` is seen in ``state``."""
+    return {"ev": "state", "sock": sock, "state": state}
+
+
+def event_line(obj: dict) -> str:
+    """One line of a trace (the header or an event), without its newline.
+
+    Written by :func:`json.dumps` with its default separators (``", "``,
+    ``": "``), as the format's examples are and every stored trace is, so
+    that a trace written again is the same bytes."""
+    return json.dumps(obj)
+
+
+def trace_text(header: dict, events: Iterable[dict]) -> str:
+    """A whole trace as JSON Lines: the header, one line per event, a final newline."""
+    return "".join(event_line(obj) + "\n" for obj in (header, *events))

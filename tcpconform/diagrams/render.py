@@ -27,11 +27,11 @@ import html
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from tcpconform.check.trace import format_addr
 from tcpconform.model import composition
 from tcpconform.model import graph as mgraph
 from tcpconform.model import rules, system, vocab
@@ -539,10 +539,6 @@ def _seg_text(kind: str, n: int) -> str:
     return f"data ({n} bytes)" if kind == "DATA" else SEG_TEXT.get(kind, kind)
 
 
-def _addr_text(addr) -> str:
-    return f"{addr[0]}:{addr[1]}"
-
-
 class ModelRun:
     """A scripted run of :mod:`tcpconform.model.system`, drawn as it goes.
 
@@ -644,7 +640,7 @@ class ModelRun:
 
     @staticmethod
     def _call_text(ev) -> str:
-        arg = {"bind": lambda: _addr_text(ev.addr), "connect": lambda: _addr_text(ev.addr),
+        arg = {"bind": lambda: format_addr(ev.addr), "connect": lambda: format_addr(ev.addr),
                "listen": lambda: str(ev.backlog), "send": lambda: str(ev.length),
                "recv": lambda: str(ev.length), "shutdown": lambda: ev.how or ""}.get(ev.op, lambda: "")()
         if ev.op == "socket":
@@ -931,7 +927,7 @@ def _trace_call_text(ev) -> str:
     if ev.op == "socket" and getattr(ev, "nonblock", False):
         args.append("nonblocking")
     if getattr(ev, "addr", None) is not None:
-        args.append(_addr_text(ev.addr))
+        args.append(format_addr(ev.addr))
     if getattr(ev, "backlog", None) is not None:
         args.append(str(ev.backlog))
     if getattr(ev, "length", None) is not None:
@@ -946,9 +942,9 @@ def _trace_call_text(ev) -> str:
             ev.new if ev.op == "accept" and ev.new else ev.sock if ev.op == "socket" else "0"
     extra = []
     if getattr(ev, "local", None) is not None and ev.op in ("bind", "connect"):
-        extra.append(f"local {_addr_text(ev.local)}")
+        extra.append(f"local {format_addr(ev.local)}")
     if getattr(ev, "peer", None) is not None:
-        extra.append(f"peer {_addr_text(ev.peer)}")
+        extra.append(f"peer {format_addr(ev.peer)}")
     text = f"{ev.op}({', '.join(args)}) → {ret}"
     return text + ("\n" + ", ".join(extra) if extra else "")
 
@@ -1020,7 +1016,7 @@ def coverage_overlay(case_counts: Mapping, divergent_case: str | None = None,
     rules exercised that move no arc are listed under the legend.  A
     divergent rule that moves no arc is marked on the states it applies in.
 
-    ``case_counts``: case id -> times used (e.g. ``Checker.rules_used``);
+    ``case_counts``: case id -> times used (e.g. ``PlainSearch.rules_used``);
     a key may also be ``(case id, from-state)``, which places the count on
     one arc.  A bare id whose rule draws arcs from several states (close.fin:
     ESTABLISHED and SYN_RECEIVED) cannot say which was taken: those arcs are
@@ -1158,6 +1154,21 @@ def write_diagrams(out_dir: Path | str = "docs/diagrams", names: Iterable[str] |
     return files, note
 
 
-if __name__ == "__main__":  # pragma: no cover
-    from tcpconform import cli
-    sys.exit(cli.main(["diagram", *sys.argv[1:]]))
+def draw_runs(results: list[dict], out: str) -> list[str]:
+    """Draw every run a proof found (a counterexample, a witness's run) as a
+    sequence chart in ``out``; the paths written."""
+    from tcpconform.properties import prove  # z3 is slow to import; only proofs' runs need it
+    written = []
+    for r in results:
+        rows = r.get("counterexample") or r.get("run")
+        if not rows:
+            continue
+        name = r.get("property") or r.get("witness")
+        kind = "counterexample" if r.get("counterexample") else "witness"
+        events = prove.counterexample_events(rows)
+        title = f"{name}: {kind}" + (f" under mutant {r['mutant']}" if r.get("mutant") else "")
+        dot = sequence_from_trace(events, events[-1].line if events and kind == "counterexample" else None,
+                                         title=title)
+        written += [str(p) for p in render(dot, out, f"{name}-{kind}", formats=("svg",),
+                                                  dot=find_dot())]
+    return written

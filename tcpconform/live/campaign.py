@@ -52,8 +52,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
 from tcpconform.check.plain import PlainSearch
-from tcpconform.check.verdict import Verdict, beyond_search
-from tcpconform.check.trace import Call, TraceError, parse_addr, read_trace
+from tcpconform.check.verdict import beyond_search
+from tcpconform.check.trace import Call, TraceError, event_line, format_addr, parse_addr, read_trace
 from tcpconform.live import campaign_report, outdir
 from tcpconform.live.campaign_report import CampaignReport, Progress, Started
 from tcpconform.live.observers import ObserverSpec, worker_specs
@@ -137,7 +137,7 @@ class LiveFeed:
     def __init__(self, header: dict[str, Any], checker: Any) -> None:
         self.header = header
         self.checker = checker
-        first = json.dumps(header).encode() + b"\n"
+        first = event_line(header).encode() + b"\n"
         self._lines = _Lines(first)
         self.parsed_header, self._events = read_trace(self._lines)
         self.lines: list[str] = []  # event lines fed so far (JSON text)
@@ -147,7 +147,7 @@ class LiveFeed:
         if self.verdict is not None:
             return self.verdict
         for obj in events:
-            text = json.dumps(obj)
+            text = event_line(obj)
             self.lines.append(text)
             self._lines.queue.append(text.encode() + b"\n")
             ev = next(self._events)
@@ -164,7 +164,7 @@ class LiveFeed:
 
     def trace_text(self) -> str:
         """The trace so far (up to the divergent event, if any) as JSON Lines."""
-        return "".join(line + "\n" for line in [json.dumps(self.header), *self.lines])
+        return "".join(line + "\n" for line in [event_line(self.header), *self.lines])
 
 
 # ---------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def may_block(checker: Any, ev: Call) -> bool:
 # ---------------------------------------------------------------------------
 
 def _port(addr: str) -> str:
-    return addr.rpartition(":")[2]
+    return str(parse_addr(addr)[1])
 
 
 class _Stop(Exception):
@@ -262,7 +262,7 @@ class Interpreter:
         items = list(self.visible.items())
         if listeners_first:
             items.sort(key=lambda kv: not self._listening(kv[1]))
-        return [(f"127.0.0.1:{port}", name) for port, name in items]
+        return [(format_addr(("127.0.0.1", port)), name) for port, name in items]
 
     def _listening(self, name: str) -> bool:
         return self.rec.is_open(name) and self.rec.last_state(name) == "LISTEN"
@@ -484,7 +484,7 @@ def replay_calls(calls: list, *, fresh: Callable[[], Any] = lambda: None, watchd
                 local = rec.known_local(arg[1])
                 if local is None:
                     continue
-                arg = f"127.0.0.1:{_port(local)}"
+                arg = format_addr(("127.0.0.1", _port(local)))
             if op == "socket":
                 rec.socket(name, nonblock=bool(arg))
             else:

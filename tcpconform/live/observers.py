@@ -22,6 +22,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from tcpconform.check.trace import parse_addr
 from tcpconform.live import netns, packets, tracepoint
 
 __all__ = ["Observers", "ObserverSpec", "worker_specs"]
@@ -120,7 +121,7 @@ class Observers:
         """Whether one of the change's ports lies in this scenario's window (the instance's
         filter admits the worker's whole slot: older scenarios' namespaces included)."""
         lo, hi = self.window or (0, -1)
-        ports = (int(ch.local.rpartition(":")[2]), int(ch.remote.rpartition(":")[2]))
+        ports = (parse_addr(ch.local)[1], parse_addr(ch.remote)[1])
         return any(lo <= p <= hi for p in ports)
 
     def close_reader(self) -> None:

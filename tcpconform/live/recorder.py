@@ -40,7 +40,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import ipaddress
-import json
 import os
 import signal
 import socket
@@ -52,7 +51,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from tcpconform.check.trace import format_addr
+from tcpconform.check.explain import netstat_addr, netstat_event
+from tcpconform.check.trace import call_event, format_addr, parse_addr, state_event, trace_header, trace_text
 from tcpconform.live.observers import Observers, ObserverSpec
 
 __all__ = ["Recorder", "ScenarioError", "ScenarioTimeout", "TCP_STATE_NAMES", "format_addr"]
@@ -92,17 +92,15 @@ class ScenarioTimeout(ScenarioError):
 
 
 def _parse_addr(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:5"`` -> ``("127.0.0.1", 5)``; refuses anything but an IPv4 loopback address."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ScenarioError(f"expected IP:PORT, got {text!r}")
+    """``"127.0.0.1:5"`` -> ``("127.0.0.1", 5)`` (the trace's :func:`parse_addr`); refuses
+    anything but an IPv4 loopback address."""
     try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise ScenarioError(f"expected an IPv4 address, got {text!r}") from None
-    if ip.version != 4 or not ip.is_loopback:
+        ip, port = parse_addr(text)
+    except ValueError as e:
+        raise ScenarioError(str(e)) from None
+    if ":" in ip or not ipaddress.ip_address(ip).is_loopback:
         raise ScenarioError(f"only IPv4 loopback addresses may be used, got {text!r}")
-    return (str(ip), int(port))
+    return ip, port
 
 
 # ---------------------------------------------------------------------------
@@ -163,7 +161,7 @@ def diag_dump(sport: int = 0) -> list[DiagEntry]:
                 lip = socket.inet_ntoa(data[body + 8 : body + 12])
                 pip = socket.inet_ntoa(data[body + 24 : body + 28])
                 rqueue, wqueue, _uid, inode = struct.unpack_from("=IIII", data, body + 56)
-                out.append(DiagEntry(f"{lip}:{lport}", f"{pip}:{pport}",
+                out.append(DiagEntry(format_addr((lip, lport)), format_addr((pip, pport)),
                                      TCP_STATE_NAMES.get(state, f"?{state}"), inode, rqueue, wqueue))
                 off += (length + 3) & ~3
     finally:
@@ -246,11 +244,11 @@ class Recorder:
         meta: dict[str, Any] = {"kernel": os.uname().release}
         if self.scenario is not None:
             meta["scenario"] = self.scenario
-        return {"trace": 1, "profile": "linux", "world": "closed", "meta": meta}
+        return trace_header(profile="linux", world="closed", meta=meta)
 
     def trace_lines(self) -> str:
         """The whole trace as JSON Lines text (header first, final newline)."""
-        return "".join(json.dumps(obj) + "\n" for obj in [self.header(), *self.events])
+        return trace_text(self.header(), self.events)
 
     def names(self) -> list[str]:
         """Every name introduced so far, in order of introduction."""
@@ -513,11 +511,11 @@ class Recorder:
         this run. A name whose connection is gone has no row.
         """
         rows: list[dict[str, Any]] = []
-        ports: set[str] = set()
+        ports: set[int] = set()
         for entry in self._names.values():
             for addr in (entry.local, *(entry.conn or ())):
                 if addr:
-                    ports.add(addr.rpartition(":")[2])
+                    ports.add(parse_addr(addr)[1])
             sock = entry.sock
             if sock is None:
                 continue
@@ -528,20 +526,19 @@ class Recorder:
                 recvq, sendq = struct.unpack_from("=II", info, 24)  # tcpi_unacked, tcpi_sacked
             else:
                 recvq, sendq = _ioctl_int(fd, _SIOCINQ), _ioctl_int(fd, _SIOCOUTQ)
-            local = format_addr(sock.getsockname())
+            bound = sock.getsockname()
+            local = netstat_addr(bound if bound[1] else None)
             try:
                 foreign = format_addr(sock.getpeername())
             except OSError:
-                foreign = "*:*" if state == "LISTEN" else "0.0.0.0:*"
-            if local.endswith(":0"):
-                local = "0.0.0.0:*"
+                foreign = netstat_addr(None, listener=state == "LISTEN")
             rows.append({"sock": entry.name, "state": state, "recvq": recvq, "sendq": sendq,
                          "local": local, "foreign": foreign})
         by_conn = {e.conn: e.name for e in self._names.values() if e.sock is None and e.conn}
         for d in diag_dump():
             if d.inode != 0:
                 continue  # a descriptor: ours are listed above, any other is not this run's
-            if d.local.rpartition(":")[2] not in ports and d.peer.rpartition(":")[2] not in ports:
+            if parse_addr(d.local)[1] not in ports and parse_addr(d.peer)[1] not in ports:
                 continue
             rows.append({"sock": by_conn.get((d.local, d.peer)), "state": d.state, "recvq": d.rqueue,
                          "sendq": d.wqueue, "local": d.local, "foreign": d.peer})
@@ -563,7 +560,7 @@ class Recorder:
 
     def _record(self, name: str, op: str, args: dict[str, Any], ret: str,
                 result: dict[str, Any]) -> dict[str, Any]:
-        event = {"ev": "call", "sock": name, "op": op, **args, "ret": ret, **result}
+        event = call_event(name, op, ret, args, **result)
         self.events.append(event)
         if self._obs is not None:
             now = time.monotonic_ns()
@@ -574,7 +571,7 @@ class Recorder:
         if self.auto_observe:
             self.observe_live()
         if self.record_netstat:
-            self.events.append({"ev": "x-netstat", "rows": self.netstat()})
+            self.events.append(netstat_event(self.netstat()))
         self._drain()
         return event
 
@@ -615,7 +612,7 @@ class Recorder:
         entry.last_state = state
         if entry.sock is None:
             entry.closed_seen = True
-        self.events.append({"ev": "state", "sock": name, "state": state})
+        self.events.append(state_event(name, state))
 
     def _states(self, entries: list[_Entry]) -> dict[str, str]:
         """States of ``entries``: TCP_INFO for open descriptors, one sock_diag dump for the rest."""

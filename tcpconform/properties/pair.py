@@ -20,10 +20,10 @@ this system is a loopback run, which :func:`to_trace` writes as a trace.
 
 from __future__ import annotations
 
-import json
-
 import z3
 
+from tcpconform.check.explain import netstat_addr, netstat_table as table_lines
+from tcpconform.check.trace import call_event, format_addr, state_event, trace_header, trace_text
 from tcpconform.model import composition, rules
 from tcpconform.model import z3enc as E
 
@@ -137,11 +137,10 @@ def to_trace(run, meta: dict | None = None) -> str:
     """A run of the pair as a closed-world loopback trace: each socket is
     introduced by ``socket()`` before its first call; calls and every change
     of a socket's state are events."""
-    from tcpconform.properties.runs import _short
-    lines: list[dict] = [{"trace": 1, "profile": B.PROFILE, "world": "closed", **({"meta": meta} if meta else {})}]
+    lines: list[dict] = []
     named, known = set(), {}
     for k, st in enumerate(run.steps):
-        v = {n: _short(x) for n, x in st["vars"].items()}
+        v = {n: runs.value_name(x) for n, x in st["vars"].items()}
         s, before, after = v["pair.act"], run.state(k), st["state"]
         trig, ret = v["trigger"], v["out.ret"]
         if trig.startswith("call:") and ret != "WAIT" and trig != "call:socket":
@@ -149,10 +148,9 @@ def to_trace(run, meta: dict | None = None) -> str:
             if s not in named:
                 named.add(s)
                 known[s] = "CLOSED"
-                lines.append({"ev": "call", "sock": s, "op": "socket", "ret": "ok",
-                              **({"nonblock": True} if before[f"{s}.nb"] else {})})
+                lines.append(call_event(s, "socket", **({"nonblock": True} if before[f"{s}.nb"] else {})))
             ok = ret == "ok"
-            me, peer = f"127.0.0.1:{PORTS[s]}", f"127.0.0.1:{PORTS['Q' if s == 'P' else 'P']}"
+            me, peer = format_addr((runs.HOST, PORTS[s])), format_addr((runs.HOST, PORTS["Q" if s == "P" else "P"]))
             kw: dict = {}
             if op == "bind":
                 kw = {"addr": me, **({"local": me} if ok else {})}
@@ -162,41 +160,37 @@ def to_trace(run, meta: dict | None = None) -> str:
                 kw = {"addr": peer, **({"local": me} if ret in ("ok", "EINPROGRESS") else {})}
             else:
                 kw = runs.call_fields(op, ok, {k[4:]: x for k, x in v.items() if k.startswith("par.")})
-            lines.append({"ev": "call", "sock": s, "op": op, "ret": ret, **kw})
+            lines.append(call_event(s, op, ret, **kw))
         for x in sorted(named):
-            obs, = composition.observed(_short(after[f"{x}.st"]), _short(after[f"{x}.fd"]), B.PROFILE)
+            obs, = composition.observed(runs.value_name(after[f"{x}.st"]), runs.value_name(after[f"{x}.fd"]), B.PROFILE)
             if known.get(x) != obs:
                 known[x] = obs
-                lines.append({"ev": "state", "sock": x, "state": obs})
-    return "\n".join(json.dumps(x) for x in lines) + "\n"
+                lines.append(state_event(x, obs))
+    return trace_text(trace_header(profile=B.PROFILE, world="closed", **({"meta": meta} if meta else {})), lines)
 
 
 def netstat_table(run, title: str = "") -> str:
     """The run step by step with the seed's netstat columns for both sockets."""
-    from tcpconform.check.explain import COLUMNS, _cells
-
-    from tcpconform.properties.runs import _short
     out = [title] if title else []
     for k, st in enumerate(run.steps):
-        v = {n: _short(x) for n, x in st["vars"].items()}
+        v = {n: runs.value_name(x) for n, x in st["vars"].items()}
         trig = v["trigger"]
         what = (f"{v['pair.act']} {trig[5:]}() -> {v['out.ret']}" if trig.startswith("call:")
                 else f"{v['par.seg']} reaches {v['pair.act']}" if trig == "seg" else f"{v['pair.act']} {trig}")
         sent = [n.split(".")[-1] for n, x in st["vars"].items() if n.startswith("out.emit.") and x is True]
         out.append(f"step {k + 1}: {what}" + (f"; sends {'+'.join(sent)}" if sent else ""))
-        table = [["sock", *COLUMNS]]
         a = st["state"]
+        rows = []
         for s in SOCKS:
             other = "Q" if s == "P" else "P"
-            connected = _short(a[f"{s}.ss"]) != "UNCONNECTED"
-            inflight = [_short(a[f"{OUT[s]}.k{i}"]) for i in range(B.CHANNEL_CAPACITY) if a[f"{OUT[s]}.v{i}"]]
-            table.append([s, *_cells({"recvq": a[f"{s}.rcvq"], "sendq": inflight.count("DATA"),
-                                      "local": f"127.0.0.1:{PORTS[s]}" if _short(a[f"{s}.bound"]) != "no" or connected
-                                      else "0.0.0.0:*",
-                                      "foreign": f"127.0.0.1:{PORTS[other]}" if connected else "0.0.0.0:*",
-                                      "state": _short(a[f"{s}.st"])})])
-        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-        out += ["  " + "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in table]
+            connected = runs.value_name(a[f"{s}.ss"]) != "UNCONNECTED"
+            inflight = [runs.value_name(a[f"{OUT[s]}.k{i}"]) for i in range(B.CHANNEL_CAPACITY) if a[f"{OUT[s]}.v{i}"]]
+            bound = runs.value_name(a[f"{s}.bound"]) != "no" or connected
+            rows.append((s, {"recvq": a[f"{s}.rcvq"], "sendq": inflight.count("DATA"),
+                             "local": netstat_addr((runs.HOST, PORTS[s]) if bound else None),
+                             "foreign": netstat_addr((runs.HOST, PORTS[other]) if connected else None),
+                             "state": runs.value_name(a[f"{s}.st"])}))
+        out += table_lines(rows, queues_right=False)
     return "\n".join(out)
 
 

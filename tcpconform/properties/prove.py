@@ -231,24 +231,6 @@ def counterexample_events(rows: list[dict]) -> list:
     return events
 
 
-def _draw(results: list[dict], out: str) -> list[str]:
-    from tcpconform.diagrams import render
-    written = []
-    for r in results:
-        rows = r.get("counterexample") or r.get("run")
-        if not rows:
-            continue
-        name = r.get("property") or r.get("witness")
-        kind = "counterexample" if r.get("counterexample") else "witness"
-        events = counterexample_events(rows)
-        title = f"{name}: {kind}" + (f" under mutant {r['mutant']}" if r.get("mutant") else "")
-        dot = render.sequence_from_trace(events, events[-1].line if events and kind == "counterexample" else None,
-                                         title=title)
-        written += [str(p) for p in render.render(dot, out, f"{name}-{kind}", formats=("svg",),
-                                                  dot=render.find_dot())]
-    return written
-
-
 def write_runs(results: list[dict], out: str) -> list[str]:
     """Every run of the results as a trace (``.jsonl``) and a netstat step
     table (``.txt``) in ``out``."""
@@ -310,11 +292,11 @@ class ProveReport:
                 f"\n{len(self.properties)} properties, {len(self.witnesses)} witnesses in {self.seconds:.2f}s"]
 
 
-def prove(names: Sequence[str] = (), *, mutant: bool = False, diagram_dir: str | None = None,
-          out_dir: str | None = None) -> ProveReport:
+def prove(names: Sequence[str] = (), *, mutant: bool = False, out_dir: str | None = None) -> ProveReport:
     """Prove the named properties and reach the named witnesses (all when none is named);
-    with ``mutant``, each property against its broken table instead.  ``diagram_dir``:
-    draw every run found; ``out_dir``: write each as a trace and a netstat step table.
+    with ``mutant``, each property against its broken table instead.  ``out_dir``:
+    write every run found as a trace and a netstat step table (the diagrams draw
+    them: :func:`tcpconform.diagrams.render.draw_runs`).
     Raises :class:`UnknownNames`."""
     known = {**catalog.BY_NAME, **witnesses.BY_NAME}
     unknown = [n for n in names if n not in known]
@@ -329,11 +311,7 @@ def prove(names: Sequence[str] = (), *, mutant: bool = False, diagram_dir: str |
         c = system()
         results = [prove_one(catalog.BY_NAME[n], c) for n in props]
         wres = [witness_one(witnesses.BY_NAME[n], c) for n in wits]
-    written = []
-    if diagram_dir:
-        written += _draw(results + wres, diagram_dir)
-    if out_dir:
-        written += write_runs(results + wres, out_dir)
+    written = write_runs(results + wres, out_dir) if out_dir else []
     return ProveReport(results, wres, round(time.perf_counter() - t0, 3), mutant, written)
 
 

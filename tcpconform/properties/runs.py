@@ -46,6 +46,8 @@ from typing import Any, Callable
 
 import z3
 
+from tcpconform.check.explain import netstat_addr, netstat_event, netstat_table as table_lines
+from tcpconform.check.trace import call_event, format_addr, state_event, trace_header, trace_text
 from tcpconform.model import composition
 from tcpconform.model import z3enc as E
 
@@ -440,7 +442,8 @@ def find(c: Composed, name: str, target: PathTarget, depth: int = B.BMC_DEPTH, *
 # Reading a run: steps, netstat tables, rows for reports
 # ---------------------------------------------------------------------------
 
-def _short(v: Any) -> Any:
+def value_name(v: Any) -> Any:
+    """A z3 enum value as the model spells it (``st.LISTEN`` -> ``LISTEN``)."""
     return v.split(".", 1)[1] if isinstance(v, str) and "." in v else v
 
 
@@ -461,7 +464,7 @@ class Step:
 def steps(run: Run) -> list[Step]:
     out = []
     for k, st in enumerate(run.steps):
-        v = {n: _short(x) for n, x in st["vars"].items()}
+        v = {n: value_name(x) for n, x in st["vars"].items()}
         actor = v.get("step.act") or v["pair.act"]
         net = actor == "NET"
         trig = "" if net else v["trigger"]
@@ -484,7 +487,7 @@ def rows(run: Run) -> list[dict]:
     for s in steps(run):
         out.append({"step": s.number, "act": s.actor, "trigger": s.trigger, "ret": s.ret, "seg": s.seg,
                     "sent": s.sent,
-                    "states": {x: _short(s.after[f"{x}.st"]) for x in _slots(s.after)
+                    "states": {x: value_name(s.after[f"{x}.st"]) for x in _slots(s.after)
                                if s.after.get(f"{x}.live", True)}})
     return out
 
@@ -500,31 +503,31 @@ def _observed(state: dict, slot: str) -> str:
     server-side socket that left the model is gone (CLOSED)."""
     if slot in SERVERS and not state[f"{slot}.live"]:
         return "CLOSED"
-    st, = composition.observed(_short(state[f"{slot}.st"]), _short(state[f"{slot}.fd"]), B.PROFILE)
+    st, = composition.observed(value_name(state[f"{slot}.st"]), value_name(state[f"{slot}.fd"]), B.PROFILE)
     return st
 
 
 def _channel(state: dict, ch: str) -> list[str]:
-    return [_short(state[f"{ch}.k{i}"]) for i in range(B.CHANNEL_CAPACITY) if state[f"{ch}.v{i}"]]
+    return [value_name(state[f"{ch}.k{i}"]) for i in range(B.CHANNEL_CAPACITY) if state[f"{ch}.v{i}"]]
 
 
 def _addr(port: int | None) -> str:
-    return f"{HOST}:{port}" if port else "0.0.0.0:*"
+    return netstat_addr((HOST, port) if port else None)
 
 
 def listener_port(state: dict) -> int:
     """The listener's port: 5000, the port the clients connect to, unless the
     composed system says it took another one (``L.port`` = ``X``: 5999)."""
-    return OTHER_PORT if _short(state.get("L.port")) == "X" else LISTEN_PORT
+    return OTHER_PORT if value_name(state.get("L.port")) == "X" else LISTEN_PORT
 
 
 def spawned(st: Step, srv: str) -> bool:
     """The step put a new request sock into server-side slot ``srv``."""
     b, a = st.before, st.after
     return (st.actor == "L" and "spawn_req" in st.tags and a[f"{srv}.live"]
-            and _short(a[f"{srv}.st"]) == "SYN_RECEIVED" and _short(a[f"{srv}.fd"]) == "none"
-            and (not b[f"{srv}.live"] or _short(b[f"{srv}.st"]) != "SYN_RECEIVED"
-                 or _short(b[f"{srv}.fd"]) != "none"))
+            and value_name(a[f"{srv}.st"]) == "SYN_RECEIVED" and value_name(a[f"{srv}.fd"]) == "none"
+            and (not b[f"{srv}.live"] or value_name(b[f"{srv}.st"]) != "SYN_RECEIVED"
+                 or value_name(b[f"{srv}.fd"]) != "none"))
 
 
 @dataclass
@@ -573,7 +576,7 @@ def walk(run: Run) -> list[Moment]:
         if a in CLIENTS and st.trigger == "call:bind" and ok:
             port[a] = 40000 + int(a[1:])
         if a in CLIENTS and st.trigger == "call:connect" and "SYN" in st.sent \
-                and _short(st.before[f"{a}.bound"]) != "explicit":
+                and value_name(st.before[f"{a}.bound"]) != "explicit":
             port[a] = 40000 + int(a[1:]) + 10 * conns[a]
             conns[a] += 1
         for srv in SERVERS:
@@ -586,21 +589,21 @@ def walk(run: Run) -> list[Moment]:
             if name[a] is None and a not in SERVERS:
                 name[a] = a
                 known[a] = "CLOSED"
-                ev.append({"ev": "call", "sock": a, "op": "socket", "ret": "ok",
-                           **({"nonblock": True} if st.before[f"{a}.nb"] else {})})
+                ev.append(call_event(a, "socket", **({"nonblock": True} if st.before[f"{a}.nb"] else {})))
             kw: dict = {}
             if op == "bind":
                 want = listener_port(st.after) if a == "L" else LISTEN_PORT if a in SERVERS else 40000 + int(a[1:])
-                kw = {"addr": f"{HOST}:{0 if p['port0'] else want}", **({"local": f"{HOST}:{want}"} if ok else {})}
+                kw = {"addr": format_addr((HOST, 0 if p["port0"] else want)),
+                      **({"local": format_addr((HOST, want))} if ok else {})}
             elif op == "listen":
                 kw = {"backlog": int(bool(p["cap2"]) and ok)}
             elif op == "connect":
-                kw = {"addr": f"{HOST}:{LISTEN_PORT if a in CLIENTS else port.get('C' + a[1:]) or OTHER_PORT}"}
+                kw = {"addr": format_addr((HOST, LISTEN_PORT if a in CLIENTS else port.get("C" + a[1:]) or OTHER_PORT))}
                 if st.ret in ("ok", "EINPROGRESS"):
                     kw["local"] = _addr(port[a] or LISTEN_PORT)
             elif op == "accept" and ok:
-                srv = next((x for x in SERVERS if _short(st.before[f"{x}.fd"]) == "none"
-                            and _short(st.after[f"{x}.fd"]) == "open"), None)
+                srv = next((x for x in SERVERS if value_name(st.before[f"{x}.fd"]) == "none"
+                            and value_name(st.after[f"{x}.fd"]) == "open"), None)
                 if srv is not None:
                     accepts[srv] += 1
                     name[srv] = srv if accepts[srv] == 1 else f"{srv}.{accepts[srv]}"
@@ -608,13 +611,13 @@ def walk(run: Run) -> list[Moment]:
             else:
                 kw = call_fields(op, ok, p)
             if name[a] is not None:
-                ev.append({"ev": "call", "sock": name[a], "op": op, "ret": st.ret, **kw})
+                ev.append(call_event(name[a], op, st.ret, **kw))
         # what a state event may say now
         for s in SLOTS:
             n = name[s]
             if n is not None and known.get(n) != _observed(st.after, s):
                 known[n] = _observed(st.after, s)
-                ev.append({"ev": "state", "sock": n, "state": known[n]})
+                ev.append(state_event(n, known[n]))
         # queues: bytes unread, bytes of DATA in flight
         for s in SLOTS:
             if f"{s}.rcvq" in st.after:
@@ -635,21 +638,21 @@ def walk(run: Run) -> list[Moment]:
             af = st.after
             if s in SERVERS and not af[f"{s}.live"]:
                 continue
-            stn = _short(af[f"{s}.st"])
+            stn = value_name(af[f"{s}.st"])
             if s == "L":
                 row = {"recvq": sum(1 for x in SERVERS if af[f"{x}.queued"]),
                        "sendq": int(bool(af["L.cap2"])) if stn == "LISTEN" else 0,
-                       "local": _addr(port["L"] if _short(af["L.bound"]) != "no" else None),
-                       "foreign": "*:*" if stn == "LISTEN" else "0.0.0.0:*"}
+                       "local": _addr(port["L"] if value_name(af["L.bound"]) != "no" else None),
+                       "foreign": netstat_addr(None, listener=stn == "LISTEN")}
             elif s in CLIENTS:
-                connected = _short(af[f"{s}.ss"]) != "UNCONNECTED"
+                connected = value_name(af[f"{s}.ss"]) != "UNCONNECTED"
                 row = {"recvq": rq[s], "sendq": sum(inflight["up" + s[1:]]),
-                       "local": _addr(port[s] if _short(af[f"{s}.bound"]) != "no" or connected else None),
-                       "foreign": _addr(LISTEN_PORT) if connected else "0.0.0.0:*"}
+                       "local": _addr(port[s] if value_name(af[f"{s}.bound"]) != "no" or connected else None),
+                       "foreign": _addr(LISTEN_PORT if connected else None)}
             else:
                 row = {"recvq": rq[s], "sendq": sum(inflight["dn" + s[1:]]), "local": _addr(port[s]),
                        "foreign": _addr(peer[s])}
-            waiting = s in SERVERS and _short(af[f"{s}.fd"]) == "none"
+            waiting = s in SERVERS and value_name(af[f"{s}.fd"]) == "none"
             rows.append({"slot": s, "sock": name[s], "state": stn, **row,
                          "note": ("in accept queue" if af[f"{s}.queued"] else "request sock") if waiting else ""})
         out.append(Moment(st, ev, rows))
@@ -661,19 +664,10 @@ def netstat_table(run: Run, title: str = "") -> str:
     socket after it (Recv-Q: bytes unread, for a listener its accept queue's
     length; Send-Q: bytes of DATA in flight from the socket, for a listener
     its backlog)."""
-    from tcpconform.check.explain import COLUMNS, _cells
     lines = [title] if title else []
     for m in walk(run):
         lines.append(f"step {m.step.number}: {describe(m.step)}")
-        table = [["sock", *COLUMNS]]
-        for r in m.rows:
-            cells = _cells(r)
-            cells[-1] += f" ({r['note']})" if r["note"] else ""
-            table.append([r["sock"] or r["slot"], *cells])
-        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-        for r in table:
-            lines.append("  " + "  ".join(x.rjust(w) if i in (2, 3) else x.ljust(w)
-                                          for i, (x, w) in enumerate(zip(r, widths))).rstrip())
+        lines += table_lines((r["sock"] or r["slot"], r) for r in m.rows)
     return "\n".join(lines)
 
 
@@ -707,13 +701,12 @@ def to_trace(run: Run, meta: dict | None = None, netstat: bool = True) -> str:
     its calls and state changes, and after every step (``netstat``) an
     ``x-netstat`` event with the model's rows (request socks and queued
     connections too, with ``sock`` null), which checkers ignore."""
-    lines = [{"trace": 1, "profile": B.PROFILE, "world": "closed", **({"meta": meta} if meta else {})}]
+    events: list[dict] = []
     for m in walk(run):
-        lines += m.events
+        events += m.events
         if netstat:
-            lines.append({"ev": "x-netstat", "step": m.step.number, "rows": [
-                {k: r[k] for k in ("sock", "state", "recvq", "sendq", "local", "foreign")} for r in m.rows]})
-    return "\n".join(json.dumps(x) for x in lines) + "\n"
+            events.append(netstat_event(m.rows, step=m.step.number))
+    return trace_text(trace_header(profile=B.PROFILE, world="closed", **({"meta": meta} if meta else {})), events)
 
 
 def step_lines(run: Run) -> list[int]:
@@ -759,8 +752,8 @@ def hidden(c: Composed, run: Run, k: int) -> bool:
     show, which a trace cannot tell from one that has not happened yet."""
     p = run.path(c)
     before, after = run.state(k - 1), run.steps[k - 1]["state"]
-    actor = _short(run.steps[k - 1]["vars"]["step.act"])
-    trigger = _short(run.steps[k - 1]["vars"]["trigger"])
+    actor = value_name(run.steps[k - 1]["vars"]["step.act"])
+    trigger = value_name(run.steps[k - 1]["vars"]["trigger"])
     if actor == "NET" or (not trigger.startswith("call:") and actor in SLOTS
                           and _observed(before, actor) == _observed(after, actor)):
         return True  # an unobserved step that changes no state a trace shows: as if it had not happened yet
@@ -771,7 +764,7 @@ def hidden(c: Composed, run: Run, k: int) -> bool:
     for n in OBSERVED_STEP_VARS:
         if n in idx:
             s.add(c.step_vars()[idx[n]] == p.steps[k - 1][idx[n]])
-    named = actor in SLOTS and (actor not in SERVERS or _short(run.state(k - 1)[f"{actor}.fd"]) != "none")
+    named = actor in SLOTS and (actor not in SERVERS or value_name(run.state(k - 1)[f"{actor}.fd"]) != "none")
     if named:  # a request sock or a queued connection has no name: no state event shows it
         s.add(c.nxt[f"{actor}.st"] == _z3(c.nxt[f"{actor}.st"].sort(), run.steps[k - 1]["state"][f"{actor}.st"]))
     return s.check() == z3.sat

@@ -1,8 +1,7 @@
 """Fuzzing the input side: malformed traces must give a verdict, never a crash.
 
 Parse-level tests drive :func:`tcpconform.check.trace.read_trace` directly; CLI-level
-tests run ``conform check --json`` in-process and are skipped until
-``tcpconform.check.search`` exists. Mutations of a valid trace that make it invalid
+tests run ``conform check --json`` in-process. Mutations of a valid trace that make it invalid
 by construction must be reported at exactly the mutated line; other mutations
 may make the trace anything, but never a problem before the first changed line
 (the untouched prefix of a trace that conforms still conforms).
@@ -19,61 +18,38 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tcpconform.check.trace import ERRNOS, OPS, STATES, TraceError, read_trace
+from tcpconform.check.trace import ERRNOS, OPS, STATES, TraceError, read_trace, trace_header
+from tests.helpers import Trace, call, client_and_server
 
-# The shared example handshake-and-close.jsonl, which the model must accept.
-HANDSHAKE = [
-    {"trace": 1, "profile": "linux", "world": "closed", "meta": {"note": "fuzz base"}},
-    {"ev": "call", "sock": "srv", "op": "socket", "ret": "ok"},
-    {"ev": "call", "sock": "srv", "op": "bind", "addr": "127.0.0.1:0", "ret": "ok", "local": "127.0.0.1:45000"},
-    {"ev": "call", "sock": "srv", "op": "listen", "backlog": 16, "ret": "ok"},
-    {"ev": "state", "sock": "srv", "state": "LISTEN"},
-    {"ev": "call", "sock": "cli", "op": "socket", "ret": "ok"},
-    {"ev": "state", "sock": "cli", "state": "CLOSED"},
-    {"ev": "call", "sock": "cli", "op": "connect", "addr": "127.0.0.1:45000", "ret": "ok", "local": "127.0.0.1:51000"},
-    {"ev": "state", "sock": "cli", "state": "ESTABLISHED"},
-    {"ev": "call", "sock": "srv", "op": "accept", "ret": "ok", "new": "conn", "local": "127.0.0.1:45000", "peer": "127.0.0.1:51000"},
-    {"ev": "call", "sock": "cli", "op": "send", "len": 12, "ret": "ok", "n": 12},
-    {"ev": "call", "sock": "conn", "op": "recv", "len": 8, "ret": "ok", "n": 8},
-    {"ev": "call", "sock": "conn", "op": "recv", "len": 8, "ret": "ok", "n": 4},
-    {"ev": "call", "sock": "conn", "op": "send", "len": 2, "ret": "ok", "n": 2},
-    {"ev": "call", "sock": "cli", "op": "recv", "len": 100, "ret": "ok", "n": 2},
-    {"ev": "call", "sock": "cli", "op": "close", "ret": "ok"},
-    {"ev": "call", "sock": "conn", "op": "recv", "len": 100, "ret": "ok", "n": 0},
-    {"ev": "state", "sock": "conn", "state": "CLOSE_WAIT"},
-    {"ev": "call", "sock": "conn", "op": "close", "ret": "ok"},
-    {"ev": "state", "sock": "cli", "state": "TIME_WAIT"},
-    {"ev": "call", "sock": "srv", "op": "close", "ret": "ok"},
-]
+# The shared example handshake-and-close.jsonl (but for its note), which the model must accept.
+HANDSHAKE = (client_and_server(listener="srv", client="cli", server="conn", backlog=16, listen_port=45000,
+                               client_port=51000, profile="linux", world="closed", meta={"note": "fuzz base"})
+             .call("cli", "send", len=12, n=12)
+             .call("conn", "recv", len=8, n=8).call("conn", "recv", len=8, n=4)
+             .call("conn", "send", len=2, n=2).call("cli", "recv", len=100, n=2)
+             .call("cli", "close").call("conn", "recv", len=100, n=0).state("conn", "CLOSE_WAIT")
+             .call("conn", "close").state("cli", "TIME_WAIT").call("srv", "close")).objects
 
 # A trace that parses (whether the model accepts it does not matter) and uses
 # every op and optional field, for the parse-level tests.
-VARIETY = [
-    {"trace": 1, "profile": "posix", "world": "open"},
-    {"ev": "call", "sock": "a", "op": "socket", "ret": "ok", "nonblock": True},
-    {"ev": "call", "sock": "b", "op": "socket", "ret": "EMFILE"},
-    {"ev": "call", "sock": "a", "op": "bind", "addr": "[::1]:0", "ret": "ok", "local": "[::1]:4000"},
-    {"ev": "call", "sock": "a", "op": "bind", "addr": "[::1]:0", "ret": "EINVAL"},
-    {"ev": "call", "sock": "a", "op": "listen", "backlog": 0, "ret": "ok"},
-    {"ev": "call", "sock": "a", "op": "accept", "ret": "EAGAIN"},
-    {"ev": "call", "sock": "a", "op": "accept", "ret": "ok", "new": "c", "local": "[::1]:4000", "peer": "[::1]:5000"},
-    {"ev": "x-pcap", "bytes": "4500", "sock": "zzz"},
-    {"ev": "call", "sock": "c", "op": "connect", "addr": "[::1]:1", "ret": "EINPROGRESS", "local": "[::1]:5"},
-    {"ev": "call", "sock": "c", "op": "send", "len": 0, "ret": "ok", "n": 0},
-    {"ev": "call", "sock": "c", "op": "send", "len": 9, "ret": "EAGAIN"},
-    {"ev": "call", "sock": "c", "op": "recv", "len": 9, "ret": "ok", "n": 9, "x-t": 0.5},
-    {"ev": "call", "sock": "c", "op": "shutdown", "how": "wr", "ret": "ok"},
-    {"ev": "call", "sock": "c", "op": "close", "linger0": True, "ret": "ok"},
-    {"ev": "state", "sock": "c", "state": "CLOSED"},
-]
+VARIETY = (Trace(profile="posix", world="open")
+           .call("a", "socket", nonblock=True).call("b", "socket", "EMFILE")
+           .call("a", "bind", addr="[::1]:0", local="[::1]:4000").call("a", "bind", "EINVAL", addr="[::1]:0")
+           .call("a", "listen", backlog=0).call("a", "accept", "EAGAIN")
+           .call("a", "accept", new="c", local="[::1]:4000", peer="[::1]:5000")
+           .add({"ev": "x-pcap", "bytes": "4500", "sock": "zzz"})
+           .call("c", "connect", "EINPROGRESS", addr="[::1]:1", local="[::1]:5")
+           .call("c", "send", len=0, n=0).call("c", "send", "EAGAIN", len=9)
+           .call("c", "recv", len=9, n=9, **{"x-t": 0.5}).call("c", "shutdown", how="wr")
+           .call("c", "close", linger0=True).state("c", "CLOSED")).objects
 
 EXAMPLES = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLI_EXAMPLES = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def encode(objs: list) -> list[bytes]:
-    """JSON lines (with their newlines) of a list of objects."""
-    return [json.dumps(o).encode() + b"\n" for o in objs]
+    """JSON lines (with their newlines) of a list of objects, the header first."""
+    return [line.encode() + b"\n" for line in Trace.of(objs).lines()]
 
 
 def line_count(data: bytes) -> int:
@@ -239,7 +215,7 @@ def test_random_bytes_parse(data):
 @EXAMPLES
 @given(st.lists(st.binary(max_size=40), max_size=6))
 def test_random_bytes_after_header_parse(chunks):
-    data = b'{"trace": 1}\n' + b"\n".join(chunks)
+    data = Trace().data() + b"\n".join(chunks)
     e = parse_error(data)
     if e is None:
         return
@@ -275,37 +251,24 @@ def plausible_event(draw) -> dict:
 @settings(EXAMPLES, max_examples=400)
 @given(st.lists(plausible_event(), max_size=12))
 def test_plausible_events_parse(objs):
-    data = b"".join(encode([{"trace": 1}] + objs))
+    data = b"".join(encode([trace_header()] + objs))
     e = parse_error(data)
     if e is not None:
         assert 2 <= e.line <= len(objs) + 1
         # every line before the error parses on its own
-        assert parse_error(b"".join(encode([{"trace": 1}] + objs[: e.line - 2]))) is None
+        assert parse_error(b"".join(encode([trace_header()] + objs[: e.line - 2]))) is None
 
 
 @EXAMPLES
 @given(st.sampled_from(sorted(ERRNOS)), st.sampled_from(["send", "recv", "close", "listen"]))
 def test_every_errno_is_a_valid_ret(name, op):
     fields = {"send": {"len": 1}, "recv": {"len": 1}, "listen": {"backlog": 1}}.get(op, {})
-    objs = [{"trace": 1}, {"ev": "call", "sock": "s", "op": "socket", "ret": "ok"},
-            {"ev": "call", "sock": "s", "op": op, "ret": name, **fields}]
-    assert parse_error(b"".join(encode(objs))) is None
+    assert parse_error(Trace().call("s", "socket").call("s", op, name, **fields).data()) is None
 
 
 # ---------------------------------------------------------------------------
-# The CLI, in-process (once the checker exists)
+# The CLI, in-process
 # ---------------------------------------------------------------------------
-
-def _checker_available() -> bool:
-    try:
-        from tcpconform.check import search  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_checker = pytest.mark.skipif(not _checker_available(), reason="tcpconform.check.search does not exist yet")
-
 
 @pytest.fixture(scope="module")
 def trace_path(tmp_path_factory):
@@ -332,12 +295,17 @@ def run_cli(path, data: bytes) -> tuple[int, dict]:
     return code, verdict
 
 
-@needs_checker
 def test_cli_base_trace_conforms(trace_path):
     assert run_cli(trace_path, b"".join(encode(HANDSHAKE)))[0] == 0
 
 
-@needs_checker
+def test_base_trace_is_the_shared_example(shared):
+    """HANDSHAKE, built with tests.helpers, is handshake-and-close.jsonl line for line (but for the header's note)."""
+    lines = (shared / "trace-examples" / "handshake-and-close.jsonl").read_text().splitlines()
+    assert Trace.of(HANDSHAKE).lines()[1:] == lines[1:]
+    assert json.loads(lines[0])["meta"].keys() == HANDSHAKE[0]["meta"].keys()
+
+
 @CLI_EXAMPLES
 @given(case=mutated(HANDSHAKE))
 def test_cli_mutated_handshake(trace_path, case):
@@ -350,18 +318,16 @@ def test_cli_mutated_handshake(trace_path, case):
         assert verdict["line"] >= case.first, (case.what, verdict)
 
 
-@needs_checker
 @CLI_EXAMPLES
 @given(data=st.binary(max_size=300))
 def test_cli_random_bytes(trace_path, data):
     run_cli(trace_path, data)
 
 
-@needs_checker
 @CLI_EXAMPLES
 @given(objs=st.lists(plausible_event(), max_size=10))
 def test_cli_plausible_events(trace_path, objs):
-    data = b"".join(encode([{"trace": 1}] + objs))
+    data = b"".join(encode([trace_header()] + objs))
     code, verdict = run_cli(trace_path, data)
     e = parse_error(data)
     if e is not None:  # the checker stops at a divergence or at the first bad line
@@ -370,12 +336,11 @@ def test_cli_plausible_events(trace_path, objs):
             assert verdict["line"] == e.line and verdict["reason"] == e.message
 
 
-@needs_checker
 @CLI_EXAMPLES
 @given(i=st.integers(2, len(HANDSHAKE)), op=st.sampled_from(["sendto", "bind4", "", "CLOSE"]))
 def test_cli_unknown_op_is_invalid_at_its_line(trace_path, i, op):
     objs = [dict(o) for o in HANDSHAKE]
-    objs[i - 1] = {"ev": "call", "sock": "srv", "op": op, "ret": "ok"}
+    objs[i - 1] = call("srv", op)
     code, verdict = run_cli(trace_path, b"".join(encode(objs)))
     assert (code, verdict["line"]) == (2, i)
     assert "unknown op" in verdict["reason"]
@@ -389,9 +354,8 @@ def test_cli_missing_file_and_directory(tmp_path):
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             code = main(["check", str(target), "--json"])
         assert code == 2
-        if _checker_available():
-            verdict = json.loads(out.getvalue())
-            assert verdict["verdict"] == "invalid" and verdict["line"] is None
+        verdict = json.loads(out.getvalue())
+        assert verdict["verdict"] == "invalid" and verdict["line"] is None
 
 
 def test_cli_usage_errors_exit_2():

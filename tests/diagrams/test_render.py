@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from tcpconform import cli
-from tcpconform.check.trace import Call, State
 from tcpconform.diagrams import render
 from tcpconform.model import graph, rules, semantics, space, vocab
+from tests.helpers import Trace, state
 
 ROOT = Path(__file__).resolve().parents[2]
 DIAGRAM_DIR = ROOT / "docs" / "diagrams"
@@ -334,16 +334,19 @@ def test_a_run_the_model_forbids_is_refused():
         run.call("c", "recv", "ok", length=4, n=4)   # nothing was ever received
 
 
+def _listener_reads_data() -> Trace:
+    """A listener's recv() returns data: the model diverges at line 6."""
+    return (Trace().call("L", "socket").call("L", "bind", addr="127.0.0.1:0", local="127.0.0.1:45001")
+            .call("L", "listen", backlog=1).state("L", "LISTEN")
+            .call("L", "recv", len=10, n=3).call("L", "close"))
+
+
 def _trace() -> list:
-    return [Call(2, "L", "socket", "ok"),
-            Call(3, "L", "bind", "ok", addr=("127.0.0.1", 0), local=("127.0.0.1", 45001)),
-            Call(4, "L", "listen", "ok", backlog=1),
-            State(5, "L", "LISTEN"),
-            Call(6, "L", "recv", "ok", length=10, n=3),
-            Call(7, "L", "close", "ok")]
+    return _listener_reads_data().read()[1]
 
 
 def test_sequence_from_trace_marks_the_divergence():
+    assert _listener_reads_data().diverges(at=6).line == 6
     nodes, _ = parse_dot(render.sequence_from_trace(_trace(), divergence_line=6))
     errors = [a for a in nodes.values() if a.get("kind") == "error"]
     assert len(errors) == 1 and "recv(10) → 3" in errors[0]["label"]
@@ -357,7 +360,7 @@ def test_sequence_from_trace_marks_the_divergence():
 
 
 def test_a_long_trace_is_drawn_around_its_divergence():
-    long = [Call(2, "L", "socket", "ok")] + [State(3 + i, "L", "CLOSED") for i in range(500)]
+    long = Trace().call("L", "socket").add(*[state("L", "CLOSED")] * 500).read()[1]
     dot = render.sequence_from_trace(long, divergence_line=400)
     nodes, _ = parse_dot(dot)
     rows = [a for a in nodes.values() if a.get("kind") in ("state", "error", "call")]

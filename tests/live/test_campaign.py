@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from tcpconform import cli
-from tcpconform.check.search import Checker, check_trace
+from tcpconform.check.plain import PlainSearch
+from tcpconform.check.search import check_trace
 from tcpconform.check.trace import Call, parse_addr, read_trace
 from tcpconform.live import campaign, netns, pool
 from tcpconform.live.recorder import Recorder, diag_dump
@@ -70,8 +71,8 @@ def test_lockstep_stops_at_the_first_divergent_event(monkeypatch: pytest.MonkeyP
     assert (verdict.verdict, verdict.line) == ("diverges", r.line)
 
 
-def _feed(rec: Recorder) -> Checker:
-    checker = Checker()
+def _feed(rec: Recorder) -> PlainSearch:
+    checker = PlainSearch()
     feed = campaign.LiveFeed(rec.header(), checker)
     assert feed.push(rec.events) is None
     return checker

@@ -17,6 +17,7 @@ def test_static_validation_accepts_the_table():
     selfcheck.validate_static()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", vocab.PROFILES)
 def test_every_state_reachable_and_every_call_answered(profile):
     report = selfcheck.validate_dynamic(profile)

@@ -116,6 +116,7 @@ def configs(draw, profile: str):
 
 # ---- agreement ---------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", vocab.PROFILES)
 @settings(max_examples=2000, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])

@@ -13,6 +13,7 @@ import pytest
 from tcpconform import cli
 from tcpconform.properties import catalog, mutants, prove, runs, witnesses
 from tcpconform.properties.compose import system
+from tests.helpers import Trace
 
 
 @pytest.mark.parametrize("w", witnesses.WITNESSES, ids=lambda w: w.name)
@@ -160,7 +161,7 @@ def test_simultaneous_open_is_shown_on_the_pair() -> None:
     going SYN_SENT → SYN_RECEIVED → ESTABLISHED."""
     r = prove.witness_one(witnesses.BY_NAME["simultaneous_open_pair"], store=False)
     assert r["verdict"] == "witnessed"
-    states = [json.loads(x) for x in prove.trace_of(r["_run"]).splitlines()[1:]]
+    states = Trace.from_text(prove.trace_of(r["_run"])).objects[1:]
     for s in ("P", "Q"):
         seen = [e["state"] for e in states if e["ev"] == "state" and e["sock"] == s]
         assert seen[-3:] == ["SYN_SENT", "SYN_RECEIVED", "ESTABLISHED"], seen
