@@ -17,12 +17,12 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tcpconform.check import memo as fastcheck
+from tcpconform.check import memo
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import TraceError, read_trace
 
 HOST = "127.0.0.1"
-fastcheck.STRICT = True  # a fault of the memoised search fails the test, not falls back
+memo.STRICT = True  # a fault of the memoised search fails the test, not falls back
 
 
 def call(sock, op, ret="ok", **kw):
@@ -166,14 +166,14 @@ def test_memoised_and_plain_search_agree_in_an_open_world(lines):
 
 def test_the_fast_path_is_on():
     # a field added to the model's configurations or to the trace's events
-    # must be given a role in conformance/fastcheck.py (else it stays off)
-    assert fastcheck.unknown_fields() == []
-    assert fastcheck.ENABLED
+    # must be given a role in tcpconform/check/memo.py (else it stays off)
+    assert memo.unknown_fields() == []
+    assert memo.ENABLED
 
 
 def test_state_grows_with_live_sockets_and_the_table_is_bounded(monkeypatch):
-    monkeypatch.setattr(fastcheck, "CACHE_MAX", 50)
-    monkeypatch.setattr(fastcheck, "_CACHES", {})
+    monkeypatch.setattr(memo, "CACHE_MAX", 50)
+    monkeypatch.setattr(memo, "_CACHES", {})
     lines = [call("L", "socket"), call("L", "bind", addr=f"{HOST}:5000", local=f"{HOST}:5000"),
              call("L", "listen", backlog=8)]
     for i in range(300):
@@ -182,7 +182,7 @@ def test_state_grows_with_live_sockets_and_the_table_is_bounded(monkeypatch):
                   call("L", "accept", new=s, local=f"{HOST}:5000", peer=f"{HOST}:{port}"),
                   call(c, "send", len=10, n=10), call(s, "recv", len=10, n=10),
                   call(c, "close"), call(s, "recv", len=10, n=0), call(s, "close")]
-    ch = fastcheck.MemoSearch()
+    ch = memo.MemoSearch()
     _h, evs = read_trace(io.BytesIO(text(lines)))
     for ev in evs:
         assert ch.feed(ev) is None
@@ -226,10 +226,10 @@ def test_memoised_and_plain_search_agree_on_the_mixed_benchmark_trace(seed, at, 
                 ev.pop(key, None)
         events = events[:at] + [ev] + events[at + 1:]
     data = ("\n".join(json.dumps(x) for x in [header] + events) + "\n").encode()
-    window, rest = fastcheck.WINDOW, fastcheck.REST
-    fastcheck.WINDOW, fastcheck.REST = 16, 40  # rest and resume often
+    window, rest = memo.WINDOW, memo.REST
+    memo.WINDOW, memo.REST = 16, 40  # rest and resume often
     try:
         plain, fast = both(data)
     finally:
-        fastcheck.WINDOW, fastcheck.REST = window, rest
+        memo.WINDOW, memo.REST = window, rest
     assert fast == plain
