@@ -200,10 +200,10 @@ def best_of(repeat: int, fn: Callable[[], object], before: Callable[[], None] = 
 def cold() -> None:
     """Empty every table the checker keeps between traces, so that each run
     is checked as ``conform check`` checks a trace in a fresh process."""
-    from tcpconform.check import memo as fastcheck
+    from tcpconform.check import memo
     from tcpconform.model import semantics, system
 
-    fastcheck.clear_tables()
+    memo.clear_tables()
     for table in (system._CLOSURE_CACHE, semantics._STEP_CACHE, semantics._APPLY_CACHE):
         table.clear()
 

@@ -351,7 +351,7 @@ class MemoSearch:
                 if r.plain:
                     f.configs = r.frontier
                 else:
-                    self._apply(r, [f.sig, []])
+                    self._take(r, [f.sig, []])
                 return None
         return self._feed(ev)
 
@@ -399,7 +399,7 @@ class MemoSearch:
             self._store(key, r)
         self._events += 1
         envs.append(fresh)
-        self._apply(r, envs)
+        self._take(r, envs)
         if self._window <= 0:
             if self._misses * 5 > WINDOW:
                 self._rest = self._rest * 2 if self._resumed else REST
@@ -439,7 +439,7 @@ class MemoSearch:
                     raise
                 return
             self._store(key, r)
-        self._apply(r, [f.sig, []])
+        self._take(r, [f.sig, []])
 
     def _store(self, key, r: _Transition) -> None:
         """Keep a transition; the tables are emptied when full (bounded memory)."""
@@ -450,7 +450,7 @@ class MemoSearch:
             _PARKABLE.clear()
         self.cache[key] = r
 
-    def _apply(self, r: _Transition, envs: list) -> None:
+    def _take(self, r: _Transition, envs: list) -> None:
         """Take a stored transition: the next frontier, its renaming back to
         the trace (resolved in ``envs``: the renamings of the frontier and the
         joined parked connections, then the event's fresh values), the

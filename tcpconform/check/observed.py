@@ -111,7 +111,7 @@ class Unseen(NamedTuple):
 NOTHING_UNSEEN = Unseen()
 
 
-def _advance(c: Config, c2: Config, popped, xs: Unseen, fresh: str | None = None) -> Unseen:
+def _record_step(c: Config, c2: Config, popped, xs: Unseen, fresh: str | None = None) -> Unseen:
     """``xs`` after the step ``c -> c2`` (which delivered the head of channel ``popped``)."""
     before = dict(c.net)
     pkt = None
@@ -244,11 +244,11 @@ class ObservedSearch:
     def _steps(self, c: Config, xs: Unseen, timers: bool):
         for ch, segs in c.net:
             for _label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world):
-                yield c2, _advance(c, c2, ch, xs)
+                yield c2, _record_step(c, c2, ch, xs)
         if timers:
             for label, c2 in system.internal_steps(c, self.profile, True, self.world):
                 if label.startswith("timer"):
-                    yield c2, _advance(c, c2, None, xs)
+                    yield c2, _record_step(c, c2, None, xs)
         if self.lossy:
             yield from _losses(c, xs, self.lossy)
 
@@ -282,7 +282,7 @@ class ObservedSearch:
             self.events += 1
         for timers in (False, True):
             closed = self._closure(self.tracked, timers)
-            nxt = self._apply(ev, closed, timers)
+            nxt = self._explained(ev, closed, timers)
             if nxt:
                 break
         else:
@@ -311,7 +311,8 @@ class ObservedSearch:
             return d.get("sock") is not None and d["from"] != d["to"]
         return False
 
-    def _apply(self, ev, closed: set, timers: bool) -> set:
+    def _explained(self, ev, closed: set, timers: bool) -> set:
+        """The configurations of ``closed`` (with their records) after ``ev``, where it happens."""
         nxt: set = set()
         kind = getattr(ev, "ev", None)
         if kind == "x-packet":
@@ -337,14 +338,14 @@ class ObservedSearch:
     def _call(self, c: Config, xs: Unseen, ev, timers: bool):
         fresh = ev.new if ev.op == "accept" else None
         for o in system.resume_call(c, ev, self.profile, self.world, timers):
-            yield o.config, _advance(c, o.config, None, xs, fresh)
+            yield o.config, _record_step(c, o.config, None, xs, fresh)
         if ev.op == "socket":
             return
         for asleep in system.sleeping(c, ev, self.profile):
-            start = _advance(c, asleep.config, None, xs)
+            start = _record_step(c, asleep.config, None, xs)
             for c3, xs3 in self._closure({(asleep.config, start)}, timers):
                 for o in system.resume_call(c3, ev, self.profile, self.world, timers):
-                    yield o.config, _advance(c3, o.config, None, xs3, fresh)
+                    yield o.config, _record_step(c3, o.config, None, xs3, fresh)
 
     def _divergence(self, ev, closed: set) -> Verdict:
         configs = {c for c, _ in closed}
