@@ -22,6 +22,7 @@ Pure: takes parsed events, returns a :class:`~tcpconform.check.verdict.Verdict`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 from typing import Iterable, Iterator, Protocol
@@ -34,7 +35,7 @@ from tcpconform.check.verdict import Verdict, beyond_search
 from tcpconform.model.events import Call
 from tcpconform.model.system import Config, ModelError
 
-__all__ = ["Engine", "engine_for", "check_trace", "run_engine", "Run", "Verdict", "PlainSearch"]
+__all__ = ["Engine", "engine_for", "check_trace", "run_engine", "Run", "no_cyclic_gc", "Verdict", "PlainSearch"]
 
 
 class Engine(Protocol):
@@ -98,14 +99,21 @@ def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = T
 
 def run_engine(engine: Engine, events: Iterable) -> Verdict:
     """Feed ``events`` to ``engine`` up to the first divergence; the verdict."""
-    # The search makes many small objects, none in a cycle, and keeps large
-    # caches of them (tcpconform.model.system, tcpconform.check.memo); the cyclic garbage
-    # collector would walk those caches again and again (it took most of the
-    # time on long traces), reference counting alone frees what is dropped.
+    with no_cyclic_gc():
+        return _feed_all(engine, events)
+
+
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """While searching: the cyclic garbage collector off.  The search makes
+    many small objects, none in a cycle, and keeps large caches of them
+    (tcpconform.model.system, tcpconform.check.memo); the collector would walk
+    those caches again and again (it took most of the time on long traces),
+    reference counting alone frees what is dropped."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _feed_all(engine, events)
+        yield
     finally:
         if collecting:
             gc.enable()

@@ -23,14 +23,12 @@ coverage that of ``check_trace(..., coverage=True)``, the steps those of
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import io
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from tcpconform.check.explain import Explainer, Step
-from tcpconform.check.search import Run, engine_for
+from tcpconform.check.search import Run, engine_for, no_cyclic_gc
 from tcpconform.check.trace import TraceError, read_trace
 
 __all__ = ["TraceCheck", "check_recorded"]
@@ -65,7 +63,7 @@ def check_recorded(text: str, *, explain: bool = False, keep_events: bool = Fals
         engine, events = engine_for(header, events, memoised=not explain)
         verdict = Run(engine)
         coverage = Run(engine_for(header, (), coverage=True)[0])
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             for ev in events:
                 if keep_events:
                     parsed.append(ev)
@@ -95,19 +93,6 @@ def check_recorded(text: str, *, explain: bool = False, keep_events: bool = Fals
                       _line(lines, bad.line) if bad.verdict != "conforms" else None,
                       coverage=rules, explanation=explainer.steps if explainer is not None else None,
                       parsed=parsed if keep_events else None)
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The search makes many small objects, none in a cycle (see check_trace): reference
-    counting alone frees them, and the cyclic collector would only walk its caches."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _line(lines: list[str], number: int | None) -> str | None:
