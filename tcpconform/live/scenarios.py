@@ -28,22 +28,28 @@ from typing import Any, Callable
 from tcpconform.live.netfilter import FIN, PURE_ACK, SYN_ONLY, dropping
 from tcpconform.live.recorder import Recorder
 
-__all__ = ["SCENARIOS", "ANY", "record"]
+__all__ = ["SCENARIOS", "PINS", "ANY", "record"]
 
 ANY = "127.0.0.1:0"
 BIG = 1 << 20
 
 Scenario = Callable[[Recorder], None]
 SCENARIOS: dict[str, Scenario] = {}
+# scenario name -> the rule ids (case ids of tcpconform.model.rules) it pins: the
+# run that explains its trace must use each of them (tests/live/test_scenarios.py),
+# so a wrong rule there makes the recorded trace diverge.
+PINS: dict[str, tuple[str, ...]] = {}
 
 
-def scenario(name: str) -> Callable[[Scenario], Scenario]:
+def scenario(name: str, pins: tuple[str, ...] = ()) -> Callable[[Scenario], Scenario]:
+    """Register a scenario; ``pins``: the rules its trace is evidence for."""
     def register(fn: Scenario) -> Scenario:
         if name in SCENARIOS:
             raise ValueError(f"scenario {name!r} registered twice")
         if not (fn.__doc__ or "").strip():
             raise ValueError(f"scenario {name!r} needs a docstring")
         SCENARIOS[name] = fn
+        PINS[name] = tuple(pins)
         return fn
     return register
 
@@ -421,7 +427,7 @@ def accept_queue_full(rec: Recorder) -> None:
     rec.close("L")
 
 
-@scenario("shutdown-syn-sent")
+@scenario("shutdown-syn-sent", pins=("shutdown.synsent",))
 def shutdown_syn_sent(rec: Recorder) -> None:
     """shutdown() in SYN_SENT (queue full) disconnects without RST; connect() may then start over."""
     addr = listener(rec, backlog=0, nonblock=True)
@@ -580,7 +586,7 @@ def close_unread_data(rec: Recorder) -> None:
     rec.close("L")
 
 
-@scenario("rst-in-close-wait")
+@scenario("rst-in-close-wait", pins=("closewait.rst", "send.error"))
 def rst_in_close_wait(rec: Recorder) -> None:
     """A RST reaching a CLOSE_WAIT socket leaves EPIPE, not ECONNRESET: send EPIPE, recv 0."""
     connected(rec)

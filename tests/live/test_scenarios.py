@@ -30,7 +30,8 @@ from tcpconform.live.netfilter import ScenarioSkipped
 from tcpconform.live.pool import isolation_of, network_line
 from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
 from tcpconform.live.run import run_scenarios
-from tcpconform.live.scenarios import SCENARIOS, record
+from tcpconform.live.scenarios import PINS, SCENARIOS, record
+from tcpconform.model.rules import CASES
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the recorder drives Linux TCP sockets over loopback")
@@ -101,6 +102,22 @@ def test_scenario_conforms(name: str) -> None:
     assert outcome.verdict == "conforms", (
         f"{name}: {outcome.verdict} at line {outcome.line}: {outcome.reason}\n"
         f"  {outcome.event}\n  model allowed: {outcome.allowed}")
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if PINS[n]])
+def test_scenario_uses_the_rules_it_pins(name: str) -> None:
+    """A scenario that says which rules it is evidence for must reach each of them:
+    the explaining run uses every pinned rule, so a wrong pinned rule makes it diverge."""
+    outcome = check_recorded(text_of(*recorded(name)))
+    used = {rule for rule, _ in outcome.coverage}
+    missing = [rule for rule in PINS[name] if rule not in used]
+    assert not missing, f"{name} pins {missing} but its explaining run never used them (used: {sorted(used)})"
+
+
+def test_pinned_rules_exist() -> None:
+    ids = {c.id for c in CASES}
+    unknown = {n: [r for r in pins if r not in ids] for n, pins in PINS.items()}
+    assert not {n: r for n, r in unknown.items() if r}, unknown
 
 
 # ---------------------------------------------------------------------------
