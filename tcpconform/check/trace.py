@@ -9,6 +9,10 @@ names introduced so far (names are never reused, so it must be kept).
 Everything wrong with the input is reported as a :class:`TraceError` carrying
 the 1-based line number (header = line 1), a message saying what is wrong,
 and, where one field is to blame, that field's name. This module never prints.
+Whatever the input (values of any JSON type in any field, nesting as deep as
+the JSON parser allows, numbers it refuses, bytes that are not UTF-8), the
+reader raises nothing but :class:`TraceError`.  A key given twice in one
+object has its last value, as Python's own JSON reader has it.
 
 The writer (:func:`trace_header`, :func:`call_event`, :func:`state_event`,
 :func:`event_line`, :func:`trace_text`) is the one every trace of this
@@ -22,9 +26,11 @@ import codecs
 import errno
 import ipaddress
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from itertools import islice
 from typing import Any, BinaryIO, Iterable, Iterator, NoReturn, Union
 
 import orjson
@@ -139,12 +145,56 @@ class _Bad(Exception):
 
 
 def _show(value: Any, limit: int = 60) -> str:
-    """Render a JSON value for an error message, shortened if long."""
-    try:
-        text = orjson.dumps(value).decode()
-    except TypeError:  # pragma: no cover - parsed JSON always serialises
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """Render a JSON value for an error message, shortened to ``limit`` characters.
+
+    The value is walked with an explicit stack, and only as far as the text
+    can show, so a value nested as deep as the parser allows, an array of a
+    million items or a 4 MiB string costs a few dozen steps and never
+    recursion: the message must not fail on the input it describes."""
+    out: list[str] = []
+    size = 0
+    todo: list[Any] = [value]   # what is still to be written, last first: values and _Text
+    while todo and size <= limit:
+        item = todo.pop()
+        if isinstance(item, _Text):
+            piece = item
+        elif isinstance(item, (dict, list)):
+            pairs = item.items() if isinstance(item, dict) else ((None, v) for v in item)
+            parts: list[Any] = []
+            for k, v in islice(pairs, limit):   # each item takes at least one character
+                parts += [_Text(",")] if parts else []
+                parts += [v] if k is None else [_Text(_scalar(k) + ":"), v]
+            close = "}" if isinstance(item, dict) else "]"
+            piece = "{" if close == "}" else "["
+            todo += [_Text(close), *reversed(parts)]
+        else:
+            piece = _scalar(item, limit + 1)
+        out.append(piece)
+        size += len(piece)
+    text = "".join(out)
+    return text if len(text) <= limit and not todo else text[: limit - 3] + "..."
+
+
+class _Text(str):
+    """Punctuation among the values that :func:`_show` has still to write."""
+
+
+def _scalar(value: Any, limit: int = MAX_LINE_BYTES) -> str:
+    """A JSON scalar as JSON text; a string is cut to ``limit`` characters first."""
+    if isinstance(value, str):
+        return orjson.dumps(value[:limit]).decode()
+    if value is None or isinstance(value, bool):
+        return orjson.dumps(value).decode()
+    if isinstance(value, int):
+        return str(value) if value.bit_length() < 1000 else f"(an integer of {value.bit_length()} bits)"
+    if isinstance(value, float) and math.isfinite(value):
+        return orjson.dumps(value).decode()
+    return repr(value)  # nan, inf: not JSON, which the parser refuses anyway
+
+
+def _quote(name: str, limit: int = 60) -> str:
+    """A field or socket name from the input, quoted for a message (a long one shortened)."""
+    return repr(name) if len(name) <= limit else repr(name[: limit - 3]) + "..."
 
 
 def _kind(value: Any) -> str:
@@ -283,8 +333,8 @@ def _check_keys(obj: dict, allowed: frozenset, what: str, op: str, ret: str) -> 
             if key in result:
                 need = " or ".join(repr(o) for o in sorted(outcomes))
                 raise _Bad(f"{op}: field {key!r} is only allowed when ret is {need}, not {ret!r}", key)
-            raise _Bad(f"{op}: unexpected field {key!r}", key)
-        raise _Bad(f"{what}: unexpected field {key!r}", key)
+            raise _Bad(f"{op}: unexpected field {_quote(key)}", key)
+        raise _Bad(f"{what}: unexpected field {_quote(key)}", key)
 
 
 def _ret(obj: dict) -> str:
@@ -428,7 +478,7 @@ def _header(obj: Any) -> Header:
         raise _Bad(f"header: field 'meta' must be an object, got {_kind(meta)}", "meta")
     for key in obj:
         if key not in ("trace", "profile", "world", "meta") and not key.startswith("x-"):
-            raise _Bad(f"header: unexpected field {key!r}", key)
+            raise _Bad(f"header: unexpected field {_quote(key)}", key)
     return Header(profile=profile, world=world, meta=meta)
 
 
@@ -498,7 +548,7 @@ _FLAGS = frozenset({"SYN", "FIN", "RST", "PSH", "ACK", "URG"})
 def _x_keys(obj: dict, allowed: frozenset) -> None:
     for key in obj:
         if key not in allowed and not key.startswith("x-"):
-            raise _Bad(f"{obj['ev']}: unexpected field {key!r}", key)
+            raise _Bad(f"{obj['ev']}: unexpected field {_quote(key)}", key)
 
 
 def _x_packet(obj: dict, introduced: dict[str, int]) -> None:
@@ -522,8 +572,11 @@ def _x_state(obj: dict, introduced: dict[str, int]) -> None:
     _addr(obj, "local")
     _addr(obj, "remote")
     for key in ("from", "to"):
-        if obj.get(key) not in _STATES:
-            raise _Bad(f"x-state: field {key!r} must be one of the eleven states, got {_show(obj.get(key))}", key)
+        if key not in obj:
+            raise _Bad(f"x-state: missing field {key!r}", key)
+        value = obj[key]
+        if type(value) is not str or value not in _STATES:   # an array or object is not hashable
+            raise _Bad(f"x-state: field {key!r} must be one of the eleven states, got {_show(value)}", key)
 
 
 def _x_observers(obj: dict, introduced: dict[str, int]) -> None:
@@ -551,7 +604,7 @@ _CHECKED_X = {"x-packet": _x_packet, "x-state": _x_state, "x-observers": _x_obse
 
 
 def _unintroduced(name: str) -> _Bad:
-    return _Bad(f"socket {name!r} used before it was introduced", "sock")
+    return _Bad(f"socket {_quote(name)} used before it was introduced", "sock")
 
 
 def _names(call: Call, introduced: dict[str, int]) -> None:
@@ -559,7 +612,7 @@ def _names(call: Call, introduced: dict[str, int]) -> None:
     sock = call.sock
     if call.op == "socket":
         if sock in introduced:
-            raise _Bad(f"socket name {sock!r} was already introduced at line {introduced[sock]}", "sock")
+            raise _Bad(f"socket name {_quote(sock)} was already introduced at line {introduced[sock]}", "sock")
         if call.ret == "ok":
             introduced[sock] = call.line
         return
@@ -567,7 +620,7 @@ def _names(call: Call, introduced: dict[str, int]) -> None:
         raise _unintroduced(sock)
     if call.new is not None:
         if call.new in introduced:
-            raise _Bad(f"accept: name {call.new!r} in 'new' was already introduced at line "
+            raise _Bad(f"accept: name {_quote(call.new)} in 'new' was already introduced at line "
                        f"{introduced[call.new]}", "new")
         introduced[call.new] = call.line
 
