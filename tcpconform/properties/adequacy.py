@@ -44,7 +44,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -223,13 +225,36 @@ def _as(ev: Evidence, profile: str):
     return ev.header if ev.header.profile == profile else dataclasses.replace(ev.header, profile=profile)
 
 
+BUDGET = 5.0
+"""Seconds one check of one trace against a mutant may take (the real model's
+take milliseconds): a mutant whose search runs longer fails the check, as a
+search limit does (a test suite under that mutant would not finish)."""
+
+
+class _OverBudget(BaseException):
+    """Not an Exception: no handler of the search may take it for its own."""
+
+
+def _alarm(_signum, _frame):
+    raise _OverBudget()
+
+
 def accepts(ev: Evidence, profile: str, cases: Sequence[Case] | None = None) -> bool:
     """Whether the model (``cases``: the real table unless given) explains the
-    trace read under ``profile``; an error of the checker is a rejection."""
+    trace read under ``profile``; an error of the checker, or (for another
+    table) a check over :data:`BUDGET`, is a rejection."""
+    timed = cases is not None and threading.current_thread() is threading.main_thread()
+    if timed:
+        old = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, BUDGET)
     try:
         return search.check_trace(_as(ev, profile), iter(ev.events), cases=cases).verdict == "conforms"
-    except Exception:  # a mutant may break the search: the trace is rejected
+    except (Exception, _OverBudget):  # a mutant may break the search or exceed the budget: rejected
         return False
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
 
 
 @dataclass
@@ -276,8 +301,11 @@ def judge(m: Mutant, base: Baseline) -> Judgement:
     """The first evidence that kills ``m`` (see the module docstring)."""
     for p in m.profiles:
         for ev in base.scenarios[p]:
+            start = time.perf_counter()
             if not accepts(ev, p, m.cases):
-                return Judgement(m, "scenario", ev.name + ("" if p == ev.header.profile else f" (as {p})"))
+                over = time.perf_counter() - start >= BUDGET
+                return Judgement(m, "scenario", ev.name + ("" if p == ev.header.profile else f" (as {p})")
+                                 + (f" (search over {BUDGET:g} s)" if over else ""))
     for ev in base.must_reject:
         if ev.header.profile in m.profiles and accepts(ev, ev.header.profile, m.cases):
             return Judgement(m, "must-reject", ev.name)
