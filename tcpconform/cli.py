@@ -77,6 +77,20 @@ def _parser() -> argparse.ArgumentParser:
                        help="write every witness run (with --mutant: every counterexample) as a trace for "
                             "`conform check` (NAME.jsonl) and as a netstat step table (NAME.txt) into DIR")
     prove.set_defaults(func=_prove_command)
+
+    mutants = sub.add_parser("mutants", help="judge every single-point mutant of the rule table by the evidence")
+    mutants.add_argument("--kind", action="append", metavar="KIND",
+                         help="only mutants of this kind (errno, state, swap, guard, emit, delete; repeatable)")
+    mutants.add_argument("--rule", action="append", metavar="RULE", help="only mutants of this rule (repeatable)")
+    mutants.add_argument("--traces", metavar="DIR",
+                         help="the recorded scenario traces (default: the newest evidence/traces/linux-*)")
+    mutants.add_argument("--must-reject", metavar="DIR", help="the must-reject traces (default: evidence/must-reject)")
+    mutants.add_argument("--jobs", type=int, metavar="J", help="worker processes (default: up to 2)")
+    mutants.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    mutants.add_argument("--record", action="store_true",
+                         help="first record every scenario on this kernel (root) into "
+                              "evidence/traces/linux-<version>/, replacing the traces there")
+    mutants.set_defaults(func=_mutants_command)
     return parser
 
 
@@ -332,6 +346,51 @@ def _prove_command(args: argparse.Namespace) -> int:
     else:
         print("\n".join(report.lines()))
     return report.status
+
+
+def _mutants_command(args: argparse.Namespace) -> int:
+    """``conform mutants``: exit 0 no survivor, 1 survivors, 2 bad usage or unreadable evidence."""
+    from tcpconform.properties import adequacy  # z3 is slow to import
+    kinds = args.kind or list(adequacy.KINDS)
+    bad = [k for k in kinds if k not in adequacy.KINDS]
+    if bad:
+        return _mutants_error(f"unknown kind {', '.join(bad)} (kinds: {', '.join(adequacy.KINDS)})")
+    if args.jobs is not None and args.jobs < 1:
+        return _mutants_error("--jobs needs a positive number")
+    if args.rule:
+        known = {m.rule for m in adequacy.generate()}
+        unknown = [r for r in args.rule if r not in known]
+        if unknown:
+            return _mutants_error(f"no mutant of rule {', '.join(unknown)}")
+    traces = Path(args.traces) if args.traces else None
+    if args.record:
+        from tcpconform.live import corpus
+        traces, recorded = corpus.refresh(traces)
+        print("\n".join(recorded.lines()), file=sys.stderr)
+        if recorded.status == 2:
+            return _mutants_error("some scenario could not be recorded; the stored traces are unchanged")
+        print(f"conform mutants: recorded {len(recorded.outcomes)} scenarios into {traces}", file=sys.stderr)
+    try:
+        traces = traces or adequacy.corpus_dir()
+        if not traces.is_dir():
+            return _mutants_error(f"no such folder: {traces}")
+        must = Path(args.must_reject) if args.must_reject else adequacy.MUST_REJECT
+        report = adequacy.run(traces, must, kinds=kinds, rules_=args.rule,
+                              jobs=args.jobs or adequacy.default_jobs(), progress=not args.json)
+    except FileNotFoundError as e:
+        return _mutants_error(str(e))
+    except adequacy.UnreadableEvidence as e:
+        return _mutants_error(f"unreadable evidence: {e}")
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        print(report.text())
+    return 1 if report.survivors else 0
+
+
+def _mutants_error(text: str) -> int:
+    print(f"conform mutants: {text}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

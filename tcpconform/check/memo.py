@@ -44,14 +44,15 @@ frontier and the parked connections, as in the plain engine.
 from __future__ import annotations
 
 import dataclasses
-
+from typing import Sequence
 
 from tcpconform.check import parking
 from tcpconform.check.parking import Parked, ParkedIndex
 from tcpconform.check.plain import PlainSearch
-from tcpconform.model import system
+from tcpconform.model import rules, system
 from tcpconform.model.events import Call, State
 from tcpconform.model.system import Config, Ep, ModelError, Unnamed
+from tcpconform.model.table import Case
 
 CACHE_MAX = 10_000
 """Transitions kept per (profile, world); the table is emptied when full.
@@ -266,6 +267,23 @@ def clear_tables() -> None:
         table.clear()
 
 
+def _tables_for(profile: str, world: str, cases: Sequence[Case] | None) -> tuple[dict, dict]:
+    """The stored transitions for (profile, world) under a rule table: the
+    model's own are kept for the process's life; those of another table (a
+    mutant) only while that table is the last other one asked for, so no
+    transition is ever looked up under a table it was not made with."""
+    if cases is None or cases is rules.CASES:
+        return _CACHES.setdefault((profile, world), ({}, {}))
+    if _OTHER_TABLE and _OTHER_TABLE[0] is not cases:
+        for key in [k for k in _CACHES if len(k) == 3]:
+            del _CACHES[key]
+    _OTHER_TABLE[:] = [cases]
+    return _CACHES.setdefault((profile, world, id(cases)), ({}, {}))
+
+
+_OTHER_TABLE: list = []  # the one table other than the model's whose transitions are kept
+
+
 def _resolve(envs, env, s):
     if env >= 0:
         return envs[env][s]
@@ -281,13 +299,14 @@ class MemoSearch:
     coverage = None
     x_checked = 0  # this engine checks no x- observations
 
-    def __init__(self, profile: str = "linux", world: str = "closed"):
+    def __init__(self, profile: str = "linux", world: str = "closed", cases: Sequence[Case] | None = None):
         self.profile = profile
         self.world = world
+        self.cases = cases  # the rule table: the model's unless another is given (a mutant)
         self._events = 0
-        self.cache, self._intern = _CACHES.setdefault((profile, world), ({}, {}))
+        self.cache, self._intern = _tables_for(profile, world, cases)
         self._f = _Canonical(frozenset({system.EMPTY}), {})
-        self._plain: PlainSearch | None = None if ENABLED else PlainSearch(profile, world)
+        self._plain: PlainSearch | None = None if ENABLED else PlainSearch(profile, world, cases=cases)
         self._parked: dict[int, _Canonical] = {}   # handle -> parked connection, canonical
         self._parked_as: dict[int, Parked] = {}     # handle -> how the index knows it, in trace terms
         self._handles = 0
@@ -319,7 +338,8 @@ class MemoSearch:
         """A plain engine in the same state."""
         if self._plain is not None:
             return self._plain
-        return PlainSearch.from_state(self.profile, self.world, self.frontier, self.parked, self._events)
+        return PlainSearch.from_state(self.profile, self.world, self.frontier, self.parked, self._events,
+                                      self.cases)
 
     def closure_for(self, call, timers: bool = False) -> set[Config]:
         """As :meth:`PlainSearch.closure_for` (asked of a plain engine in the same state)."""
@@ -533,7 +553,7 @@ class MemoSearch:
                 pos += 1
                 src[pos] = (env_fresh, j)
                 jinv[o] = pos
-        ch = PlainSearch.from_state(self.profile, self.world, configs)
+        ch = PlainSearch.from_state(self.profile, self.world, configs, cases=self.cases)
         if ev is None:
             ch.park(keep=frozenset(renamers[0].key(v) for v in keep))
         else:

@@ -42,7 +42,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 from tcpconform.check.plain import FRONTIER_LIMIT
 from tcpconform.check.trace import parse_addr
@@ -51,6 +51,7 @@ from tcpconform.model import composition
 from tcpconform.model import system
 from tcpconform.model.events import format_addr
 from tcpconform.model.system import Config, ModelError
+from tcpconform.model.table import Case
 
 __all__ = ["ObservedSearch", "declared_kinds", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
 
@@ -212,8 +213,10 @@ class ObservedSearch:
 
     coverage = None  # no rule coverage with observers
 
-    def __init__(self, profile: str, world: str, kinds: dict, declared_at: int = 0) -> None:
+    def __init__(self, profile: str, world: str, kinds: dict, declared_at: int = 0,
+                 cases: Sequence[Case] | None = None) -> None:
         self.profile, self.world = profile, world
+        self.cases = cases  # the rule table: the model's unless another is given (a mutant)
         self.packets, self.states = kinds["packets"], kinds["states"]
         self.declared_at = declared_at
         self.tracked: set[tuple[Config, Unseen]] = {(system.EMPTY, NOTHING_UNSEEN)}  # the frontier, with records
@@ -237,16 +240,16 @@ class ObservedSearch:
         unobserved steps (deliveries only, unless ``timers``), without records."""
         out: set[Config] = set()
         for c in self.frontier:
-            out.update(system.closure(c, self.profile, timers, self.world))
+            out.update(system.closure(c, self.profile, timers, self.world, cases=self.cases))
         return out
 
     # -- unobserved steps -----------------------------------------------------
     def _steps(self, c: Config, xs: Unseen, timers: bool):
         for ch, segs in c.net:
-            for _label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world):
+            for _label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world, self.cases):
                 yield c2, _record_step(c, c2, ch, xs)
         if timers:
-            for label, c2 in system.internal_steps(c, self.profile, True, self.world):
+            for label, c2 in system.internal_steps(c, self.profile, True, self.world, cases=self.cases):
                 if label.startswith("timer"):
                     yield c2, _record_step(c, c2, None, xs)
         if self.lossy:
@@ -337,14 +340,14 @@ class ObservedSearch:
 
     def _call(self, c: Config, xs: Unseen, ev, timers: bool):
         fresh = ev.new if ev.op == "accept" else None
-        for o in system.resume_call(c, ev, self.profile, self.world, timers):
+        for o in system.resume_call(c, ev, self.profile, self.world, timers, self.cases):
             yield o.config, _record_step(c, o.config, None, xs, fresh)
         if ev.op == "socket":
             return
-        for asleep in system.sleeping(c, ev, self.profile):
+        for asleep in system.sleeping(c, ev, self.profile, self.cases):
             start = _record_step(c, asleep.config, None, xs)
             for c3, xs3 in self._closure({(asleep.config, start)}, timers):
-                for o in system.resume_call(c3, ev, self.profile, self.world, timers):
+                for o in system.resume_call(c3, ev, self.profile, self.world, timers, self.cases):
                     yield o.config, _record_step(c3, o.config, None, xs3, fresh)
 
     def _divergence(self, ev, closed: set) -> Verdict:
@@ -373,7 +376,7 @@ class ObservedSearch:
                            sorted(steps) or ["no transition unseen"], self.events)
         if hasattr(ev, "op"):
             return Verdict("diverges", line, call_reason(ev) + _given(),
-                           allowed_results(configs, ev, self.profile), self.events)
+                           allowed_results(configs, ev, self.profile, self.cases), self.events)
         return Verdict("diverges", line, state_reason(ev) + _given(), allowed_states(configs, ev, self.profile),
                        self.events)
 

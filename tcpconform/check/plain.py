@@ -13,13 +13,14 @@ Pure: takes parsed events, returns a :class:`~tcpconform.check.verdict.Verdict`.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from tcpconform.check import parking
 from tcpconform.check.parking import Parked, ParkedIndex
 from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
 from tcpconform.model import system
 from tcpconform.model.system import Config, ModelError
+from tcpconform.model.table import Case
 
 __all__ = ["PlainSearch", "FRONTIER_LIMIT"]
 
@@ -51,9 +52,11 @@ class PlainSearch:
 
     x_checked = 0  # this engine checks no x- observations
 
-    def __init__(self, profile: str = "linux", world: str = "closed", coverage: bool = False):
+    def __init__(self, profile: str = "linux", world: str = "closed", coverage: bool = False,
+                 cases: Sequence[Case] | None = None):
         self.profile = profile
         self.world = world
+        self.cases = cases  # the rule table: the model's unless another is given (a mutant)
         self.coverage: dict | None = {} if coverage else None
         self.frontier: set[Config] = {system.EMPTY}
         self.parked: dict[Parked, set[Config]] = {}
@@ -63,9 +66,10 @@ class PlainSearch:
 
     @classmethod
     def from_state(cls, profile: str, world: str, frontier: set[Config],
-                   parked: dict[Parked, set[Config]] | None = None, events: int = 0) -> "PlainSearch":
+                   parked: dict[Parked, set[Config]] | None = None, events: int = 0,
+                   cases: Sequence[Case] | None = None) -> "PlainSearch":
         """A plain engine in the given state (no coverage)."""
-        engine = cls(profile, world)
+        engine = cls(profile, world, cases=cases)
         engine.frontier = set(frontier)
         for conn, parts in (parked or {}).items():
             engine._add_parked(conn, parts)
@@ -89,7 +93,7 @@ class PlainSearch:
         """The frontier closed under unobserved steps (deliveries only, unless ``timers``)."""
         out: set[Config] = set()
         for c in self.frontier:
-            out.update(system.closure(c, self.profile, timers, self.world))
+            out.update(system.closure(c, self.profile, timers, self.world, cases=self.cases))
         return out
 
     def closure_for(self, call, timers: bool = False) -> set[Config]:
@@ -121,7 +125,7 @@ class PlainSearch:
     def _call(self, ev, timers: bool) -> set[Config]:
         nxt: set[Config] = set()
         for c in self.closed(timers):
-            for o in system.apply_call(c, ev, self.profile, self.world, timers):
+            for o in system.apply_call(c, ev, self.profile, self.world, timers, self.cases):
                 nxt.add(o.config)
                 self.rules_used[o.result.case] = self.rules_used.get(o.result.case, 0) + 1
         return nxt
@@ -139,14 +143,14 @@ class PlainSearch:
                 continue
             st = dict(c.eps).get(ev.sock)
             pre = st.core.st if st else "CLOSED"
-            direct = system.possible_results(c, ev, self.profile)
+            direct = system.possible_results(c, ev, self.profile, self.cases)
             if any(r.ret == ev.ret for r in direct) and \
-                    system.apply_call(c, ev, self.profile, self.world, timers):
+                    system.apply_call(c, ev, self.profile, self.world, timers, self.cases):
                 # prefer a run in which the call returns at once
                 target, rule, wait = c, (next(r.case for r in direct if r.ret == ev.ret), pre), None
                 break
             if target is None and any(r.ret == "WAIT" for r in direct) and \
-                    system.apply_call(c, ev, self.profile, self.world, timers):
+                    system.apply_call(c, ev, self.profile, self.world, timers, self.cases):
                 target = c
                 wait = (next(r.case for r in direct if r.ret == "WAIT"), pre)
         if wait is not None:
@@ -161,10 +165,10 @@ class PlainSearch:
 
     def _wait_path(self, start: Config, ev, timers: bool) -> list:
         """The unobserved steps while a blocking call slept, up to its return."""
-        for asleep in system.sleeping(start, ev, self.profile):
+        for asleep in system.sleeping(start, ev, self.profile, self.cases):
             def done(c, ev=ev):
                 return any(o.result.ret == ev.ret
-                           for o in system.resume_call(c, ev, self.profile, self.world, timers))
+                           for o in system.resume_call(c, ev, self.profile, self.world, timers, self.cases))
             steps = self._path(None, timers, starts=[asleep.config], goal=done)
             if steps is not None:
                 return steps
@@ -179,7 +183,7 @@ class PlainSearch:
         found = next((c for c in starts if goal(c)), None) if goal else (target if target in parent else None)
         while todo and found is None:
             c = todo.pop(0)
-            for label, d in system.internal_steps(c, self.profile, timers, self.world):
+            for label, d in system.internal_steps(c, self.profile, timers, self.world, cases=self.cases):
                 if d not in parent:
                     parent[d] = (c, label)
                     todo.append(d)
@@ -199,8 +203,8 @@ class PlainSearch:
     def _divergence(self, ev, is_call: bool) -> Verdict:
         closed = self.closed(True)
         if is_call:
-            return Verdict("diverges", ev.line, call_reason(ev), allowed_results(closed, ev, self.profile),
-                           self.events)
+            return Verdict("diverges", ev.line, call_reason(ev),
+                           allowed_results(closed, ev, self.profile, self.cases), self.events)
         return Verdict("diverges", ev.line, state_reason(ev), allowed_states(closed, ev, self.profile),
                        self.events)
 
@@ -213,7 +217,7 @@ class PlainSearch:
         keep = set(frontier)
         for c in frontier:
             if c in keep:
-                reach = system.closure(c, self.profile, False, self.world)
+                reach = system.closure(c, self.profile, False, self.world, cases=self.cases)
                 keep = {d for d in keep if d == c or d not in reach}
         return keep
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-from typing import Iterable, Iterator, Protocol
+from typing import Iterable, Iterator, Protocol, Sequence
 
 from tcpconform.check.memo import MemoSearch
 from tcpconform.check.observed import ObservedSearch, declared_kinds
@@ -34,6 +34,7 @@ from tcpconform.check.plain import PlainSearch
 from tcpconform.check.verdict import Verdict, beyond_search
 from tcpconform.model.events import Call
 from tcpconform.model.system import Config, ModelError
+from tcpconform.model.table import Case
 
 __all__ = ["Engine", "engine_for", "check_trace", "run_engine", "Run", "no_cyclic_gc", "Verdict", "PlainSearch"]
 
@@ -61,14 +62,15 @@ class Engine(Protocol):
 
 
 def engine_for(header, events: Iterable, coverage: bool = False,
-               memoised: bool = True) -> tuple[Engine, Iterator]:
+               memoised: bool = True, cases: Sequence[Case] | None = None) -> tuple[Engine, Iterator]:
     """The engine for a trace, and its events to feed it (all of them, the
     ones looked at included).  The events are looked at up to the first call
     or state event: an ``x-observers`` declaration with an observer on before
     it, in a closed world and without ``coverage``, chooses the engine with
     observers; else ``coverage`` the plain engine that counts it, else the
     memoised engine (unless ``memoised`` is false: the plain one).  A
-    TraceError raised by ``events`` propagates."""
+    TraceError raised by ``events`` propagates.  ``cases``: the rule table
+    the engine reads (the model's unless another is given, a mutant)."""
     profile, world = getattr(header, "profile", "linux"), getattr(header, "world", "closed")
     events = iter(events)
     looked: list = []
@@ -79,21 +81,24 @@ def engine_for(header, events: Iterable, coverage: bool = False,
                 break
             kinds = declared_kinds(ev)
             if kinds is not None:
-                return ObservedSearch(profile, world, kinds, declared_at=ev.line), itertools.chain(looked, events)
+                return (ObservedSearch(profile, world, kinds, declared_at=ev.line, cases=cases),
+                        itertools.chain(looked, events))
     rest = itertools.chain(looked, events)
     if coverage:
-        return PlainSearch(profile, world, coverage=True), rest
+        return PlainSearch(profile, world, coverage=True, cases=cases), rest
     if memoised:
-        return MemoSearch(profile, world), rest
-    return PlainSearch(profile, world), rest
+        return MemoSearch(profile, world, cases), rest
+    return PlainSearch(profile, world, cases=cases), rest
 
 
-def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = True) -> Verdict:
+def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = True,
+                cases: Sequence[Case] | None = None) -> Verdict:
     """Check a parsed trace.  A TraceError raised by ``events`` propagates.
     With ``coverage``, the verdict counts the rules an explaining run used.
     Unless ``fast`` is false (or with ``coverage``) the search is memoised
-    (the same verdicts, reasons and "allowed" lists)."""
-    engine, events = engine_for(header, events, coverage=coverage, memoised=fast)
+    (the same verdicts, reasons and "allowed" lists).  ``cases``: the rule
+    table to check against (the model's unless another is given, a mutant)."""
+    engine, events = engine_for(header, events, coverage=coverage, memoised=fast, cases=cases)
     return run_engine(engine, events)
 
 

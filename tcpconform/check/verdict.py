@@ -10,11 +10,12 @@ verdicts are the same text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from tcpconform.model import system
 from tcpconform.model.events import Call, State
 from tcpconform.model.system import Config
+from tcpconform.model.table import Case
 
 __all__ = ["Verdict", "call_reason", "allowed_results", "state_reason", "allowed_states", "beyond_search"]
 
@@ -52,12 +53,13 @@ def call_reason(call: Call) -> str:
     return f"no run of the model explains {what}"
 
 
-def allowed_results(configs: Iterable[Config], call: Call, profile: str) -> list[str]:
+def allowed_results(configs: Iterable[Config], call: Call, profile: str,
+                    cases: Sequence[Case] | None = None) -> list[str]:
     """What the call could have returned in any of ``configs``, one text per
     result (with the rule that allows it), sorted."""
     seen: dict[str, None] = {}
     for c in configs:
-        for r in system.possible_results(c, call, profile):
+        for r in system.possible_results(c, call, profile, cases):
             if r.ret == "WAIT":
                 text = f"{call.op} blocks"
             elif r.n_rule == "len":

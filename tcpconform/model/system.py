@@ -15,11 +15,12 @@ Pure functions, no I/O, no clock: timers are steps like any other.
 from __future__ import annotations
 
 import zlib
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from tcpconform.model import composition, outside, rules, semantics, vocab
 from tcpconform.model.events import Addr, Call, format_addr
 from tcpconform.model.semantics import Endpoint, Result
+from tcpconform.model.table import Case
 
 WILDCARD = ("0.0.0.0", "::")
 
@@ -200,12 +201,14 @@ def demux(eps: dict, src: Addr, dst: Addr) -> str | None:
 # --------------------------------------------------------------------------
 # Unobserved steps: segment deliveries and timers
 def internal_steps(cfg: Config, profile: str, timers: bool = True,
-                   world: str = "closed", loss: bool = False) -> Iterator[tuple[str, Config]]:
+                   world: str = "closed", loss: bool = False,
+                   cases: Sequence[Case] | None = None) -> Iterator[tuple[str, Config]]:
     """Every unobserved step from ``cfg``: the delivery of the segment at the
     head of any channel, (with ``loss``) its loss, (in an open world) what
-    peers outside the trace may do, and (with ``timers``) any timer."""
+    peers outside the trace may do, and (with ``timers``) any timer.
+    ``cases``: the rule table (the model's unless another is given, a mutant)."""
     for chan, segs in cfg.net:
-        yield from deliveries(cfg, chan, segs[0], profile, world)
+        yield from deliveries(cfg, chan, segs[0], profile, world, cases)
         if loss:
             yield f"lose {segs[0][0]} {format_addr(chan[0])}>{format_addr(chan[1])}", lose_head(cfg, chan)
     if world == "open":
@@ -217,10 +220,10 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
         for timer in vocab.TIMERS:
             trigger = "timer:" + timer
             if not any(e.core.st in c.when.get("st", (e.core.st,))
-                       for c, _ in semantics.cases_for(trigger, profile)):
+                       for c, _ in semantics.cases_for(trigger, profile, cases)):
                 continue
             w0 = w0 or _Work(cfg)
-            for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}):
+            for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}, cases=cases):
                 w = _Work(cfg)
                 _apply_endpoint_result(w, key, r, None, None, 0)
                 yield Label.of(f"timer {timer} at {display(key)}", r.case, e.core.st), w.freeze()
@@ -267,7 +270,7 @@ def _outside_actions(cfg: Config) -> Iterator[tuple[str, Config]]:
 
 
 def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
-               world: str = "closed") -> Iterator[tuple[str, Config]]:
+               world: str = "closed", cases: Sequence[Case] | None = None) -> Iterator[tuple[str, Config]]:
     """Every way the segment ``seg`` at the head of channel ``chan`` may be
     delivered (to the socket it reaches, or answered with a RST), with its label."""
     src, dst = chan
@@ -297,11 +300,11 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
                     and not port_conflict(w0.eps, lk, dst)):
                 w = _Work(cfg)
                 w.eps[lk] = e._replace(local=(e.local[0], dst[1]))
-                yield from deliveries(w.freeze(), chan, seg, profile, world)
+                yield from deliveries(w.freeze(), chan, seg, profile, world, cases)
         return
     e = w0.eps[key]
     params = {"seg": kind, "segn": n}
-    for r in semantics.step(e.core, "seg", profile, {"q_full": queue_full(w0, e)}, params):
+    for r in semantics.step(e.core, "seg", profile, {"q_full": queue_full(w0, e)}, params, cases):
         if "hold" in r.tags:
             continue
         w = _Work(cfg)
@@ -315,7 +318,7 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
             else:
                 # the segment goes on to whatever matches now (a listener)
                 w.net.setdefault(chan, []).insert(0, seg)
-                for label2, c2 in deliveries(w.freeze(), chan, seg, profile, world):
+                for label2, c2 in deliveries(w.freeze(), chan, seg, profile, world, cases):
                     yield Label.of(label + " then " + label2, r.case, e.core.st), c2
                 continue
         yield Label.of(label, r.case, e.core.st), w.freeze()
@@ -396,7 +399,7 @@ _SOCKET_OK = Result("socket.ok", "socket.ok/0", vocab.OK, (), (), ("introduce",)
 _GONE = Ep(core=semantics.INITIAL._replace(st="CLOSED", fd="closed"))  # a name whose connection is gone
 
 
-def possible_results(cfg: Config, call: Call, profile: str) -> list[Result]:
+def possible_results(cfg: Config, call: Call, profile: str, cases: Sequence[Case] | None = None) -> list[Result]:
     """Every result the rules allow for the call's arguments on ``cfg``, whatever
     the trace says it returned (``WAIT``: the call blocks); for explaining a divergence."""
     if call.op == "socket":
@@ -406,27 +409,27 @@ def possible_results(cfg: Config, call: Call, profile: str) -> list[Result]:
     if key not in w0.eps:
         w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
     return list(semantics.step(w0.eps[key].core, "call:" + call.op, profile, call_inputs(w0, key, call),
-                               call_params(call, False)))
+                               call_params(call, False), cases))
 
 
 def apply_call(cfg: Config, call: Call, profile: str, world: str = "closed",
-               timers: bool = True) -> list[AppliedCall]:
+               timers: bool = True, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
     """The outcomes of the call on ``cfg`` that agree with what the trace reports
     (its return, byte count and addresses), each with the configuration after it.
     A call that blocks returns after any run of unobserved steps (:func:`closure`;
     without ``timers``, deliveries only), as :func:`resume_call` says."""
-    return _matching(cfg, call, profile, world, timers, resume=False)
+    return _matching(cfg, call, profile, world, timers, resume=False, cases=cases)
 
 
 def resume_call(cfg: Config, call: Call, profile: str, world: str = "closed",
-                timers: bool = True) -> list[AppliedCall]:
+                timers: bool = True, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
     """The outcomes of a call that slept (:func:`sleeping`) and returns now, on
     ``cfg``, that agree with what the trace reports; it does not sleep again."""
-    return _matching(cfg, call, profile, world, timers, resume=True)
+    return _matching(cfg, call, profile, world, timers, resume=True, cases=cases)
 
 
 def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
-              resume: bool) -> list[AppliedCall]:
+              resume: bool, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
     if call.op == "socket":
         if call.ret != vocab.OK:
             return []
@@ -441,7 +444,7 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
         w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
     e = w0.eps[key]
     results = semantics.step(e.core, "call:" + call.op, profile, call_inputs(w0, key, call),
-                             call_params(call, True))
+                             call_params(call, True), cases)
     outs: list[AppliedCall] = []
     for r in results:
         if r.ret == vocab.WAIT:
@@ -453,8 +456,8 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
             after = _apply_call_result(w, key, r, call, final=False)
             if after is None:
                 continue
-            for c2 in closure(after, profile, timers, world):
-                outs.extend(_matching(c2, call, profile, world, timers, resume=True))
+            for c2 in closure(after, profile, timers, world, cases=cases):
+                outs.extend(_matching(c2, call, profile, world, timers, resume=True, cases=cases))
             continue
         if r.ret != call.ret:
             continue
@@ -467,13 +470,13 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
     return outs
 
 
-def sleeping(cfg: Config, call: Call, profile: str) -> list[AppliedCall]:
+def sleeping(cfg: Config, call: Call, profile: str, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
     """A blocking call's first half: one per result in which it goes to sleep,
     with the configuration right after (a connect's SYN sent)."""
     if call.sock not in dict(cfg.eps):
         return []
     outs = []
-    for r in possible_results(cfg, call, profile):
+    for r in possible_results(cfg, call, profile, cases):
         if r.ret == vocab.WAIT:
             after = _apply_call_result(_Work(cfg), call.sock, r, call, final=False)
             if after is not None:
@@ -601,13 +604,27 @@ _CLOSURE_CACHE: dict = {}
 _CACHE_MAX = 50_000
 _CACHE_CONFIGS = 200_000  # configurations held by all entries together (an open world's closures are large)
 _cache_configs = 0
+_CACHED_TABLES: dict[int, Sequence[Case]] = {}  # id -> a table other than the model's with closures kept
+
+
+def _table_key(cases: Sequence[Case] | None):
+    """The part of a closure's cache key that says which table it was made
+    with: None for the model's own, else the table's id, the table kept alive
+    as long as closures made with it are kept (so no other table can have
+    its id meanwhile)."""
+    if cases is None or cases is rules.CASES:
+        return None
+    _CACHED_TABLES[id(cases)] = cases
+    return id(cases)
 
 
 def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed",
-            loss: bool = False) -> frozenset:
+            loss: bool = False, cases: Sequence[Case] | None = None) -> frozenset:
     """Every configuration reachable from ``cfg`` by unobserved steps
-    (``cfg`` itself included); without ``timers``, by deliveries only."""
-    ck = (cfg, profile, timers, world, loss)
+    (``cfg`` itself included); without ``timers``, by deliveries only.
+    ``cases``: the rule table (the model's unless another is given); the
+    closures kept are kept per table (:func:`_table_key`)."""
+    ck = (cfg, profile, timers, world, loss, _table_key(cases))
     hit = _CLOSURE_CACHE.get(ck)
     if hit is not None:
         return hit
@@ -615,7 +632,7 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
     todo = [cfg]
     while todo:
         c = todo.pop()
-        for _label, c2 in internal_steps(c, profile, timers, world, loss):
+        for _label, c2 in internal_steps(c, profile, timers, world, loss, cases):
             if c2 not in seen:
                 seen.add(c2)
                 todo.append(c2)
@@ -625,6 +642,7 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
     global _cache_configs
     if len(_CLOSURE_CACHE) > _CACHE_MAX or _cache_configs > _CACHE_CONFIGS:
         _CLOSURE_CACHE.clear()
+        _CACHED_TABLES.clear()
         _cache_configs = 0
     _CLOSURE_CACHE[ck] = result
     _cache_configs += len(result)
