@@ -42,12 +42,12 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from tcpconform.check.plain import FRONTIER_LIMIT
 from tcpconform.check.trace import parse_addr
 from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
-from tcpconform.model import composition
+from tcpconform.model import composition, rules
 from tcpconform.model import system
 from tcpconform.model.events import format_addr
 from tcpconform.model.system import Config, ModelError
@@ -58,6 +58,9 @@ __all__ = ["ObservedSearch", "declared_kinds", "kernel_state", "wire_kind", "KER
 # model segment kind -> the control segment it is on the wire (others are not checked)
 CONTROL = {"SYN": "SYN", "SYNACK": "SYN+ACK", "FIN": "FIN", "FINACK": "FIN", "RST": "RST"}
 RETRANSMITTED = ("SYN", "SYN+ACK", "FIN")
+# model segment kinds a dropped segment may come back as after later ones (a FIN
+# held back while its sender goes on to acknowledge the peer's FIN)
+REQUEUED = ("FIN", "FINACK")
 
 # x-netfilter "drop" -> the model's segment kinds it drops (tcpconform/live/netfilter.py's rules)
 DROPPED = {"SYN": ("SYN",), "FIN": ("FIN", "FINACK"), "pure ACK": ("ACK", "ACKFIN")}
@@ -147,7 +150,9 @@ def _losses(c: Config, xs: Unseen, kinds: set):
     lost: the kernel retransmits a dropped segment, but the retransmission may take
     another form or not happen at all (in a simultaneous open, a SYN dropped while its
     socket goes SYN_SENT -> SYN_RECEIVED is retransmitted as a SYN+ACK).  The lost
-    segment was never on the wire: it leaves the channel's unseen control segments too."""
+    segment was never on the wire: it leaves the channel's unseen control segments too.
+    A FIN may also come back behind what its sender sent since (:data:`REQUEUED`): its
+    retransmission follows the ACK its sender gave the peer's FIN meanwhile."""
     pending = dict(xs.pkt)
     for ch, segs in c.net:
         kind = segs[0][0]
@@ -167,6 +172,10 @@ def _losses(c: Config, xs: Unseen, kinds: set):
             else:
                 pkt.pop(ch, None)
             yield lost, xs._replace(pkt=tuple(sorted(pkt.items())))
+            if kind in REQUEUED and len(segs) > 1:
+                # retransmitted after the segments its sender sent since it was dropped
+                pkt[ch] = rest + (unseen[i],)
+                yield system.requeue_head(c, ch), xs._replace(pkt=tuple(sorted(pkt.items())))
         else:
             yield lost, xs
 
@@ -200,6 +209,21 @@ def _see_state(xs: Unseen, cfg: Config, name: str, old: str, new: str) -> Unseen
     return None
 
 
+def _passed_through(xs: Unseen, c: Config, c2: Config, states: tuple | None, name: Any) -> Unseen:
+    """``xs`` after the step ``c -> c2`` of the endpoint ``name``, with
+    ``states``, which the kernel's socket passed through during it (the
+    outcome's ``via``), shown before the state it ended in."""
+    if not states or not system.is_named(name):
+        return xs
+    st = {n: (last, vis) for n, last, vis in xs.st}
+    end = kernel_state(c2, name)
+    last, vis = st.get(name, (end, ()))
+    if kernel_state(c, name) != end:
+        vis = vis[:-1]  # the step's own change, shown after the states passed through
+    st[name] = (last, vis + tuple(states) + (end,))
+    return xs._replace(st=tuple(sorted((n, last, vis) for n, (last, vis) in st.items())))
+
+
 def _with_states(xs: Unseen, name: str, last: str, vis: tuple) -> Unseen:
     st = tuple(sorted([(n, l, v) for n, l, v in xs.st if n != name] + [(name, last, vis)]))
     return xs._replace(st=st)
@@ -217,6 +241,7 @@ class ObservedSearch:
                  cases: Sequence[Case] | None = None) -> None:
         self.profile, self.world = profile, world
         self.cases = cases  # the rule table: the model's unless another is given (a mutant)
+        self._via = {o.name: o.via for case in (cases or rules.CASES) for o in case.outcomes if o.via}
         self.packets, self.states = kinds["packets"], kinds["states"]
         self.declared_at = declared_at
         self.tracked: set[tuple[Config, Unseen]] = {(system.EMPTY, NOTHING_UNSEEN)}  # the frontier, with records
@@ -246,12 +271,14 @@ class ObservedSearch:
     # -- unobserved steps -----------------------------------------------------
     def _steps(self, c: Config, xs: Unseen, timers: bool):
         for ch, segs in c.net:
-            for _label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world, self.cases):
-                yield c2, _record_step(c, c2, ch, xs)
+            for label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world, self.cases):
+                yield c2, _passed_through(_record_step(c, c2, ch, xs), c, c2,
+                                          self._via.get(getattr(label, "outcome", None)), getattr(label, "key", None))
         if timers:
             for label, c2 in system.internal_steps(c, self.profile, True, self.world, cases=self.cases):
                 if label.startswith("timer"):
-                    yield c2, _record_step(c, c2, None, xs)
+                    yield c2, _passed_through(_record_step(c, c2, None, xs), c, c2,
+                                              self._via.get(label.outcome), label.key)
         if self.lossy:
             yield from _losses(c, xs, self.lossy)
 
@@ -341,7 +368,8 @@ class ObservedSearch:
     def _call(self, c: Config, xs: Unseen, ev, timers: bool):
         fresh = ev.new if ev.op == "accept" else None
         for o in system.resume_call(c, ev, self.profile, self.world, timers, self.cases):
-            yield o.config, _record_step(c, o.config, None, xs, fresh)
+            yield o.config, _passed_through(_record_step(c, o.config, None, xs, fresh), c, o.config,
+                                            self._via.get(o.result.outcome), ev.sock)
         if ev.op == "socket":
             return
         for asleep in system.sleeping(c, ev, self.profile, self.cases):

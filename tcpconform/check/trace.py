@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, Iterable, Iterator, NoReturn, Union
 
 import orjson
 
+from tcpconform.model import vocab
 from tcpconform.model.events import Addr, Call, State, format_addr
 
 __all__ = [
@@ -85,7 +86,7 @@ _ERRNO_ALIASES = {
     and name not in ERRNOS and getattr(errno, name) in errno.errorcode
 }
 
-PROFILES = ("linux", "posix")
+PROFILES = vocab.PROFILES
 WORLDS = ("closed", "open")
 SHUTDOWN_HOW = ("rd", "wr", "rdwr")
 
@@ -469,7 +470,8 @@ def _header(obj: Any) -> Header:
         raise _Bad(f"header: field 'trace' must be the integer 1, got {_show(obj['trace'])}", "trace")
     profile = obj.get("profile", "linux")
     if profile not in PROFILES:
-        raise _Bad(f"header: unknown profile {_show(profile)} (expected \"linux\" or \"posix\")", "profile")
+        raise _Bad(f"header: unknown profile {_show(profile)} (expected one of "
+                   + ", ".join(f'"{p}"' for p in PROFILES) + ")", "profile")
     world = obj.get("world", "closed")
     if world not in WORLDS:
         raise _Bad(f"header: unknown world {_show(world)} (expected \"closed\" or \"open\")", "world")

@@ -54,6 +54,7 @@ from typing import Any, Iterable, Iterator
 from tcpconform.check.explain import netstat_addr, netstat_event
 from tcpconform.check.trace import call_event, format_addr, parse_addr, state_event, trace_header, trace_text
 from tcpconform.live.observers import Observers, ObserverSpec
+from tcpconform.model import vocab
 
 __all__ = ["Recorder", "ScenarioError", "ScenarioTimeout", "TCP_STATE_NAMES", "format_addr"]
 
@@ -124,6 +125,7 @@ class DiagEntry:
     inode: int
     rqueue: int = 0  # idiag_rqueue: bytes unread (a listener: its accept queue's length)
     wqueue: int = 0  # idiag_wqueue: bytes not yet acknowledged (a listener: its backlog)
+    cookie: int = 0  # idiag_cookie: which socket this is (a new one on the same addresses differs)
 
 
 def diag_dump(sport: int = 0) -> list[DiagEntry]:
@@ -160,9 +162,10 @@ def diag_dump(sport: int = 0) -> list[DiagEntry]:
                 lport, pport = struct.unpack_from(">HH", data, body + 4)
                 lip = socket.inet_ntoa(data[body + 8 : body + 12])
                 pip = socket.inet_ntoa(data[body + 24 : body + 28])
+                (cookie,) = struct.unpack_from("=Q", data, body + 44)
                 rqueue, wqueue, _uid, inode = struct.unpack_from("=IIII", data, body + 56)
                 out.append(DiagEntry(format_addr((lip, lport)), format_addr((pip, pport)),
-                                     TCP_STATE_NAMES.get(state, f"?{state}"), inode, rqueue, wqueue))
+                                     TCP_STATE_NAMES.get(state, f"?{state}"), inode, rqueue, wqueue, cookie))
                 off += (length + 3) & ~3
     finally:
         nl.close()
@@ -183,6 +186,8 @@ class _Entry:
     conn: tuple[str, str] | None = None  # (local, peer) of its latest connection attempt
     last_state: str | None = None
     closed_seen: bool = False  # a state was recorded after close()
+    cookie: int | None = None  # sock_diag's cookie of the connection it left behind at close()
+    ended_ns: int | None = None  # when it was first seen TIME_WAIT or CLOSED after close()
 
 
 class Recorder:
@@ -244,7 +249,7 @@ class Recorder:
         meta: dict[str, Any] = {"kernel": os.uname().release}
         if self.scenario is not None:
             meta["scenario"] = self.scenario
-        return trace_header(profile="linux", world="closed", meta=meta)
+        return trace_header(profile=vocab.profile_for_kernel(meta["kernel"]), world="closed", meta=meta)
 
     def trace_lines(self) -> str:
         """The whole trace as JSON Lines text (header first, final newline)."""
@@ -309,12 +314,17 @@ class Recorder:
 
     def listen(self, name: str, backlog: int) -> dict[str, Any]:
         entry, sock = self._open(name)
+        before = sock.getsockname()
         t0 = time.monotonic_ns()
         try:
             sock.listen(backlog)
             self._connects.append((name, t0, time.monotonic_ns(), "0.0.0.0:0"))
             self._listened.add(name)
         except OSError as e:
+            if sock.getsockname()[1] != before[1]:
+                # the call picked a new port before failing (Linux 6.18): the descriptor's
+                # socket started afresh, and a connection left in TIME_WAIT has no name now
+                entry.conn = None
             return self._record(name, "listen", {"backlog": backlog}, _errname(e), {})
         entry.local = format_addr(sock.getsockname())
         entry.conn = None  # a listener is no connection; an old one left behind is nameless
@@ -587,7 +597,7 @@ class Recorder:
         pair is not another open socket's connection, else the name whose
         connection (or, for a listener, whose local address) is the change's, if
         that name already had those addresses when the change happened (the latest
-        such name); None otherwise (a
+        such name); None otherwise (a request sock or a
         child not yet accepted, a connection no name denotes any more)."""
         for name, t0, t1, target in reversed(self._connects):
             if t0 <= ch.ts_ns <= t1 and ch.remote == target:
@@ -599,10 +609,14 @@ class Recorder:
         if ch.local.endswith(":0"):
             return None
         listener = ch.remote.endswith(":0")
+        if ch.old == "LISTEN" and not listener:
+            return None  # a request sock a listener made: no name yet, whichever name had its addresses
         # the latest name first: a port (pair) an older socket let go of may be a newer one's now
         for e in reversed(list(self._names.values())):
             if max(self._born.get(e.name, 0), self._since.get(e.name, (0, None))[0]) > ch.ts_ns:
                 continue  # the name, or its present addresses, came later
+            if e.ended_ns is not None and ch.ts_ns > e.ended_ns:
+                continue  # its connection had ended: a new one on the same addresses
             if e.conn == (ch.local, ch.remote) or (listener and e.name in self._listened and e.local == ch.local):
                 return e.name
         return None
@@ -612,6 +626,8 @@ class Recorder:
         entry.last_state = state
         if entry.sock is None:
             entry.closed_seen = True
+            if state in ("TIME_WAIT", "CLOSED") and entry.ended_ns is None:
+                entry.ended_ns = time.monotonic_ns()  # no later state change is its connection's
         self.events.append(state_event(name, state))
 
     def _states(self, entries: list[_Entry]) -> dict[str, str]:
@@ -635,14 +651,20 @@ class Recorder:
                     # tracepoint showed the hand-over).  One more dump tells a connection
                     # that is really gone.
                     table = self._orphans()
-                out[entry.name] = table.get(entry.conn, "CLOSED")
+                state, cookie = table.get(entry.conn, ("CLOSED", None))
+                if cookie is not None and entry.cookie is not None and cookie != entry.cookie:
+                    state = "CLOSED"  # a new connection on the same addresses (a SYN ended a TIME_WAIT)
+                elif cookie is not None:
+                    entry.cookie = cookie
+                out[entry.name] = state
         return out
 
     @staticmethod
-    def _orphans() -> dict[tuple[str, str], str]:
+    def _orphans() -> dict[tuple[str, str], tuple[str, int]]:
         """sock_diag's connections with no descriptor (inode 0: orphans and timewait
-        socks; an open socket with the same addresses would be someone else's)."""
-        return {(d.local, d.peer): d.state for d in diag_dump() if d.inode == 0}
+        socks; an open socket with the same addresses would be someone else's), with
+        their cookies."""
+        return {(d.local, d.peer): (d.state, d.cookie) for d in diag_dump() if d.inode == 0}
 
     def _refresh_conn(self, entry: _Entry) -> None:
         """Before close: re-read the connection's addresses (getpeername fails once it is CLOSE)."""

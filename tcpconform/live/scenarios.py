@@ -88,6 +88,19 @@ def connected(rec: Recorder, cli: str = "c", conn: str = "s", lst: str = "L") ->
     rec.accept(lst, conn)
 
 
+def syn_sent_behind_full_queue(rec: Recorder) -> str:
+    """A listener ``L`` with backlog 0 whose queue ``c1`` fills, and ``c2`` stuck in
+    SYN_SENT (the listener drops its SYN); returns the listener's address."""
+    addr = listener(rec, backlog=0, nonblock=True)
+    rec.socket("c1", nonblock=True)
+    rec.connect("c1", addr)  # EINPROGRESS, queued: the queue is full
+    rec.settle("c1", "ESTABLISHED", timeout=0.1)
+    rec.socket("c2", nonblock=True)
+    rec.connect("c2", addr)  # EINPROGRESS, SYN dropped: SYN_SENT
+    rec.settle("c2", "ESTABLISHED", timeout=0.1)
+    return addr
+
+
 def unused_port(rec: Recorder, name: str) -> str:
     """An address on which no socket of the trace exists: bind ``name`` to port 0, close it."""
     rec.socket(name)
@@ -161,6 +174,24 @@ def self_connect(rec: Recorder) -> None:
     rec.settle("a", ("TIME_WAIT", "CLOSED"))
 
 
+@scenario("self-connect-shut-wr", pins=("listen.inuse", "listen.history", "synrcvd.ack.shut"))
+def self_connect_shut_wr(rec: Recorder) -> None:
+    """A fresh socket's SHUT_WR sticks: its self-connect sends a FIN at once, ends in TIME_WAIT (ECONNABORTED), and listen() then finds its own port taken."""
+    port = unused_port(rec, "gone")
+    rec.socket("a")
+    rec.bind("a", port)  # an explicit port: it stays bound
+    rec.shutdown("a", "wr")  # ENOTCONN, yet SEND_SHUTDOWN is set
+    rec.connect("a", port)  # ECONNABORTED: SYN, SYN+ACK, then its own FIN at once: TIME_WAIT
+    rec.listen("a", 4)  # EADDRINUSE: the port is held by the socket's own TIME_WAIT connection
+    rec.close("a")
+    rec.socket("b")
+    rec.bind("b", ANY)  # port 0: released when the connection ends
+    rec.shutdown("b", "wr")  # ENOTCONN
+    rec.connect("b", rec.local("b"))  # ECONNABORTED
+    rec.listen("b", 4)  # EINVAL on 6.18 (a SYN went out); 0 on 6.1
+    rec.close("b")
+
+
 # ---------------------------------------------------------------------------
 # refused connections
 # ---------------------------------------------------------------------------
@@ -192,6 +223,36 @@ def refused_bound_not_listening(rec: Recorder) -> None:
     rec.close("s")
     rec.close("b")
     rec.settle("c", "TIME_WAIT")
+
+
+@scenario("refused-then-listen", pins=("listen.history",))
+def refused_then_listen(rec: Recorder) -> None:
+    """A socket whose connect() was refused cannot listen on Linux 6.18 (EINVAL; 6.1: ok), but may connect again."""
+    rec.socket("b")
+    rec.bind("b", ANY)  # bound, not listening: refuses, and no port the kernel picks for c is its
+    addr = rec.local("b")
+    rec.socket("c")
+    rec.connect("c", addr)  # ECONNREFUSED: a SYN went out, the socket played the active role
+    rec.listen("c", 4)  # EINVAL on 6.18 (0 on 6.1), after picking a port that stays bound
+    rec.connect("c", addr)  # ECONNREFUSED: connecting again is allowed, from that port
+    rec.close("c")
+    rec.close("b")
+
+
+@scenario("former-listener-connects", pins=("connect.history",))
+def former_listener_connects(rec: Recorder) -> None:
+    """A listener shut down for reading cannot connect on Linux 6.18 (EINVAL; 6.1: refused), but may listen again."""
+    addr = unused_port(rec, "gone")
+    listener(rec)
+    rec.shutdown("L", "rd")  # ok: the listener closes; its port (picked by bind to port 0) is released
+    rec.connect("L", addr)  # EINVAL on 6.18 (ECONNREFUSED on 6.1)
+    rec.listen("L", 4)  # ok: listening again is allowed, on a newly picked port
+    rec.socket("c")
+    rec.connect("c", rec.local("L"))  # ok
+    rec.accept("L", "s")
+    rec.close("c")
+    rec.close("s")
+    rec.close("L")
 
 
 @scenario("nonblocking-connect")
@@ -430,13 +491,7 @@ def accept_queue_full(rec: Recorder) -> None:
 @scenario("shutdown-syn-sent", pins=("shutdown.synsent",))
 def shutdown_syn_sent(rec: Recorder) -> None:
     """shutdown() in SYN_SENT (queue full) disconnects without RST; connect() may then start over."""
-    addr = listener(rec, backlog=0, nonblock=True)
-    rec.socket("c1", nonblock=True)
-    rec.connect("c1", addr)  # EINPROGRESS, queued: the queue is full
-    rec.settle("c1", "ESTABLISHED", timeout=0.1)
-    rec.socket("c2", nonblock=True)
-    rec.connect("c2", addr)  # EINPROGRESS, SYN dropped
-    rec.settle("c2", "ESTABLISHED", timeout=0.1)
+    addr = syn_sent_behind_full_queue(rec)
     rec.shutdown("c2", "rdwr")  # ok: -> CLOSED, no RST
     rec.connect("c2", addr)  # EINPROGRESS: a new attempt (tcp_connect_init clears sk_err)
     rec.settle("c2", "ESTABLISHED", timeout=0.1)
@@ -602,6 +657,98 @@ def rst_in_close_wait(rec: Recorder) -> None:
     rec.close("L")
 
 
+@scenario("rst-in-close-wait-recv-first", pins=("closewait.rst", "recv.eof", "send.error"))
+def rst_in_close_wait_recv_first(rec: Recorder) -> None:
+    """After a RST in CLOSE_WAIT, recv() still reports end of stream (0) and leaves the error to send (EPIPE)."""
+    connected(rec)
+    rec.shutdown("s", "wr")  # FIN
+    rec.recv("c", 10)  # 0: CLOSE_WAIT
+    rec.settle("s", "FIN_WAIT_2")
+    rec.close("s", linger0=True)  # RST
+    rec.settle("c", "CLOSED")
+    rec.recv("c", 10)  # 0: SOCK_DONE comes before the pending error in tcp_recvmsg
+    rec.recv("c", 10)  # 0
+    rec.send("c", 1)  # EPIPE: the error, reported once
+    rec.send("c", 1)  # EPIPE: the socket is shut
+    rec.close("c")
+    rec.close("L")
+
+
+@scenario("shutdown-syn-sent-send", pins=("shutdown.synsent", "send.error"))
+def shutdown_syn_sent_send(rec: Recorder) -> None:
+    """shutdown(SHUT_WR) in SYN_SENT aborts the attempt: send() reports the pending ECONNRESET once, then EPIPE."""
+    syn_sent_behind_full_queue(rec)
+    rec.shutdown("c2", "wr")  # ok: -> CLOSED, ECONNRESET pending
+    rec.send("c2", 1)  # ECONNRESET
+    rec.send("c2", 1)  # EPIPE
+    rec.recv("c2", 1)  # ENOTCONN
+    rec.close("c2")
+    rec.accept("L", "s1")
+    rec.close("c1")
+    rec.close("s1")
+    rec.close("L")
+
+
+@scenario("shutdown-rdwr-recv", pins=("recv.shut",))
+def shutdown_rdwr_recv(rec: Recorder) -> None:
+    """After shutdown(SHUT_RDWR) a non-blocking recv() returns 0 at once (not EAGAIN), though no FIN came."""
+    addr = listener(rec)
+    rec.socket("c", nonblock=True)
+    rec.connect("c", addr)  # EINPROGRESS
+    rec.settle("c", "ESTABLISHED")
+    rec.accept("L", "s")
+    rec.recv("c", 10)  # EAGAIN: nothing to read yet
+    rec.shutdown("c", "rdwr")  # FIN
+    rec.settle("c", "FIN_WAIT_2")
+    rec.recv("c", 10)  # 0: RCV_SHUTDOWN
+    rec.close("s")
+    rec.settle("c", "CLOSED")
+    rec.close("c")
+    rec.close("L")
+
+
+@scenario("listener-shutdown", pins=("shutdown.listen.rd", "accept.notlisten"))
+def listener_shutdown(rec: Recorder) -> None:
+    """shutdown(SHUT_RDWR) on a listener with a queued connection: the child is reset, accept gives EINVAL, a new client is refused."""
+    addr = listener(rec)
+    rec.socket("c1")
+    rec.connect("c1", addr)  # ok: queued, not accepted
+    rec.shutdown("L", "rdwr")  # ok: the listener closes, its queued child gets a RST
+    rec.settle("c1", "CLOSED")
+    rec.recv("c1", 10)  # ECONNRESET
+    rec.accept("L", "never")  # EINVAL: not listening
+    rec.socket("c2")
+    rec.connect("c2", addr)  # ECONNREFUSED
+    rec.shutdown("L", "wr")  # ENOTCONN: CLOSED
+    rec.close("c1")
+    rec.close("c2")
+    rec.close("L")
+
+
+@scenario("client-rebinds-into-server-time-wait", pins=("timewait.syn",))
+def client_rebinds_into_server_time_wait(rec: Recorder) -> None:
+    """The server closes first (TIME_WAIT on its side); a new client socket bound to the old client port connects again: the TIME_WAIT accepts the new SYN."""
+    addr = listener(rec)
+    port = unused_port(rec, "gone")
+    rec.socket("c1")
+    rec.bind("c1", port)
+    rec.connect("c1", addr)  # ok
+    rec.accept("L", "s1")
+    rec.close("s1")  # the server closes first: FIN_WAIT_2, then TIME_WAIT
+    rec.recv("c1", 10)  # 0
+    rec.close("c1")  # LAST_ACK, then CLOSED: the client port is free again
+    rec.settle("c1", "CLOSED")
+    rec.socket("c2")
+    rec.bind("c2", port)  # ok
+    rec.connect("c2", addr)  # ok: the server's TIME_WAIT takes the new SYN (tcp_timewait_state_process)
+    rec.accept("L", "s2")
+    rec.send("c2", 3)
+    rec.recv("s2", 10)  # 3
+    rec.close("c2")
+    rec.close("s2")
+    rec.close("L")
+
+
 # ---------------------------------------------------------------------------
 # flow control
 # ---------------------------------------------------------------------------
@@ -673,6 +820,43 @@ def simultaneous_close(rec: Recorder) -> None:
     rec.close("c")
     rec.close("s")
     rec.settle("c", "TIME_WAIT")
+
+
+@scenario("simultaneous-close-one-fin-held", pins=("fw1.fin", "fw1.ackfin", "fw2.fin", "closing.ackfin"))
+def simultaneous_close_one_fin_held(rec: Recorder) -> None:
+    """Both ends shut down for writing, only the server's FIN held back: the server goes through CLOSING, the client through FIN_WAIT_2."""
+    connected(rec)
+    server_port = rec.local("s").rsplit(":", 1)[1]
+    with dropping(rec, "FIN", f"tcp sport {server_port} {FIN}"):
+        rec.shutdown("s", "wr")           # its FIN is dropped: FIN_WAIT_1
+        rec.shutdown("c", "wr")           # FIN reaches s: s FIN_WAIT_1 -> CLOSING; its ACK takes c to FIN_WAIT_2
+        rec.settle("c", "FIN_WAIT_2")
+        rec.observe_all()
+    rec.settle("c", "CLOSED", timeout=3.0)  # s's FIN retransmitted: c TIME_WAIT (its fd reads CLOSED)
+    rec.settle("s", "CLOSED", timeout=3.0)  # c's ACK: s CLOSING -> TIME_WAIT
+    rec.recv("c", 10)                     # 0
+    rec.close("c")
+    rec.close("s")
+    rec.close("L")
+
+
+@scenario("rst-in-active-syn-received", pins=("synrcvd.rst",))
+def rst_in_active_syn_received(rec: Recorder) -> None:
+    """A socket in SYN_RECEIVED after a simultaneous open gets a RST (its peer closed in SYN_SENT): ECONNRESET, not ECONNREFUSED."""
+    rec.socket("a", nonblock=True)
+    rec.bind("a", ANY)
+    rec.socket("b", nonblock=True)
+    rec.bind("b", ANY)
+    b_port = rec.local("b").rsplit(":", 1)[1]
+    with dropping(rec, "SYN", f"tcp sport {b_port}"):  # everything b sends: its SYN, then its SYN+ACK
+        rec.connect("b", rec.local("a"))  # EINPROGRESS: SYN_SENT, its SYN dropped
+        rec.connect("a", rec.local("b"))  # EINPROGRESS: a's SYN takes b to SYN_RECEIVED
+        rec.settle("b", "SYN_RECEIVED")
+        rec.close("a")                    # SYN_SENT: closed without a RST
+    rec.settle("b", "CLOSED", timeout=3.0)  # b's SYN+ACK, retransmitted, meets no socket: RST
+    rec.recv("b", 10)                     # ECONNRESET
+    rec.recv("b", 10)                     # 0
+    rec.close("b")
 
 
 @scenario("send-before-server-established")

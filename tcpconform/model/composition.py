@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from tcpconform.model import rules
+from tcpconform.model import rules, vocab
 from tcpconform.model.semantics import Endpoint
 
 
@@ -115,7 +115,7 @@ def observed(st: str, fd: str, profile: str) -> frozenset:
     is in ``st``: through an open descriptor TIME_WAIT reads CLOSED on Linux
     (posix allows either); otherwise the connection's state."""
     if fd == "open" and st == "TIME_WAIT":
-        return frozenset({"CLOSED"}) if profile == "linux" else frozenset({"CLOSED", "TIME_WAIT"})
+        return frozenset({"CLOSED"}) if profile in vocab.LINUX_PROFILES else frozenset({"CLOSED", "TIME_WAIT"})
     return frozenset({st})
 
 

@@ -46,6 +46,8 @@ def _outcome(o: Outcome) -> str:
         parts.append("; " + ", ".join(sets))
     if o.emit:
         parts.append("; sends " + ",".join(o.emit))
+    if o.via:
+        parts.append("; passes through " + ",".join(o.via))
     if o.tags:
         parts.append("; " + ", ".join(o.tags))
     if set(o.profiles) != set(vocab.PROFILES):
@@ -68,7 +70,8 @@ def render(cases=rules.CASES) -> str:
         "",
         "Generated from `tcpconform/model/rules.py` by `python -m tcpconform.model.doc --write`; do not edit.",
         "Cases of one trigger are tried in order; the first whose guard holds decides;",
-        "each of its outcomes is allowed (profiles `linux` and `posix` unless marked).",
+        "each of its outcomes is allowed (under every profile, "
+        + ", ".join(f"`{p}`" for p in vocab.PROFILES) + ", unless marked).",
         "`INTERP` marks an interpretation the model had to choose.",
         "",
         "## Where Linux departs from RFC 9293 or POSIX",
@@ -85,7 +88,8 @@ def render(cases=rules.CASES) -> str:
             if c.kind != kind or "rfc" in c.profiles:
                 continue
             outs = "<br>".join(_esc(_outcome(o)) for o in c.outcomes)
-            out.append(f"| `{c.id}` | {c.what if kind != 'seg' else 'segment'} | {_esc(_guard(c.when))} "
+            only = f" [{'/'.join(sorted(c.profiles))}]" if set(c.profiles) != set(vocab.PROFILES) else ""
+            out.append(f"| `{c.id}`{only} | {c.what if kind != 'seg' else 'segment'} | {_esc(_guard(c.when))} "
                        f"| {outs} | {_esc(c.source)} | {_esc(c.note)} |")
     out += ["", "## RFC 9293 arcs no sockets API takes (drawn in the diagrams only)", "",
             "| rule | when | RFC | Linux |", "|---|---|---|---|"]

@@ -148,7 +148,7 @@ def _departs(c: Case, o: Outcome, profile: str) -> bool:
         return True
     if c.departs == "transition":
         return True
-    return profile == "linux" and not ("posix" in c.profiles and "posix" in o.profiles)
+    return profile in vocab.LINUX_PROFILES and not ("posix" in c.profiles and "posix" in o.profiles)
 
 
 # --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ Sources are cited as in ../shared/reference/linux-tcp-semantics.md:
 
 from __future__ import annotations
 
+from tcpconform.model import vocab
 from tcpconform.model.table import RELEASE, Case, case, out
 from tcpconform.model.vocab import RET_ERR, STATES, WAIT
 
@@ -49,7 +50,8 @@ NEED_RESET = {EST, CW, FW1, FW2, "SYN_RECEIVED"}
 # follows for the system (a state event, the connection left behind when the
 # descriptor starts afresh) is in tcpconform.model.composition.
 CLOSEDISH = {"CLOSED", "TIME_WAIT"}
-LINUX = ("linux",)
+LINUX = vocab.LINUX_PROFILES
+LINUX_NOW = ("linux",)          # Linux as measured on 6.18, not 6.1
 POSIX = ("posix",)
 CLAIM = "$claim"  # bound: no -> auto (the kernel picks a port), else unchanged
 IFCONN_DISC = "$connecting->DISCONNECTING"
@@ -118,8 +120,19 @@ CALL_CASES: list[Case] = [
                 "finds the port held by the socket's own former connection in TIME_WAIT [E] (random campaign)",
          note="Linux: EADDRINUSE can come at listen() as well as at bind()",
          departs="behaviour"),
+    case("listen.history", "call:listen", dict(role="active", st=CLOSEDISH),
+         out("EINVAL", set=dict(bound=CLAIM), via=("LISTEN",), tags=("autobind",)),
+         source="Linux 6.18: a socket whose connect() sent a SYN (refused, reset in SYN_RECEIVED, aborted by "
+                "shutdown) cannot listen; the call fails after picking a port (getsockname changes), and the "
+                "state tracepoint shows CLOSE -> LISTEN -> CLOSE [E] evidence/kernel-facts.md items 1, 11, 13; "
+                "scenario refused-then-listen; on a descriptor whose connection is in TIME_WAIT the socket "
+                "starts afresh (a new port) and the connection stays behind (scenario self-connect-shut-wr)",
+         note="Linux 6.18 departs from RFC 9293, which lets a CLOSED socket open either way: once connected, it cannot listen; "
+              "Linux 6.1 lets it listen (linux-6.1 profile); the port the failing call picks stays bound (a later bind() "
+              "gets EINVAL, connect() goes out from it, its failure releases it: random campaign, seed 1)",
+         profiles=LINUX_NOW, departs="behaviour"),
     case("listen.ok", "call:listen", None,
-         out(set=dict(st="LISTEN", bound=CLAIM), tags=("autobind", "set_backlog")),
+         out(set=dict(st="LISTEN", bound=CLAIM, role="passive"), tags=("autobind", "set_backlog")),
          source="inet_connection_sock.c inet_csk_listen_start; R9293 §3.10.1 passive OPEN; Fig. 5 CLOSED→LISTEN (S1, S10)",
          fig5=(("CLOSED", "LISTEN"),)),
 
@@ -157,8 +170,17 @@ CALL_CASES: list[Case] = [
          source="af_inet.c __inet_stream_connect: SS_UNCONNECTED and sk_state != CLOSE → -EISCONN [E]",
          note="Linux departs from R9293 §3.10.1 (LISTEN + active OPEN → SYN-SENT)",
          departs="transition"),
+    case("connect.history", "call:connect", dict(role="passive", st=CLOSEDISH), out("EINVAL", via=("SYN_SENT",)),
+         source="Linux 6.18: a former listener (shutdown SHUT_RD or SHUT_RDWR) cannot connect: EINVAL from "
+                "inside sk_prot->connect, the socket stays CLOSE with its port [E] evidence/kernel-facts.md "
+                "items 3, 13; the state tracepoint shows CLOSE -> SYN_SENT -> CLOSE and no SYN is sent "
+                "(scenario former-listener-connects)",
+         note="Linux 6.18 departs from RFC 9293, which lets a CLOSED socket open either way: a former listener cannot connect; "
+              "Linux 6.1 connects from the old listening port (linux-6.1 profile)",
+         profiles=LINUX_NOW, departs="behaviour"),
     case("connect.start", "call:connect", None,
-         *_wait("EINPROGRESS", set=dict(st="SYN_SENT", ss="CONNECTING", bound=CLAIM, err="NONE", done=False),
+         *_wait("EINPROGRESS", set=dict(st="SYN_SENT", ss="CONNECTING", bound=CLAIM, err="NONE", done=False,
+                                        role="active"),
                 emit=("SYN",), tags=("autobind", "set_remote")),
          source="tcp_ipv4.c tcp_v4_connect; tcp_output.c tcp_connect_init (sk_err = 0, SOCK_DONE cleared) [E]; "
                 "R9293 §3.10.1 active OPEN; Fig. 5 CLOSED→SYN-SENT (S2, S7)",
@@ -368,9 +390,10 @@ SEG_CASES: list[Case] = [
          source="tcp_input.c tcp_rcv_synsent_state_process reset_and_undo: unacceptable ACK → RST; R9293 §3.10.7.3 first step"),
 
     case("synrcvd.ack.shut", "seg", dict(st="SYN_RECEIVED", seg={"SYNACK", "ACK"}, wrsh=True),
-         out(set=dict(st=FW1), emit=("FIN",)),
-         source="tcp_input.c tcp_rcv_state_process TCP_SYN_RECV → tcp_shutdown(SEND_SHUTDOWN) [E] "
-                "(a self-connect after shutdown(SHUT_WR) sends itself a FIN)",
+         out(set=dict(st=FW1), emit=("FIN",), via=("ESTABLISHED",)),
+         source="tcp_input.c tcp_rcv_state_process TCP_SYN_RECV → ESTABLISHED, then tcp_shutdown(SEND_SHUTDOWN) [E] "
+                "(a self-connect after shutdown(SHUT_WR) sends itself a FIN; the state tracepoint shows "
+                "SYN_RECEIVED -> ESTABLISHED -> FIN_WAIT_1: scenario self-connect-shut-wr)",
          note="Linux: shutdown(SHUT_WR) before connect() returns ENOTCONN yet takes effect when a "
               "simultaneous open completes",
          departs="behaviour"),
@@ -505,7 +528,7 @@ CASES: tuple[Case, ...] = tuple(CALL_CASES + SEG_CASES + TIMER_CASES + RFC_CASES
 
 # The endpoint socket() creates: the model's one initial endpoint state.
 INITIAL = dict(st="CLOSED", ss="UNCONNECTED", fd="open", bound="no", nb=False, err="NONE",
-               done=False, rdsh=False, wrsh=False, rcvq=0)
+               done=False, rdsh=False, wrsh=False, role="none", rcvq=0)
 
 # Accept-queue capacity: Linux's sk_acceptq_is_full() is `sk_ack_backlog >
 # sk_max_ack_backlog`, so backlog + 1 connections fit; listen() caps the

@@ -87,6 +87,8 @@ def validate_static(cases: Iterable[Case] = rules.CASES) -> None:
                     raise ModelDefinitionError(c.id, f"unknown action {tag!r}")
             if o.n is not None and o.n not in table.N_RULES:
                 raise ModelDefinitionError(c.id, f"unknown byte-count rule {o.n!r}")
+            if not set(o.via) <= set(vocab.STATES):
+                raise ModelDefinitionError(c.id, f"passes through unknown states {list(o.via)}")
             if o.rcvq is not None and o.rcvq not in table.RCVQ_EFFECTS:
                 raise ModelDefinitionError(c.id, f"unknown rcvq effect {o.rcvq!r}")
             if o.ret == vocab.RET_ERR and "err" not in c.when and "err" not in o.when:

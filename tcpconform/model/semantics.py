@@ -27,6 +27,7 @@ class Endpoint(NamedTuple):
     done: bool
     rdsh: bool
     wrsh: bool
+    role: str
     rcvq: int
 
 

@@ -47,11 +47,14 @@ class Label(str):
     state it left (for coverage); None for steps no rule decides."""
     case: str | None = None
     from_state: str | None = None
+    outcome: str | None = None   # the outcome's name (tcpconform.model.table.Outcome.name)
+    key: Any = None              # the endpoint the rule applied to
 
     @classmethod
-    def of(cls, text: str, case: str | None = None, from_state: str | None = None) -> "Label":
+    def of(cls, text: str, case: str | None = None, from_state: str | None = None,
+           outcome: str | None = None, key: Any = None) -> "Label":
         lab = cls(text)
-        lab.case, lab.from_state = case, from_state
+        lab.case, lab.from_state, lab.outcome, lab.key = case, from_state, outcome, key
         return lab
 
 
@@ -89,6 +92,12 @@ def is_named(key: str | Unnamed) -> bool:
 def symbolic_port(name: str) -> int:
     """A stand-in for a port the trace did not report (stable, negative)."""
     return -(zlib.crc32(name.encode()) + 1)
+
+
+def loopback_like(ip: str) -> str:
+    """The loopback address of ``ip``'s family (a socket connecting from a
+    wildcard or unbound address is given the loopback address of its family)."""
+    return "::1" if ":" in ip else "127.0.0.1"
 
 
 def normalize(addr: Addr) -> Addr:
@@ -226,7 +235,7 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
             for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}, cases=cases):
                 w = _Work(cfg)
                 _apply_endpoint_result(w, key, r, None, None, 0)
-                yield Label.of(f"timer {timer} at {display(key)}", r.case, e.core.st), w.freeze()
+                yield Label.of(f"timer {timer} at {display(key)}", r.case, e.core.st, r.outcome, key), w.freeze()
 
 
 def is_outside(eps: dict, addr: Addr) -> bool:
@@ -243,6 +252,16 @@ def lose_head(cfg: Config, chan: tuple) -> Config:
     """``cfg`` with the segment at the head of channel ``chan`` lost (it never arrives)."""
     w = _Work(cfg)
     w.pop(chan)
+    return w.freeze()
+
+
+def requeue_head(cfg: Config, chan: tuple) -> Config:
+    """``cfg`` with the segment at the head of channel ``chan`` moved to its
+    tail: dropped on the wire and retransmitted after what the sender sent since."""
+    w = _Work(cfg)
+    seg = w.net[chan][0]
+    w.pop(chan)
+    w.net.setdefault(chan, []).append(seg)
     return w.freeze()
 
 
@@ -319,9 +338,9 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
                 # the segment goes on to whatever matches now (a listener)
                 w.net.setdefault(chan, []).insert(0, seg)
                 for label2, c2 in deliveries(w.freeze(), chan, seg, profile, world, cases):
-                    yield Label.of(label + " then " + label2, r.case, e.core.st), c2
+                    yield Label.of(label + " then " + label2, r.case, e.core.st, r.outcome, key), c2
                 continue
-        yield Label.of(label, r.case, e.core.st), w.freeze()
+        yield Label.of(label, r.case, e.core.st, r.outcome, key), w.freeze()
 
 
 def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
@@ -527,13 +546,13 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
                 local = e.local
                 seen = tuple(ev.local) if ev.local is not None and ev.ret in (vocab.OK, "EINPROGRESS") else None
                 if pre.bound == "no":
-                    local = seen or ("127.0.0.1", symbolic_port(key))
+                    local = seen or (loopback_like(ev.addr[0]), symbolic_port(key))
                 elif seen is not None:
                     if local is not None and local[1] != seen[1]:
                         return None  # a bound socket connects from its own port
                     local = seen
                 elif local is not None and local[0] in WILDCARD:
-                    local = ("127.0.0.1", local[1])
+                    local = (loopback_like(local[0]), local[1])
                 e = e._replace(local=local)
         elif tag == "set_remote":
             e = e._replace(remote=normalize(tuple(ev.addr)))

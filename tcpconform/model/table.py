@@ -83,6 +83,10 @@ class Outcome:
     tags: tuple[str, ...] = ()
     profiles: frozenset = frozenset(vocab.PROFILES)
     name: str = ""
+    # States the kernel's socket passes through during the call and leaves
+    # again, before the state the outcome sets (seen by the state tracepoint,
+    # e.g. a connect() that fails inside tcp_v4_connect after SYN_SENT).
+    via: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

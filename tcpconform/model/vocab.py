@@ -41,6 +41,12 @@ FD_STATES = ("open", "closed", "none")
 # or asked for by bind() (kept, SOCK_BINDPORT_LOCK).
 BOUND = ("no", "auto", "explicit")
 
+# Which role the socket has taken: none yet, active (a SYN went out: connect()
+# reached the wire) or passive (it listened).  Linux 6.18 keeps this history:
+# a socket that took one role cannot take the other (listen() after a failed
+# connect(), connect() after a listener's shutdown(SHUT_RD): EINVAL) [E].
+ROLES = ("none", "active", "passive")
+
 # A pending error (sk->sk_err), reported once by the next call that reads it.
 ERRS = ("NONE", "ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT")
 
@@ -56,6 +62,7 @@ FINITE_FIELDS: dict[str, tuple] = {
     "done": (False, True),   # SOCK_DONE: the peer's FIN arrived
     "rdsh": (False, True),   # RCV_SHUTDOWN bit of sk_shutdown
     "wrsh": (False, True),   # SEND_SHUTDOWN bit of sk_shutdown
+    "role": ROLES,
 }
 INT_FIELDS = ("rcvq",)
 FIELDS = tuple(FINITE_FIELDS) + INT_FIELDS
@@ -88,7 +95,27 @@ OK = "ok"
 WAIT = "WAIT"
 RET_ERR = "$err"  # return the pending error (and clear it)
 
-PROFILES = ("linux", "posix")
+# Profiles: which stack a rule speaks for.  "linux" is the kernel the model
+# was measured on (6.18); "linux-6.1" is Linux before the role history above
+# (measured on 6.1.176 under user-mode Linux); "posix" is what POSIX allows.
+# A case or outcome names the profiles it holds under (default: all).
+PROFILES = ("linux", "linux-6.1", "posix")
+LINUX_PROFILES = ("linux", "linux-6.1")
+# Which profile a Linux kernel release speaks: the first entry whose release
+# is at least the given one.  The role history was measured on 6.18.44 and is
+# absent from the 6.12.118 source, so 6.13 is where "linux" starts; releases
+# between 6.13 and 6.18 are unmeasured.
+KERNEL_PROFILES = (((6, 13), "linux"), ((0, 0), "linux-6.1"))
+
+
+def profile_for_kernel(release: str) -> str:
+    """The profile a Linux release (``os.uname().release``, e.g. "6.1.176-1") speaks."""
+    nums = []
+    for part in release.split("-")[0].split(".")[:2]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        nums.append(int(digits) if digits else 0)
+    version = tuple(nums + [0] * (2 - len(nums)))
+    return next(name for since, name in KERNEL_PROFILES if version >= since)
 # RFC 9293 transitions that no sockets API exposes are kept under this
 # pseudo-profile so the diagrams show the whole RFC figure; no checker runs it.
 RFC_ONLY = "rfc"

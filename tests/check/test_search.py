@@ -256,3 +256,76 @@ def test_the_engine_is_chosen_once_from_the_header_and_the_events_before_the_fir
     assert all(chosen.feed(e) is None for e in events)
     assert chosen.events == len(SERVER)
     assert chosen.frontier and all(isinstance(c, system.Config) for c in chosen.frontier)
+
+
+# Linux 6.18 keeps which role a socket played (kernel-facts item 13); 6.1 does not.
+REFUSED_THEN_LISTEN = [call("c", "socket"), call("c", "connect", "ECONNREFUSED", addr="127.0.0.1:9")]
+FORMER_LISTENER = [call("L", "socket"), call("L", "bind", addr="127.0.0.1:5000", local="127.0.0.1:5000"),
+                   call("L", "listen", backlog=1), call("L", "shutdown", how="rd")]
+
+
+@pytest.mark.parametrize("lines, op, now, before", [
+    (REFUSED_THEN_LISTEN, call("c", "listen", backlog=1), "EINVAL", "ok"),
+    (FORMER_LISTENER, call("L", "connect", addr="127.0.0.1:9"), "EINVAL", "ECONNREFUSED"),
+], ids=["listen-after-a-refused-connect", "connect-after-listening"])
+def test_kernel_profiles_differ_on_a_socket_that_changes_role(lines, op, now, before):
+    for profile, right, wrong in (("linux", now, before), ("linux-6.1", before, now)):
+        assert verdict(lines + [{**op, "ret": right}], profile=profile).verdict == "conforms", (profile, right)
+        v = verdict(lines + [{**op, "ret": wrong}], profile=profile)
+        assert (v.verdict, v.line) == ("diverges", len(lines) + 2), (profile, wrong)
+
+
+def test_a_former_listener_can_listen_again_on_linux():
+    assert verdict(FORMER_LISTENER + [call("L", "listen", backlog=1)]).verdict == "conforms"
+
+
+def test_a_refused_socket_can_connect_again_on_linux():
+    lines = REFUSED_THEN_LISTEN + [call("c", "connect", "ECONNREFUSED", addr="127.0.0.1:9")]
+    assert verdict(lines).verdict == "conforms"
+
+
+def test_the_profile_follows_the_kernel_release():
+    from tcpconform.model import vocab
+    assert [vocab.profile_for_kernel(r) for r in ("6.18.44-1-cloud-amd64", "6.1.176", "6.12.118", "7.0")] == [
+        "linux", "linux-6.1", "linux-6.1", "linux"]
+
+
+def _first_divergence(text, cases=None):
+    h, evs = read_trace(io.BytesIO(text.encode()))
+    checker, evs = engine_for(h, evs, memoised=False, cases=cases)
+    return next((b for b in (checker.feed(e) for e in evs) if b is not None), None)
+
+
+def test_a_refused_ipv6_socket_connects_again_from_an_ipv6_address():
+    """Recorded on Linux 6.18 over IPv4, respelled for IPv6: the second SYN
+    comes from [::1], the loopback address of the socket's own family."""
+    from pathlib import Path
+    v4 = (Path(__file__).resolve().parents[1] / "traces" / "refused-twice.jsonl").read_text()
+    v6 = v4.replace("127.0.0.1:", "[::1]:")
+    assert _first_divergence(v4) is None and _first_divergence(v6) is None
+    assert _first_divergence(v4.replace('"src": "127.0.0.1:11106"', '"src": "[::1]:11106"')) is not None
+
+
+@pytest.mark.parametrize("trace, case, line, sock", [
+    ("refused-then-listen", "listen.history", 20, "c"),   # the recorder left this change unnamed
+    ("former-listener-connects", "connect.history", 21, "L"),
+], ids=["listen", "connect"])
+def test_a_call_refused_for_its_role_passes_through_a_state(trace, case, line, sock):
+    """Recorded on Linux 6.18: the state tracepoint shows the refused call's
+    socket pass through LISTEN (or SYN_SENT) and back; the rule says so (``via``),
+    and without it the recorded trace diverges at that observation."""
+    import dataclasses
+    from pathlib import Path
+    from tcpconform.model import rules
+    text = (Path(__file__).resolve().parents[1] / "traces" / f"{trace}.jsonl").read_text()
+    assert _first_divergence(text) is None
+    lines = text.splitlines()
+    named = json.loads(lines[line - 1])
+    assert named["ev"] == "x-state" and named["from"] == "CLOSED"
+    lines[line - 1] = json.dumps({**named, "sock": sock})
+    named_text = "\n".join(lines) + "\n"
+    assert _first_divergence(named_text) is None
+    without = [dataclasses.replace(c, outcomes=tuple(dataclasses.replace(o, via=()) for o in c.outcomes))
+               if c.id == case else c for c in rules.CASES]
+    bad = _first_divergence(named_text, cases=without)
+    assert bad is not None and bad.line == line

@@ -31,6 +31,7 @@ from tcpconform.live.pool import isolation_of, network_line
 from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
 from tcpconform.live.run import run_scenarios
 from tcpconform.live.scenarios import PINS, SCENARIOS, record
+from tcpconform.model import vocab
 from tcpconform.model.rules import CASES
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -56,10 +57,12 @@ def test_held_back_segments_reach_simultaneous_open_and_close(capsys: pytest.Cap
     import shutil
     if os.geteuid() != 0 or shutil.which("nft") is None:
         pytest.skip("needs root and nft (bin/dev installs nftables as root)")
-    report = run_scenarios(["simultaneous-open", "simultaneous-close"])
-    assert [o.verdict for o in report.outcomes] == ["conforms", "conforms"], report.outcomes
+    names = ["simultaneous-open", "simultaneous-close", "simultaneous-close-one-fin-held"]
+    report = run_scenarios(names)
+    assert [o.verdict for o in report.outcomes] == ["conforms"] * len(names), report.outcomes
     assert report.status == 0
-    assert {"synsent.syn", "synrcvd.ack", "fw1.fin", "closing.ackfin"} <= set(report.coverage.exercised)
+    pinned = {rule for n in names for rule in PINS[n]}
+    assert {"synsent.syn", "synrcvd.ack", "fw1.fin", "closing.ackfin"} | pinned <= set(report.coverage.exercised)
 
 
 def text_of(header: dict[str, Any], events: list[dict[str, Any]]) -> str:
@@ -80,7 +83,7 @@ def test_scenario_records_a_valid_trace(name: str) -> None:
     assert header["meta"]["scenario"] == name
     parsed_header, parsed = read_trace(io.BytesIO(text_of(header, events).encode()))
     parsed = list(parsed)
-    assert (parsed_header.profile, parsed_header.world) == ("linux", "closed")
+    assert (parsed_header.profile, parsed_header.world) == (vocab.profile_for_kernel(os.uname().release), "closed")
     assert len(parsed) == len(events)
     assert any(e["ev"] == "state" for e in events)
 
@@ -271,7 +274,7 @@ def test_only_loopback_and_no_call_on_a_closed_descriptor() -> None:
 def test_trace_header() -> None:
     rec = Recorder("demo")
     first = json.loads(rec.trace_lines().splitlines()[0])
-    assert first == {"trace": 1, "profile": "linux", "world": "closed",
+    assert first == {"trace": 1, "profile": vocab.profile_for_kernel(os.uname().release), "world": "closed",
                      "meta": {"kernel": os.uname().release, "scenario": "demo"}}
 
 
