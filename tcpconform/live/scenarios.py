@@ -234,8 +234,17 @@ def refused_then_listen(rec: Recorder) -> None:
     rec.socket("c")
     rec.connect("c", addr)  # ECONNREFUSED: a SYN went out, the socket played the active role
     rec.listen("c", 4)  # EINVAL on 6.18 (0 on 6.1), after picking a port that stays bound
+    rec.bind("c", ANY)  # EINVAL on 6.18: that port is still bound (random campaign, seed 1)
     rec.connect("c", addr)  # ECONNREFUSED: connecting again is allowed, from that port
     rec.close("c")
+    rec.socket("n", nonblock=True)
+    rec.connect("n", addr)  # EINPROGRESS
+    rec.settle("n", "CLOSED")
+    rec.connect("n", addr)  # ECONNREFUSED (the pending error)
+    rec.listen("n", 4)  # EINVAL on 6.18
+    rec.connect("n", addr)  # EINPROGRESS, from the port the failing listen() picked (random campaign, seed 1)
+    rec.settle("n", "CLOSED")
+    rec.close("n")
     rec.close("b")
 
 
@@ -245,8 +254,10 @@ def former_listener_connects(rec: Recorder) -> None:
     addr = unused_port(rec, "gone")
     listener(rec)
     rec.shutdown("L", "rd")  # ok: the listener closes; its port (picked by bind to port 0) is released
-    rec.connect("L", addr)  # EINVAL on 6.18 (ECONNREFUSED on 6.1)
-    rec.listen("L", 4)  # ok: listening again is allowed, on a newly picked port
+    rec.bind("L", ANY)  # ok: a new port
+    rec.connect("L", addr)  # EINVAL on 6.18 (ECONNREFUSED on 6.1), and the port is released again
+    rec.bind("L", ANY)  # ok (random campaign, seed 7)
+    rec.listen("L", 4)  # ok: listening again is allowed
     rec.socket("c")
     rec.connect("c", rec.local("L"))  # ok
     rec.accept("L", "s")

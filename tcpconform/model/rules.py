@@ -170,11 +170,12 @@ CALL_CASES: list[Case] = [
          source="af_inet.c __inet_stream_connect: SS_UNCONNECTED and sk_state != CLOSE → -EISCONN [E]",
          note="Linux departs from R9293 §3.10.1 (LISTEN + active OPEN → SYN-SENT)",
          departs="transition"),
-    case("connect.history", "call:connect", dict(role="passive", st=CLOSEDISH), out("EINVAL", via=("SYN_SENT",)),
+    case("connect.history", "call:connect", dict(role="passive", st=CLOSEDISH), out("EINVAL", set=dict(bound=RELEASE), via=("SYN_SENT",)),
          source="Linux 6.18: a former listener (shutdown SHUT_RD or SHUT_RDWR) cannot connect: EINVAL from "
-                "inside sk_prot->connect, the socket stays CLOSE with its port [E] evidence/kernel-facts.md "
+                "inside sk_prot->connect, the socket stays CLOSE [E] evidence/kernel-facts.md "
                 "items 3, 13; the state tracepoint shows CLOSE -> SYN_SENT -> CLOSE and no SYN is sent "
-                "(scenario former-listener-connects)",
+                "(scenario former-listener-connects); that CLOSE releases a port picked by the kernel, "
+                "an explicit one stays (random campaign, seed 7)",
          note="Linux 6.18 departs from RFC 9293, which lets a CLOSED socket open either way: a former listener cannot connect; "
               "Linux 6.1 connects from the old listening port (linux-6.1 profile)",
          profiles=LINUX_NOW, departs="behaviour"),

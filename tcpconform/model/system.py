@@ -89,6 +89,11 @@ def is_named(key: str | Unnamed) -> bool:
     return type(key) is str
 
 
+def is_symbolic(port: Any) -> bool:
+    """Whether ``port`` is a stand-in for one the trace did not report."""
+    return isinstance(port, int) and port < 0
+
+
 def symbolic_port(name: str) -> int:
     """A stand-in for a port the trace did not report (stable, negative)."""
     return -(zlib.crc32(name.encode()) + 1)
@@ -548,8 +553,8 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
                 if pre.bound == "no":
                     local = seen or (loopback_like(ev.addr[0]), symbolic_port(key))
                 elif seen is not None:
-                    if local is not None and local[1] != seen[1]:
-                        return None  # a bound socket connects from its own port
+                    if local is not None and local[1] != seen[1] and not is_symbolic(local[1]):
+                        return None  # a bound socket connects from its own port (once the trace showed it)
                     local = seen
                 elif local is not None and local[0] in WILDCARD:
                     local = (loopback_like(local[0]), local[1])

@@ -308,7 +308,7 @@ def test_a_refused_ipv6_socket_connects_again_from_an_ipv6_address():
 
 @pytest.mark.parametrize("trace, case, line, sock", [
     ("refused-then-listen", "listen.history", 20, "c"),   # the recorder left this change unnamed
-    ("former-listener-connects", "connect.history", 21, "L"),
+    ("former-listener-connects", "connect.history", 23, "L"),
 ], ids=["listen", "connect"])
 def test_a_call_refused_for_its_role_passes_through_a_state(trace, case, line, sock):
     """Recorded on Linux 6.18: the state tracepoint shows the refused call's
