@@ -365,6 +365,8 @@ def _mutants_command(args: argparse.Namespace) -> int:
     traces = Path(args.traces) if args.traces else None
     if args.record:
         from tcpconform.live import corpus
+        from tcpconform.live.tracepoint import mount_private
+        mount_private()  # before any thread: the scenarios' x-state observations need tracefs
         traces, recorded = corpus.refresh(traces)
         print("\n".join(recorded.lines()), file=sys.stderr)
         if recorded.status == 2:
