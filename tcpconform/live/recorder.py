@@ -447,6 +447,18 @@ class Recorder:
         self.events.append(event)
         return event
 
+    def wait_acceptq(self, name: str, length: int, timeout: float = 0.5) -> int:
+        """Wait (bounded, unrecorded) until listener ``name``'s accept queue holds at
+        least ``length`` connections (TCP_INFO); returns the length seen last."""
+        _, sock = self._open(name)
+        deadline = time.monotonic() + timeout
+        while True:
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 32)
+            queued = struct.unpack_from("=I", info, 24)[0]  # tcpi_unacked: the accept queue's length
+            if queued >= length or time.monotonic() >= deadline:
+                return queued
+            time.sleep(0.001)
+
     def wait_inq(self, name: str, nbytes: int, timeout: float = 0.5) -> int:
         """Wait (bounded, unrecorded) until ``name`` has at least ``nbytes`` bytes queued
         for reading (SIOCINQ); returns the count seen last. Only for connected sockets."""

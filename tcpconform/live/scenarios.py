@@ -95,6 +95,7 @@ def syn_sent_behind_full_queue(rec: Recorder) -> str:
     rec.socket("c1", nonblock=True)
     rec.connect("c1", addr)  # EINPROGRESS, queued: the queue is full
     rec.settle("c1", "ESTABLISHED", timeout=0.1)
+    rec.wait_acceptq("L", 1)  # the client is ESTABLISHED at the SYN+ACK; the server queues it at the ACK
     rec.socket("c2", nonblock=True)
     rec.connect("c2", addr)  # EINPROGRESS, SYN dropped: SYN_SENT
     rec.settle("c2", "ESTABLISHED", timeout=0.1)
@@ -499,7 +500,10 @@ def accept_queue_full(rec: Recorder) -> None:
     rec.close("L")
 
 
-@scenario("shutdown-syn-sent", pins=("shutdown.synsent",))
+# No pin on shutdown.synsent: the calls and states alone also let the model take
+# c2's SYN through before shutdown() (it cannot see that the listener's queue is
+# full), so the explaining run need not use it; the x- observations rule that out.
+@scenario("shutdown-syn-sent")
 def shutdown_syn_sent(rec: Recorder) -> None:
     """shutdown() in SYN_SENT (queue full) disconnects without RST; connect() may then start over."""
     addr = syn_sent_behind_full_queue(rec)
@@ -685,7 +689,7 @@ def rst_in_close_wait_recv_first(rec: Recorder) -> None:
     rec.close("L")
 
 
-@scenario("shutdown-syn-sent-send", pins=("shutdown.synsent", "send.error"))
+@scenario("shutdown-syn-sent-send", pins=("send.error",))
 def shutdown_syn_sent_send(rec: Recorder) -> None:
     """shutdown(SHUT_WR) in SYN_SENT aborts the attempt: send() reports the pending ECONNRESET once, then EPIPE."""
     syn_sent_behind_full_queue(rec)
