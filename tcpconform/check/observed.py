@@ -172,8 +172,9 @@ def _losses(c: Config, xs: Unseen, kinds: set):
             else:
                 pkt.pop(ch, None)
             yield lost, xs._replace(pkt=tuple(sorted(pkt.items())))
-            if kind in REQUEUED and len(segs) > 1:
+            if kind in REQUEUED and len(segs) > 1 and all(k != "RST" for k, _n in segs[1:]):
                 # retransmitted after the segments its sender sent since it was dropped
+                # (never after a RST: nothing is retransmitted once the connection is reset)
                 pkt[ch] = rest + (unseen[i],)
                 yield system.requeue_head(c, ch), xs._replace(pkt=tuple(sorted(pkt.items())))
         else:
@@ -376,7 +377,8 @@ class ObservedSearch:
             start = _record_step(c, asleep.config, None, xs)
             for c3, xs3 in self._closure({(asleep.config, start)}, timers):
                 for o in system.resume_call(c3, ev, self.profile, self.world, timers, self.cases):
-                    yield o.config, _record_step(c3, o.config, None, xs3, fresh)
+                    yield o.config, _passed_through(_record_step(c3, o.config, None, xs3, fresh), c3, o.config,
+                                                    self._via.get(o.result.outcome), ev.sock)
 
     def _divergence(self, ev, closed: set) -> Verdict:
         configs = {c for c, _ in closed}
