@@ -182,7 +182,7 @@ def _losses(c: Config, xs: Unseen, kinds: set):
 
 
 def _match_addr(model, seen) -> bool:
-    return model[0] == seen[0] and (model[1] == seen[1] or (isinstance(model[1], int) and model[1] < 0))
+    return model[0] == seen[0] and (model[1] == seen[1] or system.is_symbolic(model[1]))
 
 
 def _see_packet(xs: Unseen, src, dst, kind: str) -> Iterable[Unseen]:
@@ -269,17 +269,22 @@ class ObservedSearch:
             out.update(system.closure(c, self.profile, timers, self.world, cases=self.cases))
         return out
 
+    def _record(self, c: Config, c2: Config, popped, xs: Unseen, outcome: str | None, key: Any,
+                fresh: str | None = None) -> Unseen:
+        """``xs`` after the step ``c -> c2`` that rule outcome ``outcome`` took on
+        endpoint ``key``: :func:`_record_step`, then the states the outcome says
+        the kernel passed through (:func:`_passed_through`)."""
+        return _passed_through(_record_step(c, c2, popped, xs, fresh), c, c2, self._via.get(outcome), key)
+
     # -- unobserved steps -----------------------------------------------------
     def _steps(self, c: Config, xs: Unseen, timers: bool):
         for ch, segs in c.net:
             for label, c2 in system.deliveries(c, ch, segs[0], self.profile, self.world, self.cases):
-                yield c2, _passed_through(_record_step(c, c2, ch, xs), c, c2,
-                                          self._via.get(getattr(label, "outcome", None)), getattr(label, "key", None))
+                yield c2, self._record(c, c2, ch, xs, getattr(label, "outcome", None), getattr(label, "key", None))
         if timers:
             for label, c2 in system.internal_steps(c, self.profile, True, self.world, cases=self.cases):
                 if label.startswith("timer"):
-                    yield c2, _passed_through(_record_step(c, c2, None, xs), c, c2,
-                                              self._via.get(label.outcome), label.key)
+                    yield c2, self._record(c, c2, None, xs, label.outcome, label.key)
         if self.lossy:
             yield from _losses(c, xs, self.lossy)
 
@@ -369,16 +374,14 @@ class ObservedSearch:
     def _call(self, c: Config, xs: Unseen, ev, timers: bool):
         fresh = ev.new if ev.op == "accept" else None
         for o in system.resume_call(c, ev, self.profile, self.world, timers, self.cases):
-            yield o.config, _passed_through(_record_step(c, o.config, None, xs, fresh), c, o.config,
-                                            self._via.get(o.result.outcome), ev.sock)
+            yield o.config, self._record(c, o.config, None, xs, o.result.outcome, ev.sock, fresh)
         if ev.op == "socket":
             return
         for asleep in system.sleeping(c, ev, self.profile, self.cases):
             start = _record_step(c, asleep.config, None, xs)
             for c3, xs3 in self._closure({(asleep.config, start)}, timers):
                 for o in system.resume_call(c3, ev, self.profile, self.world, timers, self.cases):
-                    yield o.config, _passed_through(_record_step(c3, o.config, None, xs3, fresh), c3, o.config,
-                                                    self._via.get(o.result.outcome), ev.sock)
+                    yield o.config, self._record(c3, o.config, None, xs3, o.result.outcome, ev.sock, fresh)
 
     def _divergence(self, ev, closed: set) -> Verdict:
         configs = {c for c, _ in closed}

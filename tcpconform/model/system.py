@@ -319,8 +319,8 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
         # A listener whose port the trace never showed (listen() picked it)
         # may be the one on this port: then the segment is its.
         for lk, e in w0.eps.items():
-            if (e.core.st == "LISTEN" and e.local is not None and isinstance(e.local[1], int)
-                    and e.local[1] < 0 and _overlap(e.local[0], dst[0])
+            if (e.core.st == "LISTEN" and e.local is not None and is_symbolic(e.local[1])
+                    and _overlap(e.local[0], dst[0])
                     and not port_conflict(w0.eps, lk, dst)):
                 w = _Work(cfg)
                 w.eps[lk] = e._replace(local=(e.local[0], dst[1]))
@@ -565,7 +565,7 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
             e = e._replace(cap=rules.accept_queue_capacity(ev.backlog))
     if ev.op == "connect" and final and ev.ret in (vocab.OK, "EINPROGRESS") and ev.local is not None \
             and e.local is not None and tuple(ev.local) != e.local:
-        if e.local[1] < 0:  # a port first seen now
+        if is_symbolic(e.local[1]):  # a port first seen now
             e = e._replace(local=tuple(ev.local))
         else:
             return None
