@@ -8,7 +8,8 @@ many endpoints and the network is :mod:`tcpconform.model.system`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+import contextlib
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from tcpconform.model import rules, vocab
 from tcpconform.model.table import RELEASE, Case, Outcome
@@ -136,6 +137,15 @@ def cases_for(trigger: str, profile: str, cases: Sequence[Case] | None = None
     return found
 
 
+def fires_in(trigger: str, profile: str, st: str, cases: Sequence[Case] | None = None) -> bool:
+    """Whether some case of ``trigger`` may decide in TCP state ``st`` (its
+    guard on ``st``, if it has one, allows it): a cheap test before
+    :func:`step` for triggers tried in every state (the timers)."""
+    if _PROBES is not None and (cases is None or cases is rules.CASES):
+        _PROBES.add(("fires_in", trigger, profile, st))
+    return any(st in c.when.get("st", (st,)) for c, _ in cases_for(trigger, profile, cases))
+
+
 def deciding_case(ep: Endpoint, trigger: str, profile: str, inputs: Mapping, params: Mapping,
                   cases: Sequence[Case] | None = None):
     """The first case of the trigger whose guard holds (first match wins)."""
@@ -159,6 +169,8 @@ def step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | N
     if cases is not None and cases is not rules.CASES:
         return list(_step(ep, trigger, profile, inputs, params, cases))
     key = (ep, trigger, profile, tuple(inputs.items()), tuple(params.items()))
+    if _PROBES is not None:
+        _PROBES.add(key)
     hit = _STEP_CACHE.get(key)
     if hit is None:
         hit = _step(ep, trigger, profile, inputs, params, None)
@@ -170,6 +182,46 @@ def step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | N
 
 # step() is a pure function of its arguments: its results on the model's table are kept.
 _STEP_CACHE: dict = {}
+
+# ---------------------------------------------------------------------------
+# Probes: which questions a computation asked of the model's table
+_PROBES: set | None = None
+
+
+@contextlib.contextmanager
+def probing() -> Iterator[set]:
+    """Within the block, every question asked of the model's own table (each
+    :func:`step` and :func:`fires_in`, cached or not) is added to the set
+    yielded, as a *probe* (see :func:`answer`).  Another table that gives
+    the same answer to every probe of a computation would have made the same
+    computation step for step; so only a table that answers some probe
+    differently can change its outcome (what mutation adequacy uses to know
+    which traces a mutant can change).  Caches above this module (closures,
+    the memoised checker's transitions) skip questions: empty them first."""
+    global _PROBES
+    outer, _PROBES = _PROBES, set()
+    try:
+        yield _PROBES
+    finally:
+        _PROBES = outer
+
+
+def answer(probe: tuple, cases: Sequence[Case] | None = None) -> Any:
+    """What ``cases`` (the model's table unless given) answers to ``probe``."""
+    if probe[0] == "fires_in":
+        return fires_in(probe[1], probe[2], probe[3], cases)
+    ep, trigger, profile, inputs, params = probe
+    return _step(ep, trigger, profile, dict(inputs), dict(params), cases)
+
+
+def probe_trigger(probe: tuple) -> str:
+    """The trigger a probe asks about."""
+    return probe[1]
+
+
+def clear_cache() -> None:
+    """Forget the results of :func:`step` kept for the model's table."""
+    _STEP_CACHE.clear()
 
 
 def _step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any],

@@ -233,8 +233,7 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
     for key, e in cfg.eps:
         for timer in vocab.TIMERS:
             trigger = "timer:" + timer
-            if not any(e.core.st in c.when.get("st", (e.core.st,))
-                       for c, _ in semantics.cases_for(trigger, profile, cases)):
+            if not semantics.fires_in(trigger, profile, e.core.st, cases):
                 continue
             w0 = w0 or _Work(cfg)
             for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}, cases=cases):
@@ -671,6 +670,14 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
     _CLOSURE_CACHE[ck] = result
     _cache_configs += len(result)
     return result
+
+
+def clear_caches() -> None:
+    """Forget every closure kept (any table's)."""
+    global _cache_configs
+    _CLOSURE_CACHE.clear()
+    _CACHED_TABLES.clear()
+    _cache_configs = 0
 
 
 # --------------------------------------------------------------------------

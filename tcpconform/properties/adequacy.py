@@ -52,9 +52,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from tcpconform.check import search, trace
+from tcpconform.check import memo, search, trace
 from tcpconform.check.trace import TraceError
-from tcpconform.model import rules, vocab
+from tcpconform.model import rules, semantics, system, vocab
 from tcpconform.model.table import Case, Outcome
 from tcpconform.properties import equivalence
 
@@ -257,23 +257,47 @@ def accepts(ev: Evidence, profile: str, cases: Sequence[Case] | None = None) -> 
             signal.signal(signal.SIGALRM, old)
 
 
+def probes(ev: Evidence, profile: str) -> tuple[bool, frozenset]:
+    """Check the trace under ``profile`` with the real table from empty caches,
+    and say whether it is accepted and every question the check asked of the
+    table (:func:`tcpconform.model.semantics.probing`)."""
+    system.clear_caches()
+    semantics.clear_cache()
+    memo.clear_tables()
+    with semantics.probing() as seen:
+        ok = accepts(ev, profile)
+    return ok, frozenset(seen)
+
+
 @dataclass
 class Baseline:
     """What the real model says of the evidence: per profile, the recorded
     traces it accepts; the must-reject traces (each rejected under its own
-    profile), and those it wrongly accepts (unusable as evidence)."""
+    profile), and those it wrongly accepts (unusable as evidence).
+
+    ``reach``: per profile, per trigger, each question the real model's
+    checks of the accepted traces asked of the table, with the traces (their
+    positions in ``scenarios[profile]``) that asked it.  A mutant that
+    answers all of a trace's questions as the real table does checks it step
+    for step as the real model does, so accepts it too: only the traces
+    asking a question it answers differently need checking (:func:`judge`)."""
     scenarios: dict[str, list[Evidence]]
     must_reject: list[Evidence]
     bad_must_reject: list[str]
     rejected: dict[str, list[str]]  # profile -> recorded traces the real model rejects
+    reach: dict[str, dict[str, dict[tuple, list[int]]]] = field(default_factory=dict)
 
 
 def baseline(recorded: list[Evidence], must_reject: list[Evidence]) -> Baseline:
     scen = {p: [] for p in EXECUTED}
     rejected = {p: [] for p in EXECUTED}
+    reach: dict[str, dict[str, dict[tuple, list[int]]]] = {p: {} for p in EXECUTED}
     for ev in recorded:
         for p in EXECUTED:
-            if accepts(ev, p):
+            ok, asked = probes(ev, p)
+            if ok:
+                for q in asked:
+                    reach[p].setdefault(semantics.probe_trigger(q), {}).setdefault(q, []).append(len(scen[p]))
                 scen[p].append(ev)
             else:
                 rejected[p].append(ev.name)
@@ -283,7 +307,18 @@ def baseline(recorded: list[Evidence], must_reject: list[Evidence]) -> Baseline:
             bad.append(ev.name)
         else:
             good.append(ev)
-    return Baseline(scen, good, bad, rejected)
+    return Baseline(scen, good, bad, rejected, reach)
+
+
+def reaching(m: Mutant, base: Baseline, profile: str) -> list[int]:
+    """The accepted traces (positions in ``base.scenarios[profile]``, in
+    order) whose check asked the table a question that ``m`` answers
+    differently: the only ones ``m`` can reject."""
+    found: set[int] = set()
+    for q, where in base.reach.get(profile, {}).get(m.trigger, {}).items():
+        if not found.issuperset(where) and semantics.answer(q, m.cases) != semantics.answer(q):
+            found.update(where)
+    return sorted(found)
 
 
 # ---------------------------------------------------------------------------
@@ -291,16 +326,23 @@ def baseline(recorded: list[Evidence], must_reject: list[Evidence]) -> Baseline:
 @dataclass(frozen=True)
 class Judgement:
     """What became of a mutant: ``evidence`` is one of :data:`EVIDENCE` or
-    ``survivor``; ``by`` names the trace (and profile) or the proof's scope."""
+    ``survivor``; ``by`` names the trace (and profile) or the proof's scope;
+    ``reached``: for a survivor, how many recorded traces reach a question
+    it answers differently (0: none drives the model where it differs)."""
     mutant: Mutant
     evidence: str
     by: str = ""
+    reached: int = 0
 
 
 def judge(m: Mutant, base: Baseline) -> Judgement:
     """The first evidence that kills ``m`` (see the module docstring)."""
+    reached = 0
     for p in m.profiles:
-        for ev in base.scenarios[p]:
+        where = reaching(m, base, p)
+        reached += len(where)
+        for i in where:
+            ev = base.scenarios[p][i]
             start = time.perf_counter()
             if not accepts(ev, p, m.cases):
                 over = time.perf_counter() - start >= BUDGET
@@ -311,15 +353,15 @@ def judge(m: Mutant, base: Baseline) -> Judgement:
             return Judgement(m, "must-reject", ev.name)
     if equivalence.equivalent(m.trigger, m.profiles, rules.CASES, m.cases):
         return Judgement(m, "equivalent", "z3: the same steps in every state")
-    return Judgement(m, "survivor")
+    return Judgement(m, "survivor", reached=reached)
 
 
 _WORK: dict = {}
 
 
-def _judge_index(i: int) -> tuple[int, str, str]:
+def _judge_index(i: int) -> tuple[int, str, str, int]:
     j = judge(_WORK["mutants"][i], _WORK["base"])
-    return i, j.evidence, j.by
+    return i, j.evidence, j.by, j.reached
 
 
 def judge_all(mutants: list[Mutant], base: Baseline, jobs: int = 1,
@@ -330,9 +372,9 @@ def judge_all(mutants: list[Mutant], base: Baseline, jobs: int = 1,
     out: list[Judgement | None] = [None] * len(mutants)
     total = len(mutants)
 
-    def take(results: Iterable[tuple[int, str, str]]):
-        for done, (i, evidence, by) in enumerate(results, 1):
-            out[i] = Judgement(mutants[i], evidence, by)
+    def take(results: Iterable[tuple[int, str, str, int]]):
+        for done, (i, evidence, by, reached) in enumerate(results, 1):
+            out[i] = Judgement(mutants[i], evidence, by, reached)
             if progress and (done % 50 == 0 or done == total):
                 progress(done, total)
 
@@ -378,7 +420,8 @@ class Report:
             "equivalent": [{"id": j.mutant.id, "mutation": j.mutant.words, "proof": j.by}
                            for j in self.judgements if j.evidence == "equivalent"],
             "survivors": [{"id": j.mutant.id, "rule": j.mutant.rule, "kind": j.mutant.kind,
-                           "profiles": list(j.mutant.profiles), "mutation": j.mutant.words}
+                           "profiles": list(j.mutant.profiles), "mutation": j.mutant.words,
+                           "reached_by_traces": j.reached}
                           for j in self.survivors],
             "killed": [{"id": j.mutant.id, "evidence": j.evidence, "by": j.by}
                        for j in self.judgements if j.evidence in ("scenario", "must-reject")],
@@ -412,7 +455,9 @@ class Report:
             for j in self.survivors:
                 m = j.mutant
                 lines.append(f"  {m.rule:<28} {m.kind:<7} {m.words}"
-                             + ("" if m.profiles == EXECUTED else f" [{', '.join(m.profiles)}]"))
+                             + ("" if m.profiles == EXECUTED else f" [{', '.join(m.profiles)}]")
+                             + (f" (differs in {j.reached} trace(s), unseen)" if j.reached
+                                else " (no trace reaches where it differs)"))
         if self.base.bad_must_reject:
             lines.append("")
             lines.append("must-reject traces the real model accepts (not evidence): "
