@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     mutants.add_argument("--record", action="store_true",
                          help="first record every scenario on this kernel (root) into "
                               "evidence/traces/linux-<version>/, replacing the traces there")
+    mutants.add_argument("--mine", type=int, metavar="N",
+                         help="then run N random call sequences on this kernel (root) and keep, in the "
+                              "traces' random/ folder, those that kill a surviving mutant")
+    mutants.add_argument("--seed", type=int, metavar="S", help="seed for --mine (default: a random one, printed)")
+    mutants.add_argument("--steps", type=int, metavar="K", help="most actions in a --mine sequence (default 20)")
     mutants.set_defaults(func=_mutants_command)
     return parser
 
@@ -357,6 +362,12 @@ def _mutants_command(args: argparse.Namespace) -> int:
         return _mutants_error(f"unknown kind {', '.join(bad)} (kinds: {', '.join(adequacy.KINDS)})")
     if args.jobs is not None and args.jobs < 1:
         return _mutants_error("--jobs needs a positive number")
+    if args.mine is not None and args.mine < 1:
+        return _mutants_error("--mine needs a positive number of sequences")
+    if (args.seed is not None or args.steps is not None) and args.mine is None:
+        return _mutants_error("--seed and --steps only make sense with --mine N")
+    if args.steps is not None and args.steps < 1:
+        return _mutants_error("--steps needs a positive number")
     if args.rule:
         known = {m.rule for m in adequacy.generate()}
         unknown = [r for r in args.rule if r not in known]
@@ -379,7 +390,9 @@ def _mutants_command(args: argparse.Namespace) -> int:
         must = Path(args.must_reject) if args.must_reject else adequacy.MUST_REJECT
         report = adequacy.run(traces, must, kinds=kinds, rules_=args.rule,
                               jobs=args.jobs or adequacy.default_jobs(), progress=not args.json)
-    except FileNotFoundError as e:
+        if args.mine is not None and report.survivors:
+            report = _mine(args, report, traces)
+    except (FileNotFoundError, FileExistsError) as e:
         return _mutants_error(str(e))
     except adequacy.UnreadableEvidence as e:
         return _mutants_error(f"unreadable evidence: {e}")
@@ -388,6 +401,58 @@ def _mutants_command(args: argparse.Namespace) -> int:
     else:
         print(report.text())
     return 1 if report.survivors else 0
+
+
+def _mine(args: argparse.Namespace, report, traces: Path):
+    """``conform mutants --mine N``: a random campaign's conforming sequences,
+    those that kill a survivor kept in ``traces/random/``; the report with
+    their kills."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from tcpconform.live.campaign import run_campaign
+    from tcpconform.live.tracepoint import mount_private
+    from tcpconform.properties import adequacy, mining
+    seed = random.SystemRandom().randrange(1 << 32) if args.seed is None else args.seed
+    jobs = args.jobs or adequacy.default_jobs()
+    quiet = args.json
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"conform mutants: {text}", file=sys.stderr)
+
+    mount_private()
+    keep = traces / adequacy.MINED
+    with tempfile.TemporaryDirectory(prefix="conform-mine-") as tmp:
+        say(f"mining: {args.mine} random sequences, seed {seed}")
+        diverged = tempfile.mkdtemp(prefix="conform-mine-divergences-")
+        campaign = run_campaign(args.mine, seed, steps=args.steps or 20, keep_dir=tmp, out_dir=diverged)
+        says = campaign.to_json()
+        say(f"{says.get('conforms', '?')} of {args.mine} sequences conform; {says.get('diverged', 0)} diverge"
+            + (f" (their traces, shrunk: {diverged})" if says.get("diverged") else ""))
+        if not says.get("diverged"):
+            shutil.rmtree(diverged, ignore_errors=True)
+        mined = adequacy.read_dir(Path(tmp), f"{adequacy.MINED}/seed{seed}-")
+        kills = mining.mine([j.mutant for j in report.survivors], mined, jobs=jobs, progress=say)
+        keep.mkdir(parents=True, exist_ok=True)
+        kept = {}
+        for k in kills:
+            stem = k.trace.name.split("/", 1)[1]
+            if stem not in kept:
+                target = keep / f"{stem}.jsonl"
+                if target.exists():
+                    raise FileExistsError(f"{target} exists; mine with another seed")
+                shutil.copyfile(Path(tmp) / (stem.split("-", 1)[1] + ".jsonl"), target)
+                kept[stem] = target
+    for target in kept.values():
+        say(f"kept {target}")
+    by = {k.mutant.id: k for k in kills}
+    judged = [dataclasses.replace(j, evidence="scenario", by=by[j.mutant.id].trace.name
+                                  + ("" if by[j.mutant.id].profile == "linux" else f" (as {by[j.mutant.id].profile})"),
+                                  reached=0)
+              if j.mutant.id in by else j for j in report.judgements]
+    return dataclasses.replace(report, judgements=judged)
 
 
 def _mutants_error(text: str) -> int:

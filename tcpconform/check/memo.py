@@ -445,7 +445,7 @@ class MemoSearch:
         conns = _parkable(f.configs)
         if not conns:
             return
-        met = _met(conns, ev, f.inv)
+        met = _met(conns, ev, f.inv, parking.own_ports(f.configs, f.inv.get(ev.sock), ev))
         if len(met) == len(conns):
             return
         keep = frozenset(n for names, _pair in met for n in names)
@@ -591,7 +591,9 @@ class MemoSearch:
     # -- parked connections ----------------------------------------------------
     def _unpark_for(self, ev) -> list:
         """Take out every parked connection the event may meet: (canonical, as indexed)."""
-        return [self._remove_parked(i) for i in sorted(self._index.met_by(ev))]
+        f = self._f
+        ports = {f.sig.get(p, p) for p in parking.own_ports(f.configs, f.inv.get(ev.sock), ev)}
+        return [self._remove_parked(i) for i in sorted(self._index.met_by(ev, ports))]
 
     def _add_parked(self, p: _Canonical, conn: Parked) -> None:
         self._handles += 1
@@ -622,7 +624,7 @@ def _parkable(configs: frozenset) -> tuple:
     return conns
 
 
-def _met(conns: tuple, ev, inv: dict) -> list:
+def _met(conns: tuple, ev, inv: dict, own: frozenset = frozenset()) -> list:
     """The parkable connections (canonical) that the event may meet, by the
     plain engine's rule (:meth:`tcpconform.check.parking.ParkedIndex.met_by`),
     in canonical terms."""
@@ -634,12 +636,12 @@ def _met(conns: tuple, ev, inv: dict) -> list:
 
     names = {inv.get(ev.sock)}
     pair = target = None
-    ports: set = set()
+    ports: set = set(own)  # canonical already
     if hasattr(ev, "op"):
         if ev.new:
             names.add(inv.get(ev.new))
         if ev.op == "bind":
-            ports = {inv.get(a[1]) for a in (ev.addr, ev.local) if a is not None and a[1]}
+            ports |= {inv.get(a[1]) for a in (ev.addr, ev.local) if a is not None and a[1]}
         elif ev.op == "connect" and ev.addr is not None:
             target = addr(system.normalize(tuple(ev.addr)))
             if ev.local is not None:

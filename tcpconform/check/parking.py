@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from tcpconform.model import system
 from tcpconform.model.system import Config
 
-__all__ = ["Parked", "ParkedIndex", "parkable", "split", "join"]
+__all__ = ["Parked", "ParkedIndex", "parkable", "split", "join", "own_ports"]
 
 
 class Parked(NamedTuple):
@@ -61,19 +61,20 @@ class ParkedIndex:
                 if not index[k]:
                     del index[k]
 
-    def met_by(self, ev) -> set:
+    def met_by(self, ev, ports: set | frozenset = frozenset()) -> set:
         """The handles of the parked connections an event may meet: its names;
         the address pair of a connect or accept (or, for a connect from an
-        unknown port, the address it connects to); the ports a bind may find held."""
+        unknown port, the address it connects to); the ports a bind may find
+        held, and ``ports`` (for a listen, the socket's own: :func:`own_ports`)."""
         names = {ev.sock}
         pairs: set = set()     # exact address pairs the event may touch
         addrs: set = set()     # an address whose partner the event does not tell
-        ports: set = set()     # ports a bind may find held
+        ports = set(ports)     # ports a bind or listen may find held
         if hasattr(ev, "op"):
             if ev.new:
                 names.add(ev.new)
             if ev.op == "bind":
-                ports = {a[1] for a in (ev.addr, ev.local) if a is not None and a[1]}
+                ports |= {a[1] for a in (ev.addr, ev.local) if a is not None and a[1]}
             elif ev.op == "connect" and ev.addr is not None:
                 target = system.normalize(tuple(ev.addr))
                 if ev.local is not None:
@@ -93,6 +94,16 @@ class ParkedIndex:
         for p in ports:
             met.update(self.by_port.get(p, ()))
         return met
+
+
+def own_ports(configs, name, ev) -> frozenset:
+    """For a listen event, the local ports ``name`` has in ``configs``: listen()
+    asks for the socket's own port again, and a connection it left behind may
+    hold it (nothing for another event)."""
+    if getattr(ev, "op", None) != "listen":
+        return frozenset()
+    return frozenset(e.local[1] for c in configs for k, e in c.eps
+                     if k == name and e.local is not None and e.local[1])
 
 
 def parkable(cfg: Config) -> list[Parked]:

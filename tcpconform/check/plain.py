@@ -248,7 +248,7 @@ class PlainSearch:
         """Join back every parked connection the event may meet."""
         if not self.parked:
             return
-        for conn in self._index.met_by(ev):
+        for conn in self._index.met_by(ev, parking.own_ports(self.frontier, ev.sock, ev)):
             if conn in self.parked:
                 parts = self._remove_parked(conn)
                 self.frontier = {parking.join(c, u) for c in self.frontier for u in parts}

@@ -354,6 +354,8 @@ class Recorder:
             # seeing it (a self-connect that closed itself sits in TIME_WAIT):
             # remember its address pair so sock_diag can find it after close.
             entry.conn = (format_addr(before), format_addr(target))
+        elif ret in ("EISCONN", "EALREADY"):
+            pass  # the call changed nothing: the descriptor's connection is the one it had
         else:
             entry.conn = None  # this attempt, the descriptor's latest, left no connection
         return self._record(name, "connect", {"addr": addr}, ret, result)

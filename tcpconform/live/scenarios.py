@@ -193,6 +193,27 @@ def self_connect_shut_wr(rec: Recorder) -> None:
     rec.close("b")
 
 
+@scenario("self-connect-left-behind", pins=("listen.inuse", "bind.inuse", "connect.connected"))
+def self_connect_left_behind(rec: Recorder) -> None:
+    """A socket's self-connection left in TIME_WAIT keeps holding its port after the socket moves on: listen() on the port gets EADDRINUSE, and so does another socket's bind (random campaign, seed 3)."""
+    port = unused_port(rec, "gone")
+    rec.socket("a")
+    rec.bind("a", port)
+    rec.shutdown("a", "wr")  # ENOTCONN, yet SEND_SHUTDOWN is set
+    rec.connect("a", port)  # ECONNABORTED: its connection ends in TIME_WAIT at once
+    rec.connect("a", unused_port(rec, "gone2"))  # ECONNREFUSED: it started afresh; the TIME_WAIT stays behind
+    rec.listen("a", 1)  # EADDRINUSE: the port is held by the connection it left behind
+    rec.close("a")
+    rec.socket("c", nonblock=True)
+    rec.bind("c", ANY)
+    rec.connect("c", rec.local("c"))  # EINPROGRESS: the self-connect completes at once
+    rec.shutdown("c", "wr")  # its own FIN: FIN_WAIT_1, CLOSING, TIME_WAIT
+    rec.connect("c", rec.local("c"))  # EISCONN: still the same connection
+    rec.close("c")  # the TIME_WAIT connection stays, holding the port
+    rec.socket("d")
+    rec.bind("d", rec.local("c"))  # EADDRINUSE
+
+
 # ---------------------------------------------------------------------------
 # refused connections
 # ---------------------------------------------------------------------------

@@ -115,9 +115,10 @@ CALL_CASES: list[Case] = [
          departs="behaviour"),
     case("listen.state", "call:listen", dict(st=ALL - CLOSEDISH), out("EINVAL"),
          source="af_inet.c __inet_listen_sk: sk_state not in CLOSE|LISTEN → -EINVAL [C]"),
-    case("listen.inuse", "call:listen", dict(st="TIME_WAIT", bound="explicit"), out("EADDRINUSE"),
+    case("listen.inuse", "call:listen", dict(bound="explicit", conflict=True), out("EADDRINUSE"),
          source="inet_connection_sock.c inet_csk_listen_start: get_port() again, now as a listener, "
-                "finds the port held by the socket's own former connection in TIME_WAIT [E] (random campaign)",
+                "finds the port held by the socket's own former connection in TIME_WAIT, or by one it "
+                "left behind when it started afresh [E] (random campaigns; scenario self-connect-shut-wr)",
          note="Linux: EADDRINUSE can come at listen() as well as at bind()",
          departs="behaviour"),
     case("listen.history", "call:listen", dict(role="active", st=CLOSEDISH),

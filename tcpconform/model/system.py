@@ -407,6 +407,9 @@ def call_inputs(w: _Work, key: str, ev: Call) -> dict:
     }
     if ev.op == "bind" and ev.addr is not None and ev.addr[1] != 0:
         inputs["conflict"] = port_conflict(w.eps, key, ev.addr)
+    elif ev.op == "listen" and e.core.bound == "explicit" and e.local is not None:
+        # listen() asks for the socket's own port again, now as a listener's
+        inputs["conflict"] = port_conflict(w.eps, key, e.local)
     return inputs
 
 

@@ -73,7 +73,9 @@ INPUTS: dict[str, tuple] = {
     "q_nonempty": (False, True),   # listener: a child waits in the accept queue
     "q_full": (False, True),       # listener: the accept queue is full
     "outstanding": (False, True),  # bytes this endpoint sent are not yet read by the peer
-    "conflict": (False, True),     # bind: the address asked for is held by another socket
+    "conflict": (False, True),     # bind: the address asked for is held by another socket;
+                                   # listen: the socket's explicitly bound port is (its own
+                                   # TIME_WAIT included)
 }
 
 # Segments.  Acknowledgements are kept only where they change a state: ACK

@@ -22,14 +22,16 @@ other the table reads the same.
 
 Evidence, tried in this order:
 
-* a recorded scenario trace (``evidence/traces/<kernel>/``) that the real
+* a recorded trace (``evidence/traces/<kernel>/``: the scenarios', and in
+  ``random/`` the random sequences mined for this, :mod:`.mining`) that the real
   model accepts and the mutant rejects, read under each profile the mutant
   changes (a Linux recording read as the ``posix`` profile is evidence for
   ``posix`` when the real ``posix`` model accepts it);
 * a must-reject trace (``evidence/must-reject/``): a hand-written trace that
   Linux cannot produce, its reason in the header's ``meta.reason``, that the
   real model rejects and the mutant accepts;
-* a z3 proof that the mutant's steps are the real ones
+* a z3 proof that the mutant's steps are the real ones, in every endpoint
+  or in every endpoint the real table reaches
   (:mod:`tcpconform.properties.equivalence`): then nothing can kill it.
 
 A mutant with none is a *survivor*: a rule no evidence pins.
@@ -204,9 +206,23 @@ def read(path: Path, name: str | None = None) -> Evidence:
     return Evidence(name or path.stem, header, events, str(header.meta.get("reason", "")))
 
 
-def read_dir(folder: Path) -> list[Evidence]:
-    """Every ``*.jsonl`` of a folder (sorted by name), read as evidence."""
-    return [read(p) for p in sorted(Path(folder).glob("*.jsonl"))]
+def read_dir(folder: Path, prefix: str = "") -> list[Evidence]:
+    """Every ``*.jsonl`` of a folder (sorted by name), read as evidence, each
+    named ``prefix`` + its stem."""
+    return [read(p, prefix + p.stem) for p in sorted(Path(folder).glob("*.jsonl"))]
+
+
+MINED = "random"
+"""The sub-folder of a kernel's recorded traces holding the random sequences
+kept because they kill mutants (:mod:`tcpconform.properties.mining`)."""
+
+
+def read_corpus(folder: Path) -> list[Evidence]:
+    """A kernel's recorded traces: the scenarios', then the mined random ones
+    (named ``random/<stem>``)."""
+    folder = Path(folder)
+    mined = folder / MINED
+    return read_dir(folder) + (read_dir(mined, MINED + "/") if mined.is_dir() else [])
 
 
 def corpus_dir(kernel: str | None = None) -> Path:
@@ -353,6 +369,8 @@ def judge(m: Mutant, base: Baseline) -> Judgement:
             return Judgement(m, "must-reject", ev.name)
     if equivalence.equivalent(m.trigger, m.profiles, rules.CASES, m.cases):
         return Judgement(m, "equivalent", "z3: the same steps in every state")
+    if equivalence.equivalent_where_reachable(m.trigger, m.profiles, rules.CASES, m.cases):
+        return Judgement(m, "equivalent", "z3: the same steps in every endpoint the table reaches")
     return Judgement(m, "survivor", reached=reached)
 
 
@@ -484,7 +502,7 @@ def run(corpus: Path, must_reject: Path = MUST_REJECT, kinds: Sequence[str] = KI
     start = time.perf_counter()
     ms = mutants if mutants is not None else [
         m for m in generate() if m.kind in kinds and (not rules_ or m.rule in rules_)]
-    recorded = read_dir(corpus)
+    recorded = read_corpus(corpus)
     rejects = read_dir(must_reject) if Path(must_reject).is_dir() else []
     base = baseline(recorded, rejects)
 
@@ -500,5 +518,6 @@ def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-__all__ = ["Mutant", "generate", "judge", "judge_all", "run", "Report", "Evidence", "read", "read_dir",
+__all__ = ["Mutant", "generate", "judge", "judge_all", "run", "Report", "Evidence", "read", "read_dir", "read_corpus",
+           "probes", "reaching", "MINED",
            "baseline", "Baseline", "corpus_dir", "UnreadableEvidence", "KINDS", "EVIDENCE"]

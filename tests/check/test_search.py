@@ -329,3 +329,28 @@ def test_a_call_refused_for_its_role_passes_through_a_state(trace, case, line, s
                if c.id == case else c for c in rules.CASES]
     bad = _first_divergence(named_text, cases=without)
     assert bad is not None and bad.line == line
+
+
+def test_listen_finds_its_port_held_by_the_connection_the_socket_left_behind():
+    """Recorded on Linux 6.18 (a random campaign): a socket bound to a port
+    self-connects, its connection ends in TIME_WAIT, it connects elsewhere
+    (refused: it started afresh, the TIME_WAIT connection stays behind, parked
+    by the checker), then listen() asks for the port again and gets
+    EADDRINUSE.  Every engine, with the wire and tracepoint observations or
+    without, joins the parked connection back for the listen; without the
+    rule's conflict guard the model says EINVAL."""
+    import dataclasses
+    from pathlib import Path
+    from tcpconform.model import rules
+    text = (Path(__file__).resolve().parents[1] / "traces" / "self-connect-left-behind-then-listen.jsonl").read_text()
+    calls_only = "".join(line + "\n" for line in text.splitlines() if '"ev": "x-' not in line)
+    listen = next(i for i, line in enumerate(text.splitlines(), 1) if '"EADDRINUSE"' in line)
+    for t in (text, calls_only):
+        for memoised in (False, True):
+            h, evs = read_trace(io.BytesIO(t.encode()))
+            assert check_trace(h, evs, fast=memoised).verdict == "conforms"
+    assert _first_divergence(text) is None
+    without = [dataclasses.replace(c, when={k: v for k, v in c.when.items() if k != "conflict"}, profiles=())
+               if c.id == "listen.inuse" else c for c in rules.CASES]
+    bad = _first_divergence(text, cases=without)
+    assert bad is not None and bad.line == listen

@@ -44,3 +44,33 @@ def test_each_stored_trace_is_of_this_kernel_and_conforms(name):
     assert header.meta.get("scenario") == name
     assert corpus.kernel_folder(header.meta["kernel"]) == corpus.kernel_folder(platform.release())
     assert verdict.verdict == "conforms", (verdict.line, verdict.reason)
+
+
+def test_mining_keeps_the_random_sequences_that_kill_a_survivor(tmp_path, capsys):
+    """``conform mutants --mine`` on a corpus of one scenario: random sequences run
+    live, those kept kill a mutant that survived, and the real model accepts them."""
+    from tcpconform.cli import main
+    from tcpconform.live import netns
+    from tcpconform.properties import adequacy as A
+    if netns.probe().mode != "netns":
+        pytest.skip("no network namespaces here: " + netns.probe().reason)
+    one = tmp_path / "traces"
+    one.mkdir()
+    (one / "listener-calls.jsonl").write_bytes((FOLDER / "listener-calls.jsonl").read_bytes())
+    empty = tmp_path / "none"
+    empty.mkdir()
+    args = ["mutants", "--rule", "accept.ok", "--rule", "connect.start", "--rule", "connect.connected", "--traces", str(one),
+            "--must-reject", str(empty), "--json"]
+    assert main(args) == 1
+    before = {s["id"] for s in __import__("json").loads(capsys.readouterr().out)["survivors"]}
+    assert main(args + ["--mine", "40", "--seed", "5"]) in (0, 1)
+    report = __import__("json").loads(capsys.readouterr().out)
+    after = {s["id"] for s in report["survivors"]}
+    by_mined = {k["id"]: k["by"] for k in report["killed"] if k["by"].startswith("random/")}
+    assert by_mined and after == before - set(by_mined)
+    kept = sorted((one / "random").glob("*.jsonl"))
+    assert kept and {p.stem for p in kept} == {b.split()[0].split("/", 1)[1] for b in by_mined.values()}
+    mutants = {m.id: m for m in A.generate()}
+    for mid, by in by_mined.items():
+        ev = A.read(one / "random" / (by.split()[0].split("/", 1)[1] + ".jsonl"))
+        assert A.accepts(ev, "linux") and not A.accepts(ev, "linux", mutants[mid].cases), mid
