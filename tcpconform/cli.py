@@ -368,16 +368,22 @@ def _mutants_command(args: argparse.Namespace) -> int:
         return _mutants_error("--seed and --steps only make sense with --mine N")
     if args.steps is not None and args.steps < 1:
         return _mutants_error("--steps needs a positive number")
+    if args.seed is not None and not 0 <= args.seed < 1 << 32:
+        return _mutants_error("--seed needs a number from 0 to 4294967295")
     if args.rule:
         known = {m.rule for m in adequacy.generate()}
         unknown = [r for r in args.rule if r not in known]
         if unknown:
             return _mutants_error(f"no mutant of rule {', '.join(unknown)}")
     traces = Path(args.traces) if args.traces else None
+    if args.record or args.mine is not None:
+        from tcpconform.live.tracepoint import mount_private
+        why = mount_private()  # before any thread or pool: the recorded x-state observations need tracefs
+        if why:
+            print(f"conform mutants: no tracefs ({why}): traces are recorded without x-state observations",
+                  file=sys.stderr)
     if args.record:
         from tcpconform.live import corpus
-        from tcpconform.live.tracepoint import mount_private
-        mount_private()  # before any thread: the scenarios' x-state observations need tracefs
         traces, recorded = corpus.refresh(traces)
         print("\n".join(recorded.lines()), file=sys.stderr)
         if recorded.status == 2:
@@ -390,12 +396,19 @@ def _mutants_command(args: argparse.Namespace) -> int:
         must = Path(args.must_reject) if args.must_reject else adequacy.MUST_REJECT
         report = adequacy.run(traces, must, kinds=kinds, rules_=args.rule,
                               jobs=args.jobs or adequacy.default_jobs(), progress=not args.json)
-        if args.mine is not None and report.survivors:
+        if args.mine is not None and not report.survivors:
+            print("conform mutants: no survivor to mine for", file=sys.stderr)
+        elif args.mine is not None:
             report = _mine(args, report, traces)
     except (FileNotFoundError, FileExistsError) as e:
         return _mutants_error(str(e))
     except adequacy.UnreadableEvidence as e:
         return _mutants_error(f"unreadable evidence: {e}")
+    except Exception as e:  # the live campaign's refusals and interruptions, when mining
+        live = _live_stop(e)
+        if live is None:
+            raise
+        return live
     if args.json:
         print(json.dumps(report.as_json()))
     else:
@@ -412,7 +425,6 @@ def _mine(args: argparse.Namespace, report, traces: Path):
     import tempfile
 
     from tcpconform.live.campaign import run_campaign
-    from tcpconform.live.tracepoint import mount_private
     from tcpconform.properties import adequacy, mining
     seed = random.SystemRandom().randrange(1 << 32) if args.seed is None else args.seed
     jobs = args.jobs or adequacy.default_jobs()
@@ -422,37 +434,53 @@ def _mine(args: argparse.Namespace, report, traces: Path):
         if not quiet:
             print(f"conform mutants: {text}", file=sys.stderr)
 
-    mount_private()
     keep = traces / adequacy.MINED
     with tempfile.TemporaryDirectory(prefix="conform-mine-") as tmp:
         say(f"mining: {args.mine} random sequences, seed {seed}")
         diverged = tempfile.mkdtemp(prefix="conform-mine-divergences-")
         campaign = run_campaign(args.mine, seed, steps=args.steps or 20, keep_dir=tmp, out_dir=diverged)
         says = campaign.to_json()
-        say(f"{says.get('conforms', '?')} of {args.mine} sequences conform; {says.get('diverged', 0)} diverge"
-            + (f" (their traces, shrunk: {diverged})" if says.get("diverged") else ""))
-        if not says.get("diverged"):
+        say(f"{says.get('conforms', '?')} of {args.mine} sequences conform; {says.get('diverged', 0)} diverge")
+        if says.get("diverged"):  # said also with --json: the folder stays, and is the user's
+            print(f"conform mutants: the diverging sequences' traces, shrunk: {diverged}", file=sys.stderr)
+        else:
             shutil.rmtree(diverged, ignore_errors=True)
         mined = adequacy.read_dir(Path(tmp), f"{adequacy.MINED}/seed{seed}-")
         kills = mining.mine([j.mutant for j in report.survivors], mined, jobs=jobs, progress=say)
+        stems = sorted({k.trace.name.split("/", 1)[1] for k in kills})
+        targets = {stem: keep / f"{stem}.jsonl" for stem in stems}
+        there = [str(t) for t in targets.values() if t.exists()]
+        if there:  # nothing is copied unless everything can be
+            raise FileExistsError(f"{there[0]} exists; mine with another seed")
         keep.mkdir(parents=True, exist_ok=True)
-        kept = {}
-        for k in kills:
-            stem = k.trace.name.split("/", 1)[1]
-            if stem not in kept:
-                target = keep / f"{stem}.jsonl"
-                if target.exists():
-                    raise FileExistsError(f"{target} exists; mine with another seed")
-                shutil.copyfile(Path(tmp) / (stem.split("-", 1)[1] + ".jsonl"), target)
-                kept[stem] = target
-    for target in kept.values():
+        for stem, target in targets.items():
+            shutil.copyfile(Path(tmp) / (stem.split("-", 1)[1] + ".jsonl"), target)
+    for target in targets.values():
         say(f"kept {target}")
     by = {k.mutant.id: k for k in kills}
-    judged = [dataclasses.replace(j, evidence="scenario", by=by[j.mutant.id].trace.name
-                                  + ("" if by[j.mutant.id].profile == "linux" else f" (as {by[j.mutant.id].profile})"),
-                                  reached=0)
+
+    def named(k) -> str:
+        return (k.trace.name + ("" if k.profile == "linux" else f" (as {k.profile})")
+                + (f" (search over {adequacy.BUDGET:g} s)" if k.over else ""))
+    judged = [dataclasses.replace(j, evidence="scenario", by=named(by[j.mutant.id]), reached=0)
               if j.mutant.id in by else j for j in report.judgements]
     return dataclasses.replace(report, judgements=judged)
+
+
+def _live_stop(e: Exception) -> int | None:
+    """The exit status for a live campaign's refusal or interruption (said on
+    stderr), or None for any other exception."""
+    if "tcpconform.live.pool" not in sys.modules:
+        return None
+    from tcpconform.live import pool
+    from tcpconform.live.outdir import RunRefused
+    if isinstance(e, RunRefused):
+        return _mutants_error(e.message + (f"\n{e.detail}" if e.detail else ""))
+    if isinstance(e, pool.Interrupted):
+        _mutants_error(f"interrupted by {e}: stopped every worker process; their network namespaces, sockets "
+                       f"and connections went with them; nothing was kept")
+        return 128 + e.signum
+    return None
 
 
 def _mutants_error(text: str) -> int:

@@ -1,24 +1,17 @@
 """11. Simultaneous open puts an active opener B in SYN_RECV; a RST then arrives there.
    Needs a packet filter (nft, or iptables-legacy; inside this namespace only) to hold B's segments back."""
 from tc import *
-import select, subprocess, time
-def hold_back(port, on):
-    """Drop our own outgoing segments from `port` (nft; iptables-legacy where nft's ip family is missing)."""
-    nft = [f'add table ip k11', 'add chain ip k11 out { type filter hook output priority 0; }',
-           f'add rule ip k11 out tcp sport {port} drop'] if on else ['delete table ip k11']
-    if all(subprocess.run(['nft', c], capture_output=True).returncode == 0 for c in nft):
-        return
-    subprocess.run(['iptables-legacy', '-A' if on else '-D', 'OUTPUT', '-p', 'tcp', '--sport', str(port), '-j', 'DROP'], check=True)
+import select, time
 PA, PB = 6101, 6102
 
 def to_syn_recv():
-    hold_back(PB, True)                 # B's SYN and SYN-ACK never leave
+    hold_back(PB, True, 'k11')                 # B's SYN and SYN-ACK never leave
     A = tcp(); A.bind((L4, PA)); B = tcp(); B.bind((L4, PB))
     B.setblocking(False); t('B connect(A) nb', lambda: B.connect((L4, PA)), B)       # B: SYN_SENT
     A.setblocking(False); t('A connect(B) nb', lambda: A.connect((L4, PB)), A)       # A's SYN reaches B
     time.sleep(0.1); t('B state (simultaneous open)', lambda: None, B)
     A.close()                           # A vanishes without a RST (closing in SYN_SENT sends none)
-    hold_back(PB, False)                # B's retransmitted SYN-ACK now reaches a closed port -> RST back to B
+    hold_back(PB, False, 'k11')                # B's retransmitted SYN-ACK now reaches a closed port -> RST back to B
     return B
 
 print('11a second connect() (blocking, bounded) collects the error')

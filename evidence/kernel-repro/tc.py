@@ -40,3 +40,14 @@ def listener(port, backlog=8, host=L4, family=socket.AF_INET):
     s.bind((host, port))
     s.listen(backlog)
     return s
+
+
+def hold_back(port, on, table='k'):
+    """Drop our own outgoing segments from `port` (nft; iptables-legacy where nft's ip family is missing)."""
+    import subprocess
+    nft = [f'add table ip {table}', f'add chain ip {table} out {{ type filter hook output priority 0; }}',
+           f'add rule ip {table} out tcp sport {port} drop'] if on else [f'delete table ip {table}']
+    if all(subprocess.run(['nft', c], capture_output=True).returncode == 0 for c in nft):
+        return
+    subprocess.run(['iptables-legacy', '-A' if on else '-D', 'OUTPUT', '-p', 'tcp', '--sport', str(port), '-j', 'DROP'],
+                   check=True)

@@ -349,8 +349,9 @@ class MemoSearch:
     def feed(self, ev):
         """Apply one event; return a divergence verdict, or None."""
         # The common case first, inline: an event whose names are all in the
-        # frontier, with no address and nothing parked to join, whose
-        # transition is stored.  Its key is the one _feed would make.
+        # frontier, with no address and nothing parked to join (a listen asks
+        # for its own port again, which a parked connection may hold: it goes
+        # the long way whenever anything is parked), whose transition is stored.  Its key is the one _feed would make.
         f = self._f
         t = type(ev)
         key = None
@@ -364,6 +365,7 @@ class MemoSearch:
                 key = (f.configs, (ev.op, ev.ret, s, None, None, None, None, ev.backlog,
                                    ev.length, ev.n, ev.how, ev.nonblock, ev.linger0))
         if (key is not None and self._plain is None and ev.sock not in self._index.by_name
+                and not (t is Call and ev.op == "listen" and self._parked)
                 and all(s in names for names, _pair in _PARKABLE.get(f.configs, _NOT_YET))):
             r = self.cache.get(key)
             if r is not None:

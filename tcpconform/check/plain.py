@@ -58,6 +58,7 @@ class PlainSearch:
         self.world = world
         self.cases = cases  # the rule table: the model's unless another is given (a mutant)
         self.coverage: dict | None = {} if coverage else None
+        self._seen: dict[str, str] = {}  # with coverage: the state last observed of each name
         self.frontier: set[Config] = {system.EMPTY}
         self.parked: dict[Parked, set[Config]] = {}
         self._index = ParkedIndex()
@@ -115,6 +116,8 @@ class PlainSearch:
             return None
         if self.coverage is not None:
             self._cover(ev, is_call, timers)
+            if not is_call:
+                self._seen[ev.sock] = ev.state
         if len(nxt) > FRONTIER_LIMIT:
             raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
         return self._reduce(nxt)
@@ -135,7 +138,14 @@ class PlainSearch:
         steps from the frontier to a configuration where the event happens,
         and the event's own rule."""
         target, rule, wait = None, None, None
-        for c in self.closed(timers):
+        candidates = self.closed(timers)
+        seen = self._seen.get(getattr(ev, "sock", None))
+        if is_call and seen is not None:
+            # a run in which the name is still as it was last seen first: the
+            # unobserved steps that moved it on may be ones the trace rules out later
+            still = [c for c in candidates if seen in system.observe(c, ev.sock, self.profile)]
+            candidates = still + [c for c in candidates if seen not in system.observe(c, ev.sock, self.profile)]
+        for c in candidates:
             if not is_call:
                 if ev.state in system.observe(c, ev.sock, self.profile):
                     target = c

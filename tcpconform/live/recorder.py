@@ -20,7 +20,10 @@ Rules kept here so that scenarios cannot break them:
 * single-threaded; blocking calls are guarded by a watchdog (SIGALRM in the
   main thread, otherwise SO_RCVTIMEO/SO_SNDTIMEO, recorded as ``x-sockopt``)
   so a call that would block forever raises :class:`ScenarioTimeout`;
-* no call is ever made on a closed descriptor (its number may be reused);
+* no call is ever made on a closed descriptor (its number may be reused):
+  a call on a closed name (:meth:`Recorder.call_closed`) goes to descriptor
+  -1, which no descriptor ever is, and the kernel answers as it does for any
+  descriptor that is not open (its file lookup fails: EBADF);
 * :meth:`Recorder.close_all` (also run on context-manager exit, exceptions
   included) closes every descriptor the recorder made, without recording.
 
@@ -182,6 +185,7 @@ class _Entry:
     name: str
     sock: socket.socket | None  # None once closed
     nonblock: bool
+    closed: socket.socket | None = None  # once closed, the socket object (its descriptor -1)
     local: str | None = None  # last known local address of the descriptor
     conn: tuple[str, str] | None = None  # (local, peer) of its latest connection attempt
     last_state: str | None = None
@@ -418,13 +422,51 @@ class Recorder:
         if linger0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self._refresh_conn(entry)
-        entry.sock = None
+        entry.sock, entry.closed = None, sock
         try:
             sock.close()
             ret = "ok"
         except OSError as e:
             ret = _errname(e)
         return self._record(name, "close", {"linger0": True} if linger0 else {}, ret, {})
+
+    def call_closed(self, name: str, op: str, **args: Any) -> dict[str, Any]:
+        """Call ``op`` on the closed name ``name`` as a program that kept its
+        descriptor number would, and record what the kernel answers; the call
+        goes to descriptor -1 (see the module docstring): the name's closed
+        socket object holds -1, and close is ``close(-1)``.  ``args`` as the
+        call's own method takes them (``addr``, ``backlog``, ``length``, ``how``)."""
+        entry = self._entry(name)
+        if entry.sock is not None or entry.closed is None or entry.closed.fileno() != -1:
+            raise ScenarioError(f"socket {name!r} is not a closed name")
+        s = entry.closed
+        fields: dict[str, Any] = {}
+        if op in ("bind", "connect"):
+            fields["addr"] = args["addr"]
+            target = _parse_addr(args["addr"])
+            raw = s.bind if op == "bind" else s.connect
+            do = lambda: raw(target)  # noqa: E731
+        elif op == "listen":
+            fields["backlog"] = args["backlog"]
+            do = lambda: s.listen(args["backlog"])  # noqa: E731
+        elif op in ("send", "recv"):
+            fields["len"] = args["length"]
+            do = (lambda: s.send(b"x" * args["length"], socket.MSG_NOSIGNAL)) if op == "send" \
+                else (lambda: s.recv(args["length"]))
+        elif op == "shutdown":
+            fields["how"] = args["how"]
+            do = lambda: s.shutdown(_SHUT[args["how"]])  # noqa: E731
+        elif op == "accept":
+            do = s.accept
+        elif op == "close":
+            do = lambda: os.close(-1)  # noqa: E731
+        else:
+            raise ScenarioError(f"call_closed: no call {op!r}")
+        try:
+            do()
+        except OSError as e:
+            return self._record(name, op, fields, _errname(e), {})
+        raise ScenarioError(f"{op} on descriptor -1 succeeded")
 
     # -- options and extension events -----------------------------------------
 

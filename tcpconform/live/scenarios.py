@@ -23,7 +23,8 @@ are not asserted here (the checker judges the trace against the model).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from tcpconform.live.netfilter import FIN, PURE_ACK, SYN_ONLY, dropping
 from tcpconform.live.recorder import Recorder
@@ -422,6 +423,44 @@ def closed_connection_calls(rec: Recorder) -> None:
     rec.listen("c", 4)  # EINVAL: still SS_CONNECTED
     rec.connect("c", rec.local("L"))  # EISCONN
     rec.close("c")
+    rec.close("s")
+    rec.close("L")
+
+
+@scenario("closed-descriptor-calls", pins=("bind.badf", "listen.badf", "connect.badf", "accept.badf", "send.badf",
+                                           "recv.badf", "shutdown.badf", "close.badf"))
+def closed_descriptor_calls(rec: Recorder) -> None:
+    """Every call on a closed descriptor gets EBADF, whatever its socket was: fresh, bound, listening, connected (its connection still closing), or with an error pending."""
+    def every_call(name: str, addr: str) -> None:
+        rec.call_closed(name, "bind", addr=ANY)  # EBADF
+        rec.call_closed(name, "listen", backlog=4)  # EBADF
+        rec.call_closed(name, "connect", addr=addr)  # EBADF
+        rec.call_closed(name, "accept")  # EBADF
+        rec.call_closed(name, "send", length=5)  # EBADF
+        rec.call_closed(name, "recv", length=5)  # EBADF
+        for how in ("rd", "wr", "rdwr"):
+            rec.call_closed(name, "shutdown", how=how)  # EBADF
+        rec.call_closed(name, "close")  # EBADF
+
+    connected(rec)
+    addr = rec.local("L")
+    rec.socket("f")
+    rec.close("f")
+    every_call("f", addr)
+    rec.socket("b")
+    rec.bind("b", ANY)
+    rec.close("b")
+    every_call("b", addr)
+    listener(rec, "M", backlog=4)
+    rec.close("M")
+    every_call("M", addr)
+    rec.close("c")  # FIN_WAIT_1/FIN_WAIT_2: the connection outlives the descriptor
+    every_call("c", addr)
+    rec.socket("e", nonblock=True)
+    rec.connect("e", unused_port(rec, "gone"))  # EINPROGRESS, then refused: the error is pending
+    rec.settle("e", "CLOSED")
+    rec.close("e")
+    every_call("e", addr)
     rec.close("s")
     rec.close("L")
 
@@ -876,23 +915,74 @@ def simultaneous_close_one_fin_held(rec: Recorder) -> None:
     rec.close("L")
 
 
-@scenario("rst-in-active-syn-received", pins=("synrcvd.rst",))
-def rst_in_active_syn_received(rec: Recorder) -> None:
-    """A socket in SYN_RECEIVED after a simultaneous open gets a RST (its peer closed in SYN_SENT): ECONNRESET, not ECONNREFUSED."""
+@contextmanager
+def active_syn_received(rec: Recorder) -> Iterator[None]:
+    """Non-blocking bound sockets ``a`` and ``b`` open simultaneously while
+    everything ``b`` sends (its SYN, then its SYN+ACK) is held back: inside the
+    block ``b`` is in SYN_RECEIVED (an active opener) and ``a`` in SYN_SENT."""
     rec.socket("a", nonblock=True)
     rec.bind("a", ANY)
     rec.socket("b", nonblock=True)
     rec.bind("b", ANY)
     b_port = rec.local("b").rsplit(":", 1)[1]
-    with dropping(rec, "SYN", f"tcp sport {b_port}"):  # everything b sends: its SYN, then its SYN+ACK
+    with dropping(rec, "SYN", f"tcp sport {b_port}"):
         rec.connect("b", rec.local("a"))  # EINPROGRESS: SYN_SENT, its SYN dropped
         rec.connect("a", rec.local("b"))  # EINPROGRESS: a's SYN takes b to SYN_RECEIVED
         rec.settle("b", "SYN_RECEIVED")
+        yield
+
+
+@scenario("rst-in-active-syn-received", pins=("synrcvd.rst",))
+def rst_in_active_syn_received(rec: Recorder) -> None:
+    """A socket in SYN_RECEIVED after a simultaneous open gets a RST (its peer closed in SYN_SENT): ECONNRESET, not ECONNREFUSED."""
+    with active_syn_received(rec):
         rec.close("a")                    # SYN_SENT: closed without a RST
     rec.settle("b", "CLOSED", timeout=3.0)  # b's SYN+ACK, retransmitted, meets no socket: RST
     rec.recv("b", 10)                     # ECONNRESET
     rec.recv("b", 10)                     # 0
     rec.close("b")
+
+
+@scenario("calls-in-active-syn-received", pins=("send.handshake", "shutdown.bits.synrcvd", "shutdown.defer.synrcvd",
+                                                "synrcvd.ack.shut"))
+def calls_in_active_syn_received(rec: Recorder) -> None:
+    """Calls on a socket in SYN_RECEIVED after a simultaneous open (its SYN+ACK held back): send and recv EAGAIN, connect EALREADY; SHUT_WR leaves it in SYN_RECEIVED (Linux 6.9 and later, stable 6.1 too), and its FIN goes out once the handshake completes."""
+    with active_syn_received(rec):
+        rec.send("b", 5)                  # EAGAIN: the handshake is not done
+        rec.recv("b", 5)                  # EAGAIN
+        rec.connect("b", rec.local("a"))  # EALREADY
+        rec.shutdown("b", "rd")           # ok: still SYN_RECEIVED
+        rec.shutdown("b", "wr")           # ok: still SYN_RECEIVED; the FIN waits for the handshake
+        rec.observe_all()
+    # b's SYN+ACK, retransmitted (about 1 s), completes a's handshake; a's ACK takes b through
+    # ESTABLISHED to FIN_WAIT_1, its FIN goes out
+    rec.settle("a", "CLOSE_WAIT", timeout=3.0)
+    rec.settle("b", "FIN_WAIT_2", timeout=3.0)
+    rec.recv("a", 10)                     # 0: b's FIN
+    rec.close("a")                        # LAST_ACK, then b TIME_WAIT
+    rec.settle("b", "CLOSED", timeout=3.0)
+    rec.close("b")
+
+
+@scenario("linger0-close-without-rst", pins=("close.linger0",))
+def linger0_close_without_rst(rec: Recorder) -> None:
+    """close() with SO_LINGER {1, 0} where there is no connection to abort (fresh, bound, SYN_SENT, TIME_WAIT): the socket closes at once and no RST is sent."""
+    rec.socket("f")
+    rec.close("f", linger0=True)          # CLOSED, nothing sent
+    rec.socket("b")
+    rec.bind("b", ANY)
+    rec.close("b", linger0=True)          # CLOSED, the port released
+    syn_sent_behind_full_queue(rec)
+    rec.close("c2", linger0=True)         # SYN_SENT: CLOSED without a RST
+    rec.accept("L", "s1")
+    rec.shutdown("c1", "wr")              # FIN_WAIT_1 -> FIN_WAIT_2
+    rec.recv("s1", 10)                    # 0: CLOSE_WAIT
+    rec.shutdown("s1", "wr")              # LAST_ACK, then CLOSED; c1 TIME_WAIT
+    rec.recv("c1", 10)                    # 0
+    rec.settle("c1", "CLOSED")            # the descriptor of a TIME_WAIT connection reads CLOSED
+    rec.close("c1", linger0=True)         # TIME_WAIT: no RST
+    rec.close("s1")
+    rec.close("L")
 
 
 @scenario("send-before-server-established")

@@ -104,6 +104,38 @@ def without_connection(after: Endpoint) -> Endpoint:
     return after._replace(st="CLOSED") if after.st == "TIME_WAIT" else after
 
 
+# ---------------------------------------------------------------------------
+# Endpoints the composed system makes itself
+def gone() -> Endpoint:
+    """A name whose descriptor was closed and whose connection is gone: what a
+    call on it is asked of (CLOSED, no descriptor)."""
+    from tcpconform.model.semantics import INITIAL
+    return INITIAL._replace(st="CLOSED", fd="closed")
+
+
+def outside_child(listener: Endpoint) -> Endpoint:
+    """In an open world, the connection an outside peer completed with
+    ``listener`` that waits in its accept queue (seen first at ``accept()``)."""
+    from tcpconform.model.semantics import INITIAL
+    return INITIAL._replace(st="ESTABLISHED", fd="none", bound=listener.bound)
+
+
+def made_from(ep: Endpoint) -> list[Endpoint]:
+    """The endpoints the composed system (``tcpconform.model.system``) makes
+    from ``ep`` other than by a rule's step: the connection a socket that
+    starts afresh leaves behind and the socket without it (any TIME_WAIT with
+    a descriptor may), an outside peer's queued connection at a listener, and
+    a receive queue an outside peer's data left empty."""
+    found = []
+    if ep.st == "TIME_WAIT" and ep.fd == "open":
+        found += [ep._replace(fd="closed"), without_connection(ep)]
+    if ep.st == "LISTEN":
+        found.append(outside_child(ep))
+    if ep.rcvq:
+        found.append(ep._replace(rcvq=0))
+    return found
+
+
 def own_connection_holds_port(ep: Endpoint) -> bool:
     """Whether a socket's own connection may hold the port a bind() on its
     descriptor asks for: one in TIME_WAIT lives on apart from the descriptor."""

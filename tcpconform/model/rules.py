@@ -279,10 +279,21 @@ CALL_CASES += [
          note="Linux: shutdown() in SYN_SENT aborts without a RST and leaves ECONNRESET pending",
          source="af_inet.c inet_shutdown: TCP_SYN_SENT → tcp_disconnect, no RST, sk_err = ECONNRESET, SS_UNCONNECTED [E]",
          departs="behaviour"),
+    case("shutdown.defer.synrcvd", "call:shutdown", dict(st="SYN_RECEIVED", how={"wr", "rdwr"}),
+         *_per_how(("wr", "rdwr"), lambda h: dict(set=dict(_bits(h), ss=IFCONN_DISC))),
+         source="tcp.c tcp_shutdown: SYN_RECV is not among the states that send a FIN at once (upstream "
+                "'tcp: defer shutdown(SEND_SHUTDOWN) for TCP_SYN_RECV sockets', v6.9, also in stable 6.1); the "
+                "FIN goes out when the handshake completes (tcp_rcv_state_process) [E] evidence/kernel-facts.md "
+                "item 14 (6.18.44 and 6.1.176); scenario calls-in-active-syn-received: the state stays "
+                "SYN_RECEIVED, then the tracepoint shows SYN_RECEIVED -> ESTABLISHED -> FIN_WAIT_1",
+         note="Linux departs from RFC 9293 (SYN-RECEIVED + CLOSE → FIN-WAIT-1): the socket stays in "
+              "SYN_RECEIVED, shut for writing, until its handshake completes",
+         profiles=LINUX, departs="transition"),
     case("shutdown.fin.synrcvd", "call:shutdown", dict(st="SYN_RECEIVED", how={"wr", "rdwr"}),
          *_per_how(("wr", "rdwr"), lambda h: dict(set=dict(_bits(h), st=FW1, ss=IFCONN_DISC), emit=("FIN",))),
-         source="tcp.c tcp_shutdown → tcp_close_state (new_state[SYN_RECV] = FIN_WAIT1 | ACTION_FIN); R9293 Fig. 5",
-         fig5=(("SYN_RECEIVED", FW1),)),
+         source="R9293 §3.10.4 CLOSE in SYN-RECEIVED → FIN-WAIT-1; Fig. 5 (Linux did so before v6.9: tcp.c "
+                "tcp_shutdown → tcp_close_state, new_state[SYN_RECV] = FIN_WAIT1 | ACTION_FIN)",
+         fig5=(("SYN_RECEIVED", FW1),), profiles=POSIX),
     case("shutdown.fin", "call:shutdown", dict(st=EST, how={"wr", "rdwr"}),
          *_per_how(("wr", "rdwr"), lambda h: dict(set=dict(_bits(h), st=FW1, ss=IFCONN_CONN), emit=("FIN",))),
          source="tcp.c tcp_shutdown → tcp_close_state, tcp_send_fin [E]; [P: shutdown/shutdown-wr-close.pkt]"),

@@ -113,7 +113,7 @@ class Space:
             "transitions": len(self.transitions),
             "state_changes": sum(1 for t in self.transitions if t.dst is None or t.dst.st != t.src.st),
             "cases_deciding": len({t.case.id for t in self.transitions}),
-            "depth": max(self.reach.values()),
+            "depth": max(self.reach.values(), default=0),
         }
 
     def per_state(self) -> dict[str, int]:
@@ -174,8 +174,9 @@ def explore(profile: str = "linux", cases: Sequence[Case] | None = None) -> Spac
             todo.append(ep)
         return ep
 
-    for ep in (semantics.INITIAL, semantics.INITIAL._replace(nb=True)):
-        reach(ep, 0)
+    for pre in (semantics.INITIAL, semantics.INITIAL._replace(nb=True)):
+        for r in semantics.step(pre, "call:socket", profile, {}, {}, cases):
+            reach(semantics.apply(pre, r), 0)
     while todo:
         ep = todo.popleft()
         d = space.reach[ep]
@@ -191,3 +192,51 @@ def explore(profile: str = "linux", cases: Sequence[Case] | None = None) -> Spac
                         reach(composition.request_sock(ep), d + 1)
     _CACHE[key] = (cases, space)
     return space
+
+
+_COMPOSED: dict[tuple, tuple[Sequence[Case], frozenset]] = {}
+
+
+def composed(profile: str = "linux", cases: Sequence[Case] | None = None) -> frozenset:
+    """Every endpoint a composed system can hold: :func:`explore`'s, closed
+    under what the system makes other than by a rule's step
+    (:func:`tcpconform.model.composition.made_from`, and a closed name whose
+    connection is gone) and under the steps from those; the receive queue
+    capped as in :func:`explore`.  A superset of what any trace reaches, which
+    proofs over reachable endpoints need."""
+    cases = rules.CASES if cases is None else cases
+    key = (profile, id(cases))
+    hit = _COMPOSED.get(key)
+    if hit is not None and hit[0] is cases:
+        return hit[1]
+    base = explore(profile, cases)
+    triggers = [t for t in profile_triggers(profile, cases) if t != "call:socket"]
+    tries = {t: plans(t, profile, cases) for t in triggers}
+    seen = set(base.reach)
+    todo: deque[Endpoint] = deque()
+
+    def add(ep: Endpoint) -> None:
+        ep = ep._replace(rcvq=min(ep.rcvq, RCVQ_CAP))
+        if ep not in seen:
+            seen.add(ep)
+            todo.append(ep)
+    add(composition.gone())
+    for ep in base.reach:
+        for made in composition.made_from(ep):
+            add(made)
+    while todo:
+        ep = todo.popleft()
+        for made in composition.made_from(ep):
+            add(made)
+        if composition.waits_in_queue(ep):
+            add(composition.accepted(ep))
+        for trigger in triggers:
+            for inputs, params in tries[trigger]:
+                for t in transitions(ep, trigger, profile, inputs, params, cases):
+                    if t.dst is not None:
+                        add(t.dst)
+                    if "spawn_req" in t.outcome.tags:
+                        add(composition.request_sock(ep))
+    found = frozenset(seen)
+    _COMPOSED[key] = (cases, found)
+    return found

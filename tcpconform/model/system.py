@@ -421,15 +421,19 @@ def call_params(ev: Call, with_n: bool) -> dict:
     return p
 
 
-_SOCKET_OK = Result("socket.ok", "socket.ok/0", vocab.OK, (), (), ("introduce",), None)
-_GONE = Ep(core=semantics.INITIAL._replace(st="CLOSED", fd="closed"))  # a name whose connection is gone
+def _socket_results(call: Call, profile: str, cases: Sequence[Case] | None) -> list[tuple[Result, Endpoint]]:
+    """What the table lets ``socket()`` do: each result with the endpoint it
+    makes (from the initial endpoint, blocking or not as the call asked)."""
+    pre = semantics.INITIAL._replace(nb=bool(call.nonblock))
+    return [(r, semantics.apply(pre, r)) for r in semantics.step(pre, "call:socket", profile, {}, {}, cases)]
+_GONE = Ep(core=composition.gone())  # a name whose connection is gone
 
 
 def possible_results(cfg: Config, call: Call, profile: str, cases: Sequence[Case] | None = None) -> list[Result]:
     """Every result the rules allow for the call's arguments on ``cfg``, whatever
     the trace says it returned (``WAIT``: the call blocks); for explaining a divergence."""
     if call.op == "socket":
-        return [_SOCKET_OK]
+        return [r for r, _ep in _socket_results(call, profile, cases)]
     w0 = _Work(cfg)
     key = call.sock
     if key not in w0.eps:
@@ -457,11 +461,13 @@ def resume_call(cfg: Config, call: Call, profile: str, world: str = "closed",
 def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
               resume: bool, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
     if call.op == "socket":
-        if call.ret != vocab.OK:
-            return []
-        w = _Work(cfg)
-        w.eps[call.sock] = Ep(core=semantics.INITIAL._replace(nb=bool(call.nonblock)))
-        return [AppliedCall(_SOCKET_OK, w.freeze())]
+        outs = []
+        for r, ep in _socket_results(call, profile, cases):
+            if r.ret == call.ret:
+                w = _Work(cfg)
+                w.eps[call.sock] = Ep(core=ep)
+                outs.append(AppliedCall(r, w.freeze()))
+        return outs
     key = call.sock
     if world == "open" and call.op == "accept" and call.ret == vocab.OK:
         cfg = _outside_client(cfg, call) or cfg
@@ -521,7 +527,7 @@ def _outside_client(cfg: Config, ev: Call) -> Config | None:
     if not is_outside(w.eps, peer) or (lst.queue and w.eps[lst.queue[0]].remote == peer):
         return None
     ck = Unnamed(local, peer)
-    w.eps[ck] = Ep(core=semantics.INITIAL._replace(st="ESTABLISHED", fd="none", bound=lst.core.bound),
+    w.eps[ck] = Ep(core=composition.outside_child(lst.core),
                    local=local, remote=peer, parent=ev.sock)
     w.eps[ev.sock] = lst._replace(queue=(ck,) + lst.queue)
     return w.freeze()

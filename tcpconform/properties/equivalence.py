@@ -14,10 +14,12 @@ This is stronger than needed (it does not ask the endpoint to be reachable)
 and so sound.
 
 :func:`equivalent_where_reachable` asks less: the same steps from every
-endpoint the real table reaches (:func:`tcpconform.model.space.explore`,
-which lets any segment arrive at any time and tries every value of what the
-guards test, so it over-approximates what any composed system reaches; its
-receive queue of 2 stands for 2 or more).  If the two relations agree there,
+endpoint the real table lets a composed system hold
+(:func:`tcpconform.model.space.composed`: the one-endpoint exploration, which
+lets any segment arrive at any time and tries every value of what the guards
+test, closed under the endpoints the system makes itself — a connection left
+behind, a closed name whose connection is gone, an outside peer's queued
+connection; its receive queue of 2 stands for 2 or more).  If the two relations agree there,
 then by induction from ``socket()`` the mutant reaches the same endpoints by
 the same steps, and again no trace can tell them apart.  This proves a
 mutant of a case that never decides in a reachable endpoint (or of a guard
@@ -78,7 +80,7 @@ def reachable(profile: str) -> z3.BoolRef:
     hit = _REACHABLE.get(profile)
     if hit is None:
         alts = []
-        for ep in space.explore(profile).reach:
+        for ep in space.composed(profile):
             eqs = [E.PRE[f] == E.FIELD_DOMAINS[f].lit(getattr(ep, f)) for f in E.FIELD_DOMAINS]
             q = E.PRE["rcvq"]
             eqs.append(q >= ep.rcvq if ep.rcvq >= space.RCVQ_CAP else q == ep.rcvq)
@@ -92,7 +94,7 @@ def reachable_witness(trigger: str, profile: str, real: Sequence[Case], mutant: 
     (:func:`tcpconform.model.space.plans`) on which the two tables' steps of
     ``trigger`` differ, or None: a quick refutation, before z3 is asked."""
     tries = space.plans(trigger, profile, real) + space.plans(trigger, profile, mutant)
-    for ep in space.explore(profile).reach:
+    for ep in space.composed(profile):
         for inputs, params in tries:
             if semantics.step(ep, trigger, profile, inputs, params, real) != \
                     semantics.step(ep, trigger, profile, inputs, params, mutant):

@@ -1,5 +1,6 @@
 """conform check on hand-written traces: profiles, worlds, blocking calls, search limits."""
 
+import dataclasses
 import io
 import json
 
@@ -354,3 +355,41 @@ def test_listen_finds_its_port_held_by_the_connection_the_socket_left_behind():
                if c.id == "listen.inuse" else c for c in rules.CASES]
     bad = _first_divergence(text, cases=without)
     assert bad is not None and bad.line == listen
+
+
+def test_listen_joins_parked_connection_even_when_its_transition_is_stored():
+    """A listen asks for the socket's own port again, and a connection the
+    socket left behind (parked) may hold it: the memoised engine joins it back
+    even when the same frontier's listen was stored by a trace with nothing
+    parked, and ends where it ends when nothing was stored."""
+    from pathlib import Path
+    from tcpconform.check import memo as memo_module
+    text = (Path(__file__).resolve().parents[1] / "traces" / "self-connect-left-behind-then-listen.jsonl").read_text()
+    lines = [line for line in text.splitlines() if '"ev": "x-' not in line]
+    h, evs = read_trace(io.BytesIO(("\n".join(lines) + "\n").encode()))
+    evs = list(evs)
+    last = len(evs) - 1
+    assert evs[last].op == "listen" and evs[last].ret == "EADDRINUSE"
+
+    def up_to_listen():
+        m = MemoSearch(h.profile, h.world)
+        for ev in evs[:last]:
+            assert m.feed(ev) is None
+        return m
+    memo_module._CACHES.clear()
+    cold = up_to_listen()
+    assert cold.parked, "the self-connection is parked before the listen"
+    assert cold.feed(evs[last]) is None
+    memo_module._CACHES.clear()
+    warm = up_to_listen()
+    # the same frontier with nothing parked stores the listen's transition
+    bare = up_to_listen()
+    bare._parked.clear(), bare._parked_as.clear()
+    bare._index = type(bare._index)()
+    listen = dataclasses.replace(evs[last], ret="EINVAL")
+    assert bare.feed(listen) is None
+    assert warm.feed(listen) is None  # EINVAL is allowed either way
+    memo_module._CACHES.clear()
+    cold_einval = up_to_listen()
+    assert cold_einval.feed(listen) is None
+    assert warm.frontier == cold_einval.frontier and warm.parked == cold_einval.parked

@@ -74,3 +74,11 @@ def test_mining_keeps_the_random_sequences_that_kill_a_survivor(tmp_path, capsys
     for mid, by in by_mined.items():
         ev = A.read(one / "random" / (by.split()[0].split("/", 1)[1] + ".jsonl"))
         assert A.accepts(ev, "linux") and not A.accepts(ev, "linux", mutants[mid].cases), mid
+    # the same seed again, where the user's own files hold its traces' names: nothing is
+    # overwritten or copied, and the exit is 2
+    mine = (FOLDER / "listener-calls.jsonl").read_bytes()
+    for p in kept:
+        p.write_bytes(mine)
+    assert main(args + ["--mine", "40", "--seed", "5"]) == 2
+    assert "exists; mine with another seed" in capsys.readouterr().err
+    assert sorted((one / "random").glob("*.jsonl")) == kept and all(p.read_bytes() == mine for p in kept)

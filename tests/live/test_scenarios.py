@@ -57,7 +57,8 @@ def test_held_back_segments_reach_simultaneous_open_and_close(capsys: pytest.Cap
     import shutil
     if os.geteuid() != 0 or shutil.which("nft") is None:
         pytest.skip("needs root and nft (bin/dev installs nftables as root)")
-    names = ["simultaneous-open", "simultaneous-close", "simultaneous-close-one-fin-held"]
+    names = ["simultaneous-open", "simultaneous-close", "simultaneous-close-one-fin-held",
+             "rst-in-active-syn-received", "calls-in-active-syn-received"]
     report = run_scenarios(names)
     assert [o.verdict for o in report.outcomes] == ["conforms"] * len(names), report.outcomes
     assert report.status == 0
