@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 from tcpconform.live.netfilter import FIN, PURE_ACK, SYN_ONLY, dropping
 from tcpconform.live.recorder import Recorder
+from tcpconform.live.sysctl import setting
 
 __all__ = ["SCENARIOS", "PINS", "ANY", "record"]
 
@@ -510,6 +511,19 @@ def bind_conflicts(rec: Recorder) -> None:
     rec.close("a")
 
 
+@scenario("bind-onto-an-autobound-listener", pins=("bind.inuse",))
+def bind_onto_an_autobound_listener(rec: Recorder) -> None:
+    """listen() on an unbound socket picks a port the trace does not show; a bind to that port gets EADDRINUSE, and succeeds once the listener is closed (random campaigns, seeds 7 and 2755127191)."""
+    rec.socket("L")
+    rec.listen("L", 4)                    # ok: autobound, the port is not reported
+    port = "127.0.0.1:" + rec.local("L").rsplit(":", 1)[1]  # the recorder reads it; the trace does not say it
+    rec.socket("c")
+    rec.bind("c", port)                   # EADDRINUSE: the listener holds it
+    rec.close("L")
+    rec.bind("c", port)                   # ok: released
+    rec.close("c")
+
+
 @scenario("bind-time-wait-port")
 def bind_time_wait_port(rec: Recorder) -> None:
     """Binding a port still held by a TIME_WAIT connection gives EADDRINUSE."""
@@ -983,6 +997,70 @@ def linger0_close_without_rst(rec: Recorder) -> None:
     rec.close("c1", linger0=True)         # TIME_WAIT: no RST
     rec.close("s1")
     rec.close("L")
+
+
+@scenario("fin-acked-by-the-peers-fin")
+def fin_acked_by_the_peers_fin(rec: Recorder) -> None:
+    """The server's bare ACK of the client's FIN is held back, so its own FIN carries that ACK: on that one segment the client goes FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT, as if the ACK had come first."""
+    connected(rec)
+    server_port = rec.local("s").rsplit(":", 1)[1]
+    with dropping(rec, "pure ACK", f"tcp sport {server_port} {PURE_ACK}"):
+        rec.shutdown("c", "wr")           # FIN_WAIT_1: the server's ACK of it is dropped
+        rec.recv("s", 10)                 # 0: CLOSE_WAIT
+        rec.shutdown("s", "wr")           # its FIN+ACK acknowledges c's FIN: c FIN_WAIT_2, then TIME_WAIT
+        rec.settle("c", "CLOSED")         # the descriptor of a TIME_WAIT connection reads CLOSED
+    rec.settle("s", "CLOSED")             # c's ACK: s LAST_ACK -> CLOSED
+    rec.recv("c", 10)                     # 0
+    rec.close("c")
+    rec.close("s")
+    rec.close("L")
+
+
+@scenario("rst-in-last-ack", pins=("lastack.rst",))
+def rst_in_last_ack(rec: Recorder) -> None:
+    """The server closes after the client's FIN, its own FIN held back; the client then aborts (SO_LINGER 0): the RST ends the server's LAST_ACK."""
+    connected(rec)
+    server_port = rec.local("s").rsplit(":", 1)[1]
+    rec.shutdown("c", "wr")               # FIN_WAIT_1 -> FIN_WAIT_2
+    rec.recv("s", 10)                     # 0: CLOSE_WAIT
+    with dropping(rec, "FIN", f"tcp sport {server_port} {FIN}"):
+        rec.shutdown("s", "wr")           # LAST_ACK, its FIN dropped
+        rec.close("c", linger0=True)      # FIN_WAIT_2: abort, RST
+        rec.settle("s", "CLOSED")         # LAST_ACK + RST -> CLOSED
+    rec.recv("s", 10)
+    rec.send("s", 5)
+    rec.close("s")
+    rec.close("L")
+
+
+@scenario("syn-retries-run-out", pins=("syn_giveup",))
+def syn_retries_run_out(rec: Recorder) -> None:
+    """A SYN that is never answered (dropped) is retried tcp_syn_retries times, here 1 in the run's own namespace (about 3 s): the blocking connect fails with ETIMEDOUT."""
+    addr = unused_port(rec, "gone")
+    with setting(rec, "tcp_syn_retries", 1), dropping(rec, "SYN", SYN_ONLY):
+        rec.socket("c")
+        rec.connect("c", addr)            # ETIMEDOUT after the retry
+    rec.send("c", 5)                      # EPIPE
+    rec.connect("c", addr)                # ECONNREFUSED: no socket there, the SYN passes now
+    rec.close("c")
+
+
+@scenario("orphan-fin-wait-2-times-out", pins=("fin_wait_2_timeout", "closewait.rst"))
+def orphan_fin_wait_2_times_out(rec: Recorder) -> None:
+    """A client shut down for writing closes in FIN_WAIT_2; with tcp_fin_timeout 1 s in the run's own namespace the orphan goes away, and the server's late data draws a RST in CLOSE_WAIT."""
+    with setting(rec, "tcp_fin_timeout", 1):
+        connected(rec)
+        rec.shutdown("c", "wr")           # FIN_WAIT_1 -> FIN_WAIT_2
+        rec.settle("c", "FIN_WAIT_2")
+        rec.recv("s", 10)                 # 0: CLOSE_WAIT
+        rec.close("c")                    # an orphan in FIN_WAIT_2
+        rec.settle("c", "CLOSED", timeout=3.0)  # gone after about a second
+        rec.send("s", 5)                  # ok: its segment meets no socket, a RST comes back
+        rec.settle("s", "CLOSED")
+        rec.send("s", 5)                  # EPIPE (the RST in CLOSE_WAIT left EPIPE pending)
+        rec.recv("s", 10)                 # 0
+        rec.close("s")
+        rec.close("L")
 
 
 @scenario("send-before-server-established")

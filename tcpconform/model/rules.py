@@ -446,8 +446,12 @@ SEG_CASES: list[Case] = [
     case("fw1.fin", "seg", dict(st=FW1, seg="FIN"), out(set=dict(st="CLOSING", done=True), emit=("ACKFIN",)),
          source="tcp_input.c tcp_fin: FIN_WAIT1 → CLOSING; R9293 Fig. 5 (simultaneous close)",
          fig5=((FW1, "CLOSING"),)),
-    case("fw1.finack", "seg", dict(st=FW1, seg="FINACK"), out(set=TIME_WAIT_ENTRY, emit=("ACKFIN",)),
-         source="tcp_input.c tcp_rcv_state_process + tcp_fin → tcp_time_wait; R9293 Fig. 5 note 2 FIN-WAIT-1→TIME-WAIT",
+    case("fw1.finack", "seg", dict(st=FW1, seg="FINACK"),
+         out(set=TIME_WAIT_ENTRY, emit=("ACKFIN",), via=("FIN_WAIT_2",), profiles=LINUX),
+         out(set=TIME_WAIT_ENTRY, emit=("ACKFIN",), profiles=POSIX),
+         source="tcp_input.c tcp_rcv_state_process: the ACK of our FIN first (FIN_WAIT2), then tcp_fin → "
+                "tcp_time_wait [E] (scenario fin-acked-by-the-peers-fin: the state tracepoint shows "
+                "FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT on one FIN+ACK); R9293 Fig. 5 note 2 FIN-WAIT-1→TIME-WAIT",
          fig5=((FW1, "TIME_WAIT"),)),
     case("fw.data.reset", "seg", dict(st={FW1, FW2}, seg="DATA", rdsh=True),
          out(set=tcp_reset("ECONNRESET"), emit=("RST",)),

@@ -434,12 +434,16 @@ def possible_results(cfg: Config, call: Call, profile: str, cases: Sequence[Case
     the trace says it returned (``WAIT``: the call blocks); for explaining a divergence."""
     if call.op == "socket":
         return [r for r, _ep in _socket_results(call, profile, cases)]
-    w0 = _Work(cfg)
-    key = call.sock
-    if key not in w0.eps:
-        w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
-    return list(semantics.step(w0.eps[key].core, "call:" + call.op, profile, call_inputs(w0, key, call),
-                               call_params(call, False), cases))
+    found = []
+    held = _listener_holds(cfg, call.sock, call.addr) if call.op == "bind" else []
+    for c in (cfg, *held):
+        w0 = _Work(c)
+        key = call.sock
+        if key not in w0.eps:
+            w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
+        found += [r for r in semantics.step(w0.eps[key].core, "call:" + call.op, profile, call_inputs(w0, key, call),
+                                            call_params(call, False), cases) if r not in found]
+    return found
 
 
 def apply_call(cfg: Config, call: Call, profile: str, world: str = "closed",
@@ -471,6 +475,35 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
     key = call.sock
     if world == "open" and call.op == "accept" and call.ret == vocab.OK:
         cfg = _outside_client(cfg, call) or cfg
+    outs = _matching_here(cfg, call, profile, world, timers, resume, cases)
+    if call.op == "bind" and call.ret == "EADDRINUSE":
+        for held in _listener_holds(cfg, key, call.addr):
+            outs += _matching_here(held, call, profile, world, timers, resume, cases)
+    return outs
+
+
+def _listener_holds(cfg: Config, key: str, addr: Addr | None) -> list[Config]:
+    """For a bind to a concrete port: the configurations in which a listener
+    whose port the trace never showed (listen() picked it) is the one holding
+    that port; none when a socket already holds it as the trace showed."""
+    if addr is None or addr[1] == 0:
+        return []
+    w0 = _Work(cfg)
+    if port_conflict(w0.eps, key, addr):
+        return []
+    found = []
+    for lk, e in w0.eps.items():
+        if (lk != key and e.core.st == "LISTEN" and e.local is not None and is_symbolic(e.local[1])
+                and holds_port(e) and _overlap(e.local[0], addr[0])):
+            w = _Work(cfg)
+            w.eps[lk] = e._replace(local=(e.local[0], addr[1]))
+            found.append(w.freeze())
+    return found
+
+
+def _matching_here(cfg: Config, call: Call, profile: str, world: str, timers: bool,
+                   resume: bool, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
+    key = call.sock
     w0 = _Work(cfg)
     if key not in w0.eps:
         w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone

@@ -393,3 +393,18 @@ def test_listen_joins_parked_connection_even_when_its_transition_is_stored():
     cold_einval = up_to_listen()
     assert cold_einval.feed(listen) is None
     assert warm.frontier == cold_einval.frontier and warm.parked == cold_einval.parked
+
+
+def test_a_bind_may_find_its_port_held_by_a_listener_whose_port_was_never_shown():
+    """listen() on an unbound socket picks a port the trace does not show, and
+    here it is the port a closed listener had; a later bind to that port gets
+    EADDRINUSE (random campaign, seed 7, shrunk): both engines explain it, with
+    the calls alone too."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "traces" / "listen-autobound-port-reused-then-bind.jsonl").read_text()
+    calls_only = "".join(line + "\n" for line in text.splitlines() if '"ev": "x-' not in line)
+    assert '"EADDRINUSE"' in text
+    for t in (text, calls_only):
+        for memoised in (False, True):
+            h, evs = read_trace(io.BytesIO(t.encode()))
+            assert check_trace(h, evs, fast=memoised).verdict == "conforms"

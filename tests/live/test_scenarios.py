@@ -53,12 +53,14 @@ def recorded(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def test_held_back_segments_reach_simultaneous_open_and_close(capsys: pytest.CaptureFixture[str]) -> None:
-    """In the run's own namespace (root, nft), SYNs and FINs held back make the ends cross."""
+    """In the run's own namespace (root, nft), SYNs and FINs held back make the ends cross, and
+    shortened timers run out; each scenario uses the rules it pins."""
     import shutil
     if os.geteuid() != 0 or shutil.which("nft") is None:
         pytest.skip("needs root and nft (bin/dev installs nftables as root)")
     names = ["simultaneous-open", "simultaneous-close", "simultaneous-close-one-fin-held",
-             "rst-in-active-syn-received", "calls-in-active-syn-received"]
+             "rst-in-active-syn-received", "calls-in-active-syn-received", "fin-acked-by-the-peers-fin",
+             "rst-in-last-ack", "syn-retries-run-out", "orphan-fin-wait-2-times-out"]
     report = run_scenarios(names)
     assert [o.verdict for o in report.outcomes] == ["conforms"] * len(names), report.outcomes
     assert report.status == 0
