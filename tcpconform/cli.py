@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
                               "traces' random/ folder, those that kill a surviving mutant")
     mutants.add_argument("--seed", type=int, metavar="S", help="seed for --mine (default: a random one, printed)")
     mutants.add_argument("--steps", type=int, metavar="K", help="most actions in a --mine sequence (default 20)")
+    mutants.add_argument("--near-misses", metavar="DIR",
+                         help="then write into DIR (a new folder) candidate must-reject traces for the survivors: "
+                              "a recorded trace cut after one changed result that the mutant accepts and the model "
+                              "rejects; each needs its reason written before it goes into the must-reject folder")
     mutants.set_defaults(func=_mutants_command)
     return parser
 
@@ -368,6 +372,8 @@ def _mutants_command(args: argparse.Namespace) -> int:
         return _mutants_error("--seed and --steps only make sense with --mine N")
     if args.steps is not None and args.steps < 1:
         return _mutants_error("--steps needs a positive number")
+    if args.near_misses and Path(args.near_misses).exists():
+        return _mutants_error(f"{args.near_misses} exists; --near-misses writes a new folder")
     if args.seed is not None and not 0 <= args.seed < 1 << 32:
         return _mutants_error("--seed needs a number from 0 to 4294967295")
     if args.rule:
@@ -400,6 +406,8 @@ def _mutants_command(args: argparse.Namespace) -> int:
             print("conform mutants: no survivor to mine for", file=sys.stderr)
         elif args.mine is not None:
             report = _mine(args, report, traces)
+        if args.near_misses:
+            _near_misses(Path(args.near_misses), report, traces)
     except (FileNotFoundError, FileExistsError) as e:
         return _mutants_error(str(e))
     except adequacy.UnreadableEvidence as e:
@@ -465,6 +473,19 @@ def _mine(args: argparse.Namespace, report, traces: Path):
     judged = [dataclasses.replace(j, evidence="scenario", by=named(by[j.mutant.id]), reached=0)
               if j.mutant.id in by else j for j in report.judgements]
     return dataclasses.replace(report, judgements=judged)
+
+
+def _near_misses(folder: Path, report, traces: Path) -> None:
+    """``conform mutants --near-misses DIR``: the survivors' candidate must-reject traces."""
+    from tcpconform.properties import nearmiss
+    if folder.exists():
+        raise FileExistsError(f"{folder} exists; --near-misses writes a new folder")
+    found = nearmiss.near_misses([j.mutant for j in report.survivors if j.reached], report.base, traces)
+    folder.mkdir(parents=True)
+    for miss in found:
+        (folder / (miss.mutant.id.replace(":", "_").replace(">", "") + ".jsonl")).write_text(nearmiss.candidate_text(miss))
+    print(f"conform mutants: {len(found)} candidate must-reject traces in {folder} (each needs meta.reason: why "
+          f"Linux cannot produce it)", file=sys.stderr)
 
 
 def _live_stop(e: Exception) -> int | None:
