@@ -24,11 +24,6 @@ CORPUS = A.corpus_dir()
 
 
 @pytest.fixture(scope="module")
-def mutants():
-    return {m.id: m for m in A.generate()}
-
-
-@pytest.fixture(scope="module")
 def evidence():
     return A.read_dir(CORPUS)
 

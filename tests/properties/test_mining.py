@@ -16,11 +16,6 @@ CORPUS = A.corpus_dir()
 
 
 @pytest.fixture(scope="module")
-def mutants():
-    return {m.id: m for m in A.generate()}
-
-
-@pytest.fixture(scope="module")
 def scenario_traces():
     return {e.name: e for e in A.read_dir(CORPUS)}
 

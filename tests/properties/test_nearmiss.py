@@ -19,11 +19,6 @@ CORPUS = A.corpus_dir()
 
 
 @pytest.fixture(scope="module")
-def mutants():
-    return {m.id: m for m in A.generate()}
-
-
-@pytest.fixture(scope="module")
 def base():
     return A.baseline([A.read(CORPUS / "half-close-rd.jsonl")], [])
 
