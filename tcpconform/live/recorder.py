@@ -185,13 +185,13 @@ class _Entry:
     name: str
     sock: socket.socket | None  # None once closed
     nonblock: bool
-    closed: socket.socket | None = None  # once closed, the socket object (its descriptor -1)
     local: str | None = None  # last known local address of the descriptor
     conn: tuple[str, str] | None = None  # (local, peer) of its latest connection attempt
     last_state: str | None = None
     closed_seen: bool = False  # a state was recorded after close()
     cookie: int | None = None  # sock_diag's cookie of the connection it left behind at close()
     ended_ns: int | None = None  # when it was first seen TIME_WAIT or CLOSED after close()
+    closed: socket.socket | None = None  # once closed, the socket object (its descriptor -1)
 
 
 class Recorder:
