@@ -22,7 +22,7 @@ from pathlib import Path
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import TraceError, read_trace
 
-EXIT = {"conforms": 0, "diverges": 1, "invalid": 2}
+EXIT = {"conforms": 0, "diverges": 1, "invalid": 2, "undecided": 3}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--diagram", metavar="DIR",
                        help="also draw the trace as a sequence chart (the divergent step in red) "
                             "and the rules it exercised on the state diagram, into DIR")
+    check.add_argument("--max-frontier", type=int, metavar="N",
+                       help="most model configurations that may explain the trace at once (default 20000); "
+                            "past it the verdict is undecided (exit 3)")
+    check.add_argument("--max-seconds", type=float, metavar="S",
+                       help="most wall-clock seconds the check may take (default: no bound); then undecided")
+    check.add_argument("--max-memory", type=int, metavar="MIB",
+                       help="most resident memory of the check, in MiB (default: 4096 or half the machine's "
+                            "memory, whichever is smaller); then undecided")
     check.set_defaults(func=_check_command)
 
     run = sub.add_parser("run", help="run scenarios on this machine's TCP stack and check them")
@@ -123,11 +131,19 @@ def main(argv: list[str] | None = None) -> int:
 # ---------------------------------------------------------------------------
 
 def _check_command(args: argparse.Namespace) -> int:
+    from tcpconform.check.bounds import Bounds
     path = args.trace
+    for flag, value in (("--max-frontier", args.max_frontier), ("--max-seconds", args.max_seconds),
+                        ("--max-memory", args.max_memory)):
+        if value is not None and not value > 0:
+            print(f"conform check: {flag} needs a positive number, got {value:g}", file=sys.stderr)
+            return 2
+    limits = Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds,
+                    memory=args.max_memory)
     try:
         with open(path, "rb") as stream:
             header, events = read_trace(stream)
-            verdict = check_trace(header, events, coverage=bool(args.diagram))
+            verdict = check_trace(header, events, coverage=bool(args.diagram), limits=limits)
     except TraceError as e:
         return _report(args, "invalid", e.line, e.message, [], None,
                        f"invalid at line {e.line}: {e.message}")
@@ -154,6 +170,8 @@ def _check_command(args: argparse.Namespace) -> int:
             f"  {_line_text(path, line)}",
             f"model allowed here: {', '.join(allowed) if allowed else 'nothing'}",
         ])
+    elif kind == "undecided":
+        text = f"undecided at line {line}: {reason}\n  {_line_text(path, line)}"
     else:
         text = f"invalid at line {line}: {reason}" if line is not None else f"invalid: {reason}"
     return _report(args, kind, line, reason, allowed, verdict.events, text)

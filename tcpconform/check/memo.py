@@ -51,7 +51,7 @@ from tcpconform.check.parking import Parked, ParkedIndex
 from tcpconform.check.plain import PlainSearch
 from tcpconform.model import rules, system
 from tcpconform.model.events import Call, State
-from tcpconform.model.system import Config, Ep, ModelError, Unnamed
+from tcpconform.model.system import Config, Ep, ModelError, SearchBound, Unnamed
 from tcpconform.model.table import Case
 
 CACHE_MAX = 10_000
@@ -410,6 +410,8 @@ class MemoSearch:
             self._misses += 1
             try:
                 r = self._search(ev, joined, fresh)
+            except SearchBound:
+                raise  # a bound of the check, not of this engine: the plain engine would meet it too
             except ModelError:
                 r = DIVERGES
             except Exception:  # a fault of this module: the plain engine answers instead
@@ -456,6 +458,8 @@ class MemoSearch:
         if r is None:
             try:
                 r = self._search(None, (), [], keep=keep)
+            except SearchBound:
+                raise
             except Exception:  # cannot happen; then the event goes on with the frontier as it is
                 if STRICT:
                     raise

@@ -44,13 +44,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, NamedTuple, Sequence
 
-from tcpconform.check.plain import FRONTIER_LIMIT
 from tcpconform.check.trace import parse_addr
 from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
 from tcpconform.model import composition, rules
 from tcpconform.model import system
 from tcpconform.model.events import format_addr
-from tcpconform.model.system import Config, ModelError
+from tcpconform.check import bounds
+from tcpconform.model.system import Config, SearchBound
 from tcpconform.model.table import Case
 
 __all__ = ["ObservedSearch", "declared_kinds", "kernel_state", "wire_kind", "KERNEL_STEPS", "CONTROL"]
@@ -300,8 +300,10 @@ class ObservedSearch:
                     seen.add(nxt)
                     todo.append(nxt)
                     if len(seen) > system.CLOSURE_LIMIT:
-                        raise ModelError(f"more than {system.CLOSURE_LIMIT} configurations reachable "
-                                         "without an observation")
+                        raise SearchBound("closure", system.CLOSURE_LIMIT,
+                                          f"more than {system.CLOSURE_LIMIT} configurations reachable "
+                                          "without an observation")
+                    system.made_one()
         return seen
 
     # -- events -----------------------------------------------------------------
@@ -325,8 +327,9 @@ class ObservedSearch:
                 break
         else:
             return self._divergence(ev, closed)
-        if len(nxt) > FRONTIER_LIMIT:
-            raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
+        if len(nxt) > bounds.frontier():
+            raise SearchBound("frontier", bounds.frontier(),
+                              f"more than {bounds.frontier()} model configurations explain the trace so far")
         if kind is not None:
             self.x_checked += 1
         self.tracked = nxt

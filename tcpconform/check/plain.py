@@ -19,12 +19,11 @@ from tcpconform.check import parking
 from tcpconform.check.parking import Parked, ParkedIndex
 from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
 from tcpconform.model import system
-from tcpconform.model.system import Config, ModelError
+from tcpconform.check import bounds
+from tcpconform.model.system import Config, SearchBound
 from tcpconform.model.table import Case
 
-__all__ = ["PlainSearch", "FRONTIER_LIMIT"]
-
-FRONTIER_LIMIT = 20_000
+__all__ = ["PlainSearch"]
 
 
 class PlainSearch:
@@ -118,8 +117,9 @@ class PlainSearch:
             self._cover(ev, is_call, timers)
             if not is_call:
                 self._seen[ev.sock] = ev.state
-        if len(nxt) > FRONTIER_LIMIT:
-            raise ModelError(f"more than {FRONTIER_LIMIT} model configurations explain the trace so far")
+        if len(nxt) > bounds.frontier():
+            raise SearchBound("frontier", bounds.frontier(),
+                              f"more than {bounds.frontier()} model configurations explain the trace so far")
         return self._reduce(nxt)
 
     def _state(self, ev, timers: bool) -> set[Config]:

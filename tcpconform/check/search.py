@@ -31,6 +31,7 @@ from tcpconform.check.memo import MemoSearch
 from tcpconform.check.observed import ObservedSearch, declared_kinds
 from tcpconform.check.parking import Parked
 from tcpconform.check.plain import PlainSearch
+from tcpconform.check.bounds import DEFAULT, Bounds, applied
 from tcpconform.check.verdict import Verdict, beyond_search
 from tcpconform.model.events import Call
 from tcpconform.model.system import Config, ModelError
@@ -92,20 +93,24 @@ def engine_for(header, events: Iterable, coverage: bool = False,
 
 
 def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = True,
-                cases: Sequence[Case] | None = None) -> Verdict:
+                cases: Sequence[Case] | None = None, limits: Bounds | None = None) -> Verdict:
     """Check a parsed trace.  A TraceError raised by ``events`` propagates.
     With ``coverage``, the verdict counts the rules an explaining run used.
     Unless ``fast`` is false (or with ``coverage``) the search is memoised
     (the same verdicts, reasons and "allowed" lists).  ``cases``: the rule
-    table to check against (the model's unless another is given, a mutant)."""
-    engine, events = engine_for(header, events, coverage=coverage, memoised=fast, cases=cases)
-    return run_engine(engine, events)
+    table to check against (the model's unless another is given, a mutant).
+    ``limits``: the search's bounds (:mod:`tcpconform.check.bounds`; the
+    defaults unless given): past one, the verdict is undecided."""
+    with applied(limits or DEFAULT) as watch:
+        engine, events = engine_for(header, events, coverage=coverage, memoised=fast, cases=cases)
+        return run_engine(engine, events, watch)
 
 
-def run_engine(engine: Engine, events: Iterable) -> Verdict:
-    """Feed ``events`` to ``engine`` up to the first divergence; the verdict."""
+def run_engine(engine: Engine, events: Iterable, watch=None) -> Verdict:
+    """Feed ``events`` to ``engine`` up to the first divergence; the verdict
+    (``watch``: called before each event, it may stop the search)."""
     with no_cyclic_gc():
-        return _feed_all(engine, events)
+        return _feed_all(engine, events, watch)
 
 
 @contextlib.contextmanager
@@ -124,8 +129,8 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _feed_all(engine: Engine, events: Iterable) -> Verdict:
-    run = Run(engine)
+def _feed_all(engine: Engine, events: Iterable, watch=None) -> Verdict:
+    run = Run(engine, watch)
     for ev in events:
         if run.feed(ev) is not None:
             return run.verdict
@@ -137,8 +142,9 @@ class Run:
     does, in steps, for a caller that feeds several engines (or watches one)
     in one pass over the events."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, watch=None) -> None:
         self.engine = engine
+        self.watch = watch       # tcpconform.check.bounds.Watch, or None: no time or memory bound
         self.verdict: Verdict | None = None
         self.beyond = False      # stopped because the search met one of its limits
         self.last_line: int | None = None
@@ -149,8 +155,10 @@ class Run:
             return None
         self.last_line = ev.line
         try:
+            if self.watch is not None:
+                self.watch.tick()
             bad = self.engine.feed(ev)
-        except ModelError as e:
+        except (ModelError, MemoryError) as e:
             self.verdict, self.beyond = beyond_search(ev.line, e, self.engine.events), True
             return self.verdict
         if bad is not None:

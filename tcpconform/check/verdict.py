@@ -22,7 +22,7 @@ __all__ = ["Verdict", "call_reason", "allowed_results", "state_reason", "allowed
 
 @dataclass
 class Verdict:
-    verdict: str              # "conforms" | "diverges" | "invalid"
+    verdict: str              # "conforms" | "diverges" | "invalid" | "undecided"
     line: int | None
     reason: str
     allowed: list[str] = field(default_factory=list)
@@ -33,7 +33,7 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        return {"conforms": 0, "diverges": 1}.get(self.verdict, 2)
+        return {"conforms": 0, "diverges": 1, "undecided": 3}.get(self.verdict, 2)
 
     def as_json(self) -> dict:
         return {"verdict": self.verdict, "line": self.line, "reason": self.reason,
@@ -41,8 +41,16 @@ class Verdict:
 
 
 def beyond_search(line: int, error: Exception, events: int) -> Verdict:
-    """The verdict when the search meets what it cannot represent (a ModelError)."""
-    return Verdict("diverges", line, f"outside what the model can search: {error}", [], events)
+    """The verdict when the search stops before deciding: one of its bounds
+    was reached (a SearchBound, or memory ran out), or it met what the model
+    cannot represent (a ModelError).  Undecided, never a divergence."""
+    if isinstance(error, system.SearchBound):
+        why = f"the search's {error.bound} bound ({error.limit}) was reached: {error}"
+    elif isinstance(error, MemoryError):
+        why = "memory ran out"
+    else:
+        why = f"the model cannot represent this: {error}"
+    return Verdict("undecided", line, f"stopped before deciding: {why}", [], events)
 
 
 def call_reason(call: Call) -> str:

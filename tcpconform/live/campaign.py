@@ -458,7 +458,9 @@ def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta:
     try:
         interp.run(program)
         bad = interp.verdict
-        if bad is not None:
+        if bad is not None and bad.verdict == "undecided":  # the check's bound, not the kernel's fault
+            result.verdict, result.line, result.reason = "error", bad.line, f"undecided: {bad.reason}"
+        elif bad is not None:
             result.verdict, result.line, result.reason = "diverges", bad.line, bad.reason
             result.allowed = list(bad.allowed)
             result.event = feed.lines[bad.line - 2] if bad.line and bad.line >= 2 else None

@@ -130,11 +130,12 @@ class RunReport:
 
     @property
     def status(self) -> int:
-        """0 every trace conforms; 1 some trace diverges; 2 one is invalid or a scenario could not run."""
+        """0 every trace conforms; 1 some trace diverges; 2 one is invalid or a scenario could not run;
+        3 the check of one stopped before deciding (undecided) and none of the above."""
         verdicts = {o.verdict for o in self.outcomes}
         if verdicts & {"invalid", "error"}:
             return 2
-        return 1 if "diverges" in verdicts else 0
+        return 1 if "diverges" in verdicts else 3 if "undecided" in verdicts else 0
 
     def summary(self) -> dict[str, int]:
         counts = {"scenarios": len(self.outcomes)}
@@ -152,7 +153,8 @@ class RunReport:
                 out.append(steps)
         counts = self.summary()
         out.append(f"{len(self.outcomes)} scenarios: " + ", ".join(
-            f"{counts[k]} {k}" for k in ("conforms", "diverges", "invalid", "error", "skipped") if counts.get(k)))
+            f"{counts[k]} {k}" for k in ("conforms", "diverges", "undecided", "invalid", "error", "skipped")
+            if counts.get(k)))
         out.append("observers: " + "; ".join(
             f"{OBSERVED[kind]} on" if c.on == c.of else f"{OBSERVED[kind]} off in {c.of - c.on} of {c.of}: {c.off_reason}"
             for kind, c in self.observers.items()))

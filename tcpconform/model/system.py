@@ -62,6 +62,34 @@ class ModelError(Exception):
     """The search met something the model cannot represent."""
 
 
+class SearchBound(ModelError):
+    """The search met one of its bounds (``bound``: frontier, closure, seconds,
+    memory; ``limit``: its value): it stopped before deciding."""
+
+    def __init__(self, bound: str, limit: Any, message: str) -> None:
+        super().__init__(message)
+        self.bound, self.limit = bound, limit
+
+
+WATCH: list = [None]
+"""A callable the closure searches call every :data:`WATCH_EVERY` configurations
+they make, counted over all of them (it may raise :class:`SearchBound`), or
+None: how a caller bounds the time and memory of a check without the model
+reading clocks or memory."""
+WATCH_EVERY = 4096
+_made = [0]
+
+
+def made_one() -> None:
+    """Count one configuration made by a search; call :data:`WATCH` every
+    :data:`WATCH_EVERY` of them."""
+    _made[0] += 1
+    if _made[0] >= WATCH_EVERY:
+        _made[0] = 0
+        if WATCH[0] is not None:
+            WATCH[0]()
+
+
 class Unnamed(NamedTuple):
     """The key of an endpoint the trace has no name for (a request sock, a child
     waiting in an accept queue, a connection left in TIME_WAIT behind its
@@ -702,7 +730,9 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
                 seen.add(c2)
                 todo.append(c2)
                 if len(seen) > CLOSURE_LIMIT:
-                    raise ModelError(f"more than {CLOSURE_LIMIT} configurations reachable without an observation")
+                    raise SearchBound("closure", CLOSURE_LIMIT,
+                                      f"more than {CLOSURE_LIMIT} configurations reachable without an observation")
+                made_one()
     result = frozenset(seen)
     global _cache_configs
     if len(_CLOSURE_CACHE) > _CACHE_MAX or _cache_configs > _CACHE_CONFIGS:
