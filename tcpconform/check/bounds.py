@@ -15,8 +15,10 @@ engine's stored transitions need no search, and are not bounded again); ``second
 one observation has its own fixed bound
 (:data:`tcpconform.model.system.CLOSURE_LIMIT`).  Time and memory are looked
 at before every event and every :data:`~tcpconform.model.system.WATCH_EVERY`
-configurations the closures make, so a check goes past neither by more than
-that much work; a ``MemoryError`` all the same is undecided too.
+configurations the closures make (the memory at most every
+:data:`MEMORY_EVERY` seconds), and the check stops at :data:`HEADROOM` of
+its memory bound, so it goes past neither bound by more than that much work;
+a ``MemoryError`` all the same is undecided too.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class Bounds:
 
 
 DEFAULT = Bounds()
+MEMORY_EVERY = 0.02
+"""Seconds between two looks at the memory (the clock is looked at every time)."""
+HEADROOM = 0.95
+"""The check stops once its memory passes this share of the bound: what one
+watch interval may still allocate stays under the bound."""
 _ACTIVE: list[Bounds] = [DEFAULT]
 
 
@@ -80,24 +87,25 @@ class Watch:
         self.bounds = b
         self.deadline = time.monotonic() + b.seconds if b.seconds is not None else None
         self.memory = b.memory_mib()
-        self.events = 0
+        self.looked = 0.0  # when the memory was last looked at
 
     def tick(self) -> None:
-        """Before an event: the clock every time, the memory every 256 events."""
-        self.events += 1
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self()
-        elif self.events % 256 == 0:
-            self()
+        """Before an event: the clock and (every :data:`MEMORY_EVERY` seconds) the memory."""
+        self()
 
     def __call__(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
             raise SearchBound("seconds", self.bounds.seconds,
                               f"the check took more than {self.bounds.seconds:g} s")
+        if now - self.looked < MEMORY_EVERY:
+            return
+        self.looked = now
         used = rss_mib()
-        if used > self.memory:
+        if used > self.memory * HEADROOM:
             raise SearchBound("memory", self.memory,
-                              f"the check's memory reached {used:.0f} MiB (bound {self.memory} MiB)")
+                              f"the check's memory reached {used:.0f} MiB, within "
+                              f"{100 - HEADROOM * 100:.0f}% of its bound of {self.memory} MiB")
 
 
 @contextlib.contextmanager

@@ -76,7 +76,7 @@ WATCH: list = [None]
 they make, counted over all of them (it may raise :class:`SearchBound`), or
 None: how a caller bounds the time and memory of a check without the model
 reading clocks or memory."""
-WATCH_EVERY = 4096
+WATCH_EVERY = 64
 _made = [0]
 
 
