@@ -37,9 +37,17 @@ def shared() -> Path:
 def pytest_configure(config):
     """tracefs for the tests that watch the kernel's tracepoint: mounted in a
     mount namespace of the test process's own when the machine has none
-    mounted (as root; nothing changes outside this process and its children)."""
+    mounted (as root; nothing changes outside this process and its children).
+    The state graph the diagrams keep on disk goes to a folder of the run's
+    own, removed at its end, not the user's cache."""
+    import atexit
+    import shutil
+    import tempfile
     from tcpconform.live.tracepoint import mount_private
     mount_private()
+    own = tempfile.mkdtemp(prefix="conform-tests-cache-")
+    os.environ["XDG_CACHE_HOME"] = own
+    atexit.register(shutil.rmtree, own, True)
 
 
 def pytest_collection_modifyitems(config, items):

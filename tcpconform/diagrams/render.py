@@ -1021,8 +1021,11 @@ def coverage_overlay(case_counts: Mapping, divergent_case: str | None = None,
     one arc.  A bare id whose rule draws arcs from several states (close.fin:
     ESTABLISHED and SYN_RECEIVED) cannot say which was taken: those arcs are
     drawn thin green, "one of these"."""
-    g = mgraph.state_graph(profile, cases)
-    where = mgraph.case_states(profile, cases)
+    if cases is rules.CASES:  # the model's own diagram: kept on disk between runs
+        from tcpconform.diagrams import cache
+        g, where = cache.state_graph(profile), cache.case_states(profile)
+    else:
+        g, where = mgraph.state_graph(profile, cases), mgraph.case_states(profile, cases)
     on_arcs = {c for e in g.edges for c in e.cases}
     bad_arcs = bool(divergent_case and g.edges_of_case(divergent_case))
     bad_states = where.get(divergent_case, frozenset()) if divergent_case and not bad_arcs else frozenset()
