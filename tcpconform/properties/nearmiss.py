@@ -28,7 +28,7 @@ from tcpconform.model import vocab
 from tcpconform.properties import adequacy
 from tcpconform.properties.adequacy import Baseline, Evidence, Mutant
 
-TRACES_PER_MUTANT = 4
+TRACES_PER_MUTANT = 30
 """Reaching traces tried for one mutant (the first ones, in corpus order)."""
 
 
