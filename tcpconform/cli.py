@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--max-seconds", type=float, metavar="S",
                        help="most wall-clock seconds the check may take (default: no bound); then undecided")
     check.add_argument("--max-memory", type=int, metavar="MIB",
-                       help="most resident memory of the check, in MiB (default: 4096 or half the machine's "
-                            "memory, whichever is smaller); then undecided")
+                       help="most resident memory of the checking process, in MiB (default: 4096 or half the "
+                            "machine's memory, whichever is smaller); then undecided")
     check.set_defaults(func=_check_command)
 
     run = sub.add_parser("run", help="run scenarios on this machine's TCP stack and check them")
@@ -486,8 +486,7 @@ def _mine(args: argparse.Namespace, report, traces: Path):
     by = {k.mutant.id: k for k in kills}
 
     def named(k) -> str:
-        return (k.trace.name + ("" if k.profile == "linux" else f" (as {k.profile})")
-                + (f" (search over {adequacy.BUDGET:g} s)" if k.over else ""))
+        return k.trace.name + ("" if k.profile == "linux" else f" (as {k.profile})") + k.note
     judged = [dataclasses.replace(j, evidence="scenario", by=named(by[j.mutant.id]), reached=0)
               if j.mutant.id in by else j for j in report.judgements]
     return dataclasses.replace(report, judgements=judged)

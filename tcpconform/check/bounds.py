@@ -24,6 +24,7 @@ a ``MemoryError`` all the same is undecided too.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import resource
 import time
@@ -61,12 +62,12 @@ MEMORY_EVERY = 0.02
 HEADROOM = 0.95
 """The check stops once its memory passes this share of the bound: what one
 watch interval may still allocate stays under the bound."""
-_ACTIVE: list[Bounds] = [DEFAULT]
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("tcpconform_bounds", default=DEFAULT)
 
 
 def frontier() -> int:
     """The frontier bound of the check under way."""
-    return _ACTIVE[0].frontier
+    return _ACTIVE.get().frontier
 
 
 def rss_mib() -> float:
@@ -113,9 +114,9 @@ def applied(b: Bounds) -> Iterator[Watch]:
     """While the block runs, checks are bounded by ``b``; the watch to call
     between events."""
     watch = Watch(b)
-    old_active, old_watch = _ACTIVE[0], system.WATCH[0]
-    _ACTIVE[0], system.WATCH[0] = b, watch
+    active, watching = _ACTIVE.set(b), system.WATCH.set(watch)
     try:
         yield watch
     finally:
-        _ACTIVE[0], system.WATCH[0] = old_active, old_watch
+        system.WATCH.reset(watching)
+        _ACTIVE.reset(active)

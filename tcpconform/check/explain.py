@@ -236,9 +236,12 @@ class Explainer:
         """The engine found ``ev`` diverging (``bad``, a verdict): the last step says so."""
         step, self.pending = self.pending or Step(ev.line, self.lines[ev.line - 1], [], None), None
         step.model, step.configurations = model_rows(engine, self.names)
-        step.verdict = "diverges"
-        step.detail = [f"diverges at line {bad.line}: {bad.reason}", f"  {self.lines[bad.line - 1]}",
-                       "model allowed here: " + (", ".join(bad.allowed) if bad.allowed else "nothing")]
+        step.verdict = bad.verdict
+        if bad.verdict == "undecided":  # the search stopped at one of its bounds: no divergence
+            step.detail = [f"undecided at line {bad.line}: {bad.reason}", f"  {self.lines[bad.line - 1]}"]
+        else:
+            step.detail = [f"diverges at line {bad.line}: {bad.reason}", f"  {self.lines[bad.line - 1]}",
+                           "model allowed here: " + (", ".join(bad.allowed) if bad.allowed else "nothing")]
         self.steps.append(step)
 
     def invalid(self, line: int, message: str) -> None:

@@ -155,7 +155,7 @@ class LiveFeed:
                 continue
             try:
                 bad = self.checker.feed(ev)
-            except ModelError as e:
+            except (ModelError, MemoryError) as e:
                 bad = beyond_search(ev.line, e, self.checker.events)
             if bad is not None:
                 self.verdict = bad
@@ -466,6 +466,9 @@ def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta:
             result.event = feed.lines[bad.line - 2] if bad.line and bad.line >= 2 else None
     except ScenarioTimeout as e:
         result.verdict, result.reason = "error", f"the model said this call returns at once; {e}"
+    except (ModelError, MemoryError) as e:  # the model's search stopped before deciding what comes next
+        bad = beyond_search(feed.lines and len(feed.lines) + 1, e, 0)
+        result.verdict, result.reason = "error", f"undecided: {bad.reason}"
     except (ScenarioError, TraceError, OSError) as e:
         result.verdict, result.reason = "error", f"{type(e).__name__}: {e}"
     finally:

@@ -14,6 +14,7 @@ Pure functions, no I/O, no clock: timers are steps like any other.
 
 from __future__ import annotations
 
+import contextvars
 import zlib
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
@@ -71,11 +72,12 @@ class SearchBound(ModelError):
         self.bound, self.limit = bound, limit
 
 
-WATCH: list = [None]
+WATCH: contextvars.ContextVar = contextvars.ContextVar("tcpconform_watch", default=None)
 """A callable the closure searches call every :data:`WATCH_EVERY` configurations
 they make, counted over all of them (it may raise :class:`SearchBound`), or
 None: how a caller bounds the time and memory of a check without the model
-reading clocks or memory."""
+reading clocks or memory.  A context variable: each thread's checks have
+their own."""
 WATCH_EVERY = 64
 _made = [0]
 
@@ -86,8 +88,9 @@ def made_one() -> None:
     _made[0] += 1
     if _made[0] >= WATCH_EVERY:
         _made[0] = 0
-        if WATCH[0] is not None:
-            WATCH[0]()
+        watch = WATCH.get()
+        if watch is not None:
+            watch()
 
 
 class Unnamed(NamedTuple):
@@ -513,7 +516,13 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
 def _listener_holds(cfg: Config, key: str, addr: Addr | None) -> list[Config]:
     """For a bind to a concrete port: the configurations in which a listener
     whose port the trace never showed (listen() picked it) is the one holding
-    that port; none when a socket already holds it as the trace showed."""
+    that port; none when a socket already holds it as the trace showed.
+
+    Known over-approximation (as for a segment reaching such a listener, in
+    :func:`deliveries`): what the trace showed since the listen about that
+    port being free (a bind to it that succeeded, a connect to it refused) is
+    not kept, so the model may accept such a listener holding it afterwards,
+    which Linux cannot do.  It never rejects what Linux does."""
     if addr is None or addr[1] == 0:
         return []
     w0 = _Work(cfg)

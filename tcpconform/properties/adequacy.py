@@ -255,22 +255,37 @@ def _alarm(_signum, _frame):
     raise _OverBudget()
 
 
-def accepts(ev: Evidence, profile: str, cases: Sequence[Case] | None = None) -> bool:
-    """Whether the model (``cases``: the real table unless given) explains the
-    trace read under ``profile``; an error of the checker, or (for another
-    table) a check over :data:`BUDGET`, is a rejection."""
+def verdict_of(ev: Evidence, profile: str, cases: Sequence[Case] | None = None) -> str:
+    """What the model (``cases``: the real table unless given) says of the
+    trace read under ``profile``: ``conforms``, ``diverges``, ``invalid``,
+    ``undecided`` (the search met one of its bounds), ``error`` (the checker
+    failed: a mutant may break the search) or, for another table, ``over
+    budget`` (the check took more than :data:`BUDGET`)."""
     timed = cases is not None and threading.current_thread() is threading.main_thread()
     if timed:
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, BUDGET)
     try:
-        return search.check_trace(_as(ev, profile), iter(ev.events), cases=cases).verdict == "conforms"
-    except (Exception, _OverBudget):  # a mutant may break the search or exceed the budget: rejected
-        return False
+        return search.check_trace(_as(ev, profile), iter(ev.events), cases=cases).verdict
+    except _OverBudget:
+        return "over budget"
+    except Exception:  # a mutant may break the search
+        return "error"
     finally:
         if timed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
+
+
+def accepts(ev: Evidence, profile: str, cases: Sequence[Case] | None = None) -> bool:
+    """Whether the model explains the trace (:func:`verdict_of` is ``conforms``)."""
+    return verdict_of(ev, profile, cases) == "conforms"
+
+
+NOTES = {"undecided": " (search undecided)", "over budget": f" (search over {BUDGET:g} s)", "error": " (checker error)"}
+"""How a kill says that the mutant's check did not end in a divergence: a
+mutant that makes the search stop at a bound, run over budget or fail is
+caught all the same (a test suite under it would not pass), and said so."""
 
 
 def probes(ev: Evidence, profile: str) -> tuple[bool, frozenset]:
@@ -319,10 +334,10 @@ def baseline(recorded: list[Evidence], must_reject: list[Evidence]) -> Baseline:
                 rejected[p].append(ev.name)
     good, bad = [], []
     for ev in must_reject:
-        if accepts(ev, ev.header.profile):
-            bad.append(ev.name)
-        else:
+        if verdict_of(ev, ev.header.profile) == "diverges":
             good.append(ev)
+        else:  # accepted, or not decided: no evidence that the real model rejects it
+            bad.append(ev.name)
     return Baseline(scen, good, bad, rejected, reach)
 
 
@@ -359,11 +374,10 @@ def judge(m: Mutant, base: Baseline) -> Judgement:
         reached += len(where)
         for i in where:
             ev = base.scenarios[p][i]
-            start = time.perf_counter()
-            if not accepts(ev, p, m.cases):
-                over = time.perf_counter() - start >= BUDGET
+            v = verdict_of(ev, p, m.cases)
+            if v != "conforms":
                 return Judgement(m, "scenario", ev.name + ("" if p == ev.header.profile else f" (as {p})")
-                                 + (f" (search over {BUDGET:g} s)" if over else ""))
+                                 + NOTES.get(v, ""))
     for ev in base.must_reject:
         if ev.header.profile in m.profiles and accepts(ev, ev.header.profile, m.cases):
             return Judgement(m, "must-reject", ev.name)
@@ -519,5 +533,5 @@ def default_jobs() -> int:
 
 
 __all__ = ["Mutant", "generate", "judge", "judge_all", "run", "Report", "Evidence", "read", "read_dir", "read_corpus",
-           "probes", "reaching", "MINED",
+           "probes", "reaching", "MINED", "verdict_of", "accepts", "NOTES",
            "baseline", "Baseline", "corpus_dir", "UnreadableEvidence", "KINDS", "EVIDENCE"]

@@ -22,7 +22,6 @@ cannot see it: more of the same rarely helps).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -35,12 +34,12 @@ TRIES = 6
 
 @dataclass(frozen=True)
 class Kill:
-    """A survivor killed by a mined trace (read under ``profile``); ``over``:
-    the mutant's check ran over :data:`adequacy.BUDGET` (a rejection, said so)."""
+    """A survivor killed by a mined trace (read under ``profile``); ``note``:
+    how the mutant's check ended when not in a divergence (:data:`adequacy.NOTES`)."""
     mutant: Mutant
     trace: Evidence
     profile: str
-    over: bool = False
+    note: str = ""
 
 
 _WORK: dict = {}
@@ -89,14 +88,14 @@ def reach(traces: Sequence[Evidence], profiles: Sequence[str], jobs: int = 1) ->
     return Baseline(scen, [], [], rejected, where)
 
 
-def _kill_one(k: int) -> tuple[int, tuple[str, int, bool] | None]:
+def _kill_one(k: int) -> tuple[int, tuple[str, int, str] | None]:
     m, base, order = _WORK["survivors"][k], _WORK["base"], _WORK["order"]
     for p in m.profiles:
         where = sorted(adequacy.reaching(m, base, p), key=lambda i: order[p][i])
         for i in where[:TRIES]:
-            start = time.perf_counter()
-            if not adequacy.accepts(base.scenarios[p][i], p, m.cases):
-                return k, (p, i, time.perf_counter() - start >= adequacy.BUDGET)
+            v = adequacy.verdict_of(base.scenarios[p][i], p, m.cases)
+            if v != "conforms":
+                return k, (p, i, adequacy.NOTES.get(v, ""))
     return k, None
 
 
@@ -125,8 +124,8 @@ def mine(survivors: Sequence[Mutant], traces: Sequence[Evidence], jobs: int = 1,
     try:
         for k, hit in _pool_map(_kill_one, len(survivors), jobs):
             if hit is not None:
-                p, i, over = hit
-                kills.append(Kill(survivors[k], base.scenarios[p][i], p, over))
+                p, i, note = hit
+                kills.append(Kill(survivors[k], base.scenarios[p][i], p, note))
     finally:
         _WORK.clear()
     tell(f"{len(kills)} of {len(survivors)} survivors killed by "

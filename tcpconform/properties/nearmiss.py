@@ -76,13 +76,13 @@ def _changes(obj: dict, cases) -> Iterator[tuple[dict, str]]:
             yield {**base, "ret": alt}, f"{op} {ret} -> {alt}"
 
 
-def _accepts_text(text: str, profile: str, cases=None) -> bool:
+def _verdict_of_text(text: str, profile: str, cases=None) -> str:
     try:
         header, events = trace.read_trace(io.BytesIO(text.encode()))
         ev = Evidence("candidate", header, list(events))
     except trace.TraceError:
-        return False
-    return adequacy.accepts(ev, profile, cases)
+        return "invalid"
+    return adequacy.verdict_of(ev, profile, cases)
 
 
 def candidates(lines: Sequence[str], cases) -> Iterator[tuple[int, str, str]]:
@@ -114,7 +114,8 @@ def near_misses(survivors: Sequence[Mutant], base: Baseline, folder: Path,
             ev = base.scenarios[profile][i]
             lines = (Path(folder) / f"{ev.name}.jsonl").read_text().splitlines()
             for line, words, text in candidates(lines, m.cases):
-                if _accepts_text(text, profile, m.cases) and not _accepts_text(text, profile):
+                if (_verdict_of_text(text, profile, m.cases) == "conforms"
+                        and _verdict_of_text(text, profile) == "diverges"):
                     hit = NearMiss(m, ev.name, line, words, text)
                     break
             if hit:

@@ -90,3 +90,35 @@ def test_the_command_says_undecided_with_exit_3(tmp_path, capsys):
     for bad in (["--max-frontier", "0"], ["--max-seconds", "-1"], ["--max-memory", "0"]):
         assert main(["check", str(path), *bad]) == 2
         assert "needs a positive number" in capsys.readouterr().err
+
+
+def test_an_explanation_says_undecided_not_diverges():
+    from tcpconform.check import bounds
+    from tcpconform.check.explain import explain_text
+    cold()
+    with bounds.applied(Bounds(frontier=20)):
+        steps = explain_text(connects_then_accepts(4))
+    assert steps[-1].verdict == "undecided" and steps[-1].detail[0].startswith("undecided at line ")
+    assert not any("model allowed here" in d for d in steps[-1].detail)
+
+
+def test_each_thread_has_its_own_bounds():
+    import threading
+    from tcpconform.check import bounds
+    from tcpconform.model import system
+    seen = {}
+    entered, leave = threading.Event(), threading.Event()
+
+    def bounded():
+        with bounds.applied(Bounds(frontier=5, seconds=0.001)):
+            seen["inside"] = bounds.frontier()
+            entered.set()
+            leave.wait(5)
+    t = threading.Thread(target=bounded)
+    t.start()
+    entered.wait(5)
+    seen["outside"], seen["watch"] = bounds.frontier(), system.WATCH.get()
+    leave.set()
+    t.join(5)
+    assert seen == {"inside": 5, "outside": Bounds().frontier, "watch": None}
+    assert check(connects_then_accepts(3)).verdict == "conforms"  # nothing left behind

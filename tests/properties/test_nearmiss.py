@@ -23,9 +23,9 @@ def base():
     return A.baseline([A.read(CORPUS / "half-close-rd.jsonl")], [])
 
 
-def _accepts(text, cases=None):
+def _verdict(text, cases=None):
     header, events = trace.read_trace(io.BytesIO(text.encode()))
-    return A.accepts(A.Evidence("t", header, list(events)), "linux", cases)
+    return A.verdict_of(A.Evidence("t", header, list(events)), "linux", cases)
 
 
 def test_a_permissive_mutant_gets_a_trace_it_accepts_and_the_model_rejects(mutants, base):
@@ -33,7 +33,7 @@ def test_a_permissive_mutant_gets_a_trace_it_accepts_and_the_model_rejects(mutan
     assert A.reaching(m, base, "linux")
     [miss] = nearmiss.near_misses([m], base, CORPUS)
     assert miss.source == "half-close-rd" and miss.change.startswith("send ok")
-    assert _accepts(miss.text, m.cases) and not _accepts(miss.text)
+    assert _verdict(miss.text, m.cases) == "conforms" and _verdict(miss.text) == "diverges"
     original = (CORPUS / "half-close-rd.jsonl").read_text().splitlines()
     cut = [line for line in original[1:miss.line - 1] if '"ev": "x-' not in line]
     assert miss.text.splitlines()[1:-1] == cut  # what this kernel did, up to the changed event
