@@ -212,6 +212,20 @@ def read_dir(folder: Path, prefix: str = "") -> list[Evidence]:
     return [read(p, prefix + p.stem) for p in sorted(Path(folder).glob("*.jsonl"))]
 
 
+def read_must_reject(folder: Path) -> list[Evidence]:
+    """The must-reject traces of a folder; each must say why Linux cannot
+    produce it (``meta.reason``) and which mutants it is for (``meta.kills``):
+    :class:`UnreadableEvidence` (at its header) otherwise."""
+    found = read_dir(folder)
+    for ev, path in zip(found, sorted(Path(folder).glob("*.jsonl"))):
+        if not ev.reason.strip():
+            raise UnreadableEvidence(path, 1, "a must-reject trace needs meta.reason: why Linux cannot produce it")
+        kills = ev.header.meta.get("kills")
+        if not isinstance(kills, list) or not kills or not all(isinstance(k, str) for k in kills):
+            raise UnreadableEvidence(path, 1, "a must-reject trace needs meta.kills: the ids of the mutants it is for")
+    return found
+
+
 MINED = "random"
 """The sub-folder of a kernel's recorded traces holding the random sequences
 kept because they kill mutants (:mod:`tcpconform.properties.mining`)."""
@@ -517,7 +531,7 @@ def run(corpus: Path, must_reject: Path = MUST_REJECT, kinds: Sequence[str] = KI
     ms = mutants if mutants is not None else [
         m for m in generate() if m.kind in kinds and (not rules_ or m.rule in rules_)]
     recorded = read_corpus(corpus)
-    rejects = read_dir(must_reject) if Path(must_reject).is_dir() else []
+    rejects = read_must_reject(Path(must_reject)) if Path(must_reject).is_dir() else []
     base = baseline(recorded, rejects)
 
     def tell(done, total):
@@ -533,5 +547,5 @@ def default_jobs() -> int:
 
 
 __all__ = ["Mutant", "generate", "judge", "judge_all", "run", "Report", "Evidence", "read", "read_dir", "read_corpus",
-           "probes", "reaching", "MINED", "verdict_of", "accepts", "NOTES",
+           "probes", "reaching", "MINED", "verdict_of", "accepts", "NOTES", "read_must_reject",
            "baseline", "Baseline", "corpus_dir", "UnreadableEvidence", "KINDS", "EVIDENCE"]

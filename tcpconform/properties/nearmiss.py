@@ -12,7 +12,7 @@ The result is a *candidate*, not evidence: that Linux cannot produce it is a
 claim someone must make, with its reason (a kernel function, a measured
 fact), before the trace goes into ``evidence/must-reject/``.  ``conform
 mutants --near-misses DIR`` writes the candidates with an empty reason, which
-the must-reject folder refuses.
+a must-reject folder refuses (:func:`tcpconform.properties.adequacy.read_must_reject`).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ by the real model and has its reason; the command's exit codes."""
 from __future__ import annotations
 
 import random
+import json
 import shutil
 from collections import Counter
 
@@ -193,3 +194,26 @@ def test_the_command_exit_codes(tmp_path, capsys):
     (bad / "x.jsonl").write_text('{"trace": 1}\n{"ev": "call"}\n')
     assert main(["mutants", "--rule", "bind.bound", "--traces", str(bad), "--jobs", "1"]) == 2
     assert "x.jsonl:2" in capsys.readouterr().err
+
+
+def test_a_must_reject_trace_without_its_reason_is_refused(tmp_path, capsys):
+    """A candidate from --near-misses (empty reason) cannot count as evidence by
+    being dropped into a must-reject folder: the command refuses it, naming it."""
+    one = tmp_path / "traces"
+    one.mkdir()
+    shutil.copy(CORPUS / "listener-calls.jsonl", one)
+    folder = tmp_path / "must"
+    folder.mkdir()
+    good = next(A.MUST_REJECT.glob("*.jsonl"))
+    lines = good.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["meta"]["reason"] = ""
+    (folder / "candidate.jsonl").write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    args = ["mutants", "--rule", "bind.bound", "--kind", "swap", "--traces", str(one), "--must-reject", str(folder),
+            "--jobs", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "candidate.jsonl:1" in err and "meta.reason" in err
+    header["meta"]["reason"], header["meta"]["kills"] = "why", []
+    (folder / "candidate.jsonl").write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n")
+    assert main(args) == 2 and "meta.kills" in capsys.readouterr().err
