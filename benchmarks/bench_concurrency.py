@@ -28,8 +28,9 @@ from tcpconform.check.search import check_trace
 from tcpconform.check.trace import read_trace
 
 
-def connects_then_accepts(k: int) -> str:
-    """The trace of K handshakes in flight to one listener, then K accepts."""
+def connects_then_accepts(k: int, wrong_accept: bool = False) -> str:
+    """The trace of K handshakes in flight to one listener, then K accepts;
+    with ``wrong_accept``, the last accept names a peer that never connected."""
     out = [{"trace": 1, "profile": "linux", "world": "closed", "meta": {"generator": "bench_concurrency"}},
            {"ev": "call", "sock": "L", "op": "socket", "ret": "ok"},
            {"ev": "call", "sock": "L", "op": "bind", "addr": "127.0.0.1:5000", "ret": "ok", "local": "127.0.0.1:5000"},
@@ -39,8 +40,9 @@ def connects_then_accepts(k: int) -> str:
         out.append({"ev": "call", "sock": f"c{i}", "op": "connect", "addr": "127.0.0.1:5000", "ret": "EINPROGRESS",
                     "local": f"127.0.0.1:{20000 + i}"})
     for i in range(k):
+        peer = 19999 if wrong_accept and i == k - 1 else 20000 + i
         out.append({"ev": "call", "sock": "L", "op": "accept", "ret": "ok", "new": f"s{i}",
-                    "local": "127.0.0.1:5000", "peer": f"127.0.0.1:{20000 + i}"})
+                    "local": "127.0.0.1:5000", "peer": f"127.0.0.1:{peer}"})
     return "".join(json.dumps(o) + "\n" for o in out)
 
 

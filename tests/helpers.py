@@ -184,3 +184,13 @@ def client_and_server(*, backlog: int = 1, nonblock: bool = False, accept: bool 
         t.call(listener, "accept", new=server, local=addr(listen_port), peer=addr(client_port))
     t.conforms()
     return t
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module (its trace generators are the tests' too)."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

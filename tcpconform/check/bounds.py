@@ -90,11 +90,8 @@ class Watch:
         self.memory = b.memory_mib()
         self.looked = 0.0  # when the memory was last looked at
 
-    def tick(self) -> None:
-        """Before an event: the clock and (every :data:`MEMORY_EVERY` seconds) the memory."""
-        self()
-
     def __call__(self) -> None:
+        """The clock every time, the memory every :data:`MEMORY_EVERY` seconds."""
         now = time.monotonic()
         if self.deadline is not None and now > self.deadline:
             raise SearchBound("seconds", self.bounds.seconds,

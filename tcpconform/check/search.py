@@ -156,7 +156,7 @@ class Run:
         self.last_line = ev.line
         try:
             if self.watch is not None:
-                self.watch.tick()
+                self.watch()
             bad = self.engine.feed(ev)
         except (ModelError, MemoryError) as e:
             self.verdict, self.beyond = beyond_search(ev.line, e, self.engine.events), True

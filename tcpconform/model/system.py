@@ -346,15 +346,9 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
         if kind != "RST":
             w.push(dst, src, "RST")  # R9293 §3.10.7.1; tcp_v4_send_reset
         yield label + " (no socket)", w.freeze()
-        # A listener whose port the trace never showed (listen() picked it)
-        # may be the one on this port: then the segment is its.
-        for lk, e in w0.eps.items():
-            if (e.core.st == "LISTEN" and e.local is not None and is_symbolic(e.local[1])
-                    and _overlap(e.local[0], dst[0])
-                    and not port_conflict(w0.eps, lk, dst)):
-                w = _Work(cfg)
-                w.eps[lk] = e._replace(local=(e.local[0], dst[1]))
-                yield from deliveries(w.freeze(), chan, seg, profile, world, cases)
+        # A listener whose port the trace never showed may be the one on this port: then the segment is its.
+        for held in _unshown_listener_on(cfg, dst):
+            yield from deliveries(held, chan, seg, profile, world, cases)
         return
     e = w0.eps[key]
     params = {"seg": kind, "segn": n}
@@ -513,29 +507,33 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
     return outs
 
 
-def _listener_holds(cfg: Config, key: str, addr: Addr | None) -> list[Config]:
-    """For a bind to a concrete port: the configurations in which a listener
-    whose port the trace never showed (listen() picked it) is the one holding
-    that port; none when a socket already holds it as the trace showed.
+def _unshown_listener_on(cfg: Config, addr: Addr, other_than: Any = None) -> list[Config]:
+    """The configurations in which a listener whose port the trace never
+    showed (listen() picked it) is the one on ``addr``'s port, one per such
+    listener (but ``other_than``); none where a socket holds that port as the
+    trace showed.  A segment to the port reaches it (:func:`deliveries`); a
+    bind to the port finds it held (:func:`_matching`).
 
-    Known over-approximation (as for a segment reaching such a listener, in
-    :func:`deliveries`): what the trace showed since the listen about that
-    port being free (a bind to it that succeeded, a connect to it refused) is
-    not kept, so the model may accept such a listener holding it afterwards,
-    which Linux cannot do.  It never rejects what Linux does."""
-    if addr is None or addr[1] == 0:
-        return []
+    Known over-approximation: what the trace showed since the listen about
+    that port being free (a bind to it that succeeded, a connect to it
+    refused) is not kept, so the model may take such a listener to be on it
+    afterwards, which Linux cannot do.  It never rejects what Linux does."""
     w0 = _Work(cfg)
-    if port_conflict(w0.eps, key, addr):
-        return []
     found = []
     for lk, e in w0.eps.items():
-        if (lk != key and e.core.st == "LISTEN" and e.local is not None and is_symbolic(e.local[1])
-                and holds_port(e) and _overlap(e.local[0], addr[0])):
+        if (lk != other_than and e.core.st == "LISTEN" and e.local is not None and is_symbolic(e.local[1])
+                and _overlap(e.local[0], addr[0]) and not port_conflict(w0.eps, lk, addr)):
             w = _Work(cfg)
             w.eps[lk] = e._replace(local=(e.local[0], addr[1]))
             found.append(w.freeze())
     return found
+
+
+def _listener_holds(cfg: Config, key: str, addr: Addr | None) -> list[Config]:
+    """For a bind of ``key`` to a concrete port: :func:`_unshown_listener_on` it."""
+    if addr is None or addr[1] == 0:
+        return []
+    return _unshown_listener_on(cfg, addr, other_than=key)
 
 
 def _matching_here(cfg: Config, call: Call, profile: str, world: str, timers: bool,

@@ -14,36 +14,15 @@ from tcpconform.check.bounds import Bounds
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import read_trace
 from tcpconform.cli import main
+from tests.helpers import load_benchmark
 
 
-def connects_then_accepts(k: int, wrong_accept: bool = False) -> str:
-    """K non-blocking connects to one listener, then K accepts (an event loop's
-    accept loop under load): valid, and ambiguous for a while (which handshake
-    completed first); with ``wrong_accept``, the last accept names a peer that
-    never connected."""
-    out = [{"trace": 1, "profile": "linux", "world": "closed"},
-           {"ev": "call", "sock": "L", "op": "socket", "ret": "ok"},
-           {"ev": "call", "sock": "L", "op": "bind", "addr": "127.0.0.1:5000", "ret": "ok", "local": "127.0.0.1:5000"},
-           {"ev": "call", "sock": "L", "op": "listen", "backlog": 64, "ret": "ok"}]
-    for i in range(k):
-        out.append({"ev": "call", "sock": f"c{i}", "op": "socket", "nonblock": True, "ret": "ok"})
-        out.append({"ev": "call", "sock": f"c{i}", "op": "connect", "addr": "127.0.0.1:5000", "ret": "EINPROGRESS",
-                    "local": f"127.0.0.1:{40000 + i}"})
-    for i in range(k):
-        peer = 49999 if wrong_accept and i == k - 1 else 40000 + i
-        out.append({"ev": "call", "sock": "L", "op": "accept", "ret": "ok", "new": f"s{i}",
-                    "local": "127.0.0.1:5000", "peer": f"127.0.0.1:{peer}"})
-    return "".join(json.dumps(o) + "\n" for o in out)
-
-
-def cold() -> None:
-    """Forget every stored transition and closure: a bound applies to the search
-    a check does, and a warm memoised engine has none left to do."""
-    from tcpconform.check import memo
-    from tcpconform.model import semantics, system
-    memo.clear_tables()
-    system.clear_caches()
-    semantics.clear_cache()
+BENCH = load_benchmark("bench_concurrency")
+# K non-blocking connects to one listener, then K accepts (an event loop's accept
+# loop under load): valid, and ambiguous for a while (which handshake completed
+# first); wrong_accept=True: the last accept names a peer that never connected
+connects_then_accepts = BENCH.connects_then_accepts
+cold = BENCH.cold
 
 
 def check(text: str, limits: Bounds | None = None, fast: bool = True):

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tcpconform.check import memo
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import TraceError, read_trace
+from tests.helpers import load_benchmark
 
 HOST = "127.0.0.1"
 memo.STRICT = True  # a fault of the memoised search fails the test, not falls back
@@ -195,13 +196,7 @@ def test_state_grows_with_live_sockets_and_the_table_is_bounded(monkeypatch):
 
 
 def _bench():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_check.py"
-    spec = importlib.util.spec_from_file_location("bench_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_check")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
