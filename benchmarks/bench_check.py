@@ -19,7 +19,13 @@ their steps interleaved at random (seeded), data of random sizes read in
 one to three pieces, either side closing first, shutdown, abortive close,
 blocking and non-blocking connects.
 
-Run: ``bin/dev python benchmarks/bench_check.py [--events N] [--shape S] [--keep PATH]``.
+``--trace-version 2`` writes the same traces in version 2 of the format
+(``--times``: with a time on every event, which the plain search checks);
+``--compare-versions`` checks each shape in all three and prints the ratios
+of the check's time per event to version 1's.
+
+Run: ``bin/dev python benchmarks/bench_check.py [--events N] [--shape S] [--keep PATH]
+[--trace-version 2 [--times]]``.
 """
 
 from __future__ import annotations
@@ -183,6 +189,25 @@ def generate_mixed(events: int, seed: int = 1, width: int = 4) -> Iterator[bytes
 SHAPES = {"lifecycles": lambda n, sparse: generate(n, sparse), "mixed": lambda n, sparse: generate_mixed(n)}
 
 
+def as_version2(lines: Iterator[bytes], times: bool = False) -> Iterator[bytes]:
+    """The same trace in version 2 of the format: ``{"trace": 2}``, each socket's
+    family, and with ``times`` a time on every event (a millisecond apart, and
+    61 s before every state event that sees a TIME_WAIT connection gone, which
+    a trace with times can show only once 60 s have passed)."""
+    t = 0.0
+    for i, line in enumerate(lines):
+        obj = orjson.loads(line)
+        if i == 0:
+            obj["trace"] = 2
+        else:
+            if obj.get("op") == "socket":
+                obj["family"] = "inet"
+            if times:
+                t += 61.0 if obj.get("ev") == "state" and obj.get("state") == "CLOSED" else 0.001
+                obj["t"] = round(t, 3)
+        yield orjson.dumps(obj) + b"\n"
+
+
 def best_of(repeat: int, fn: Callable[[], object], before: Callable[[], None] = lambda: None):
     """The shortest CPU time (of this process) and the shortest wall time of
     ``repeat`` runs of ``fn`` (each after ``before()``), and its last result.
@@ -232,6 +257,39 @@ def check(path: str, fast: bool = True):
         return check_trace(header, events, fast=fast)
 
 
+def compare_versions(shape: str, events: int, sparse: bool, repeat: int) -> int:
+    """Check the same trace written in version 1, in version 2, and in version 2
+    with times, in this one process; print each one's check time per event and
+    its ratio to version 1's."""
+    paths = {}
+    try:
+        for label, version, times in (("version 1", 1, False), ("version 2", 2, False),
+                                      ("version 2 with times", 2, True)):
+            fd, path = tempfile.mkstemp(prefix=f"bench-trace-{shape}-v{version}-", suffix=".jsonl")
+            os.close(fd)
+            paths[label] = path
+            lines = SHAPES[shape](events, sparse)
+            with open(path, "wb") as f:
+                f.writelines(as_version2(lines, times) if version == 2 else lines)
+        per_event = {}
+        for label, path in paths.items():
+            n = read_only(path)
+            t, verdict = best_of(repeat, lambda path=path: check(path), cold)
+            per_event[label] = t[0] / n
+            print(f"  {label:<22} {n} events  check {t[0]:7.3f} s CPU  {per_event[label] * 1e6:8.1f} µs/event"
+                  f"  ({verdict.verdict})")
+            if verdict.verdict != "conforms":
+                print(f"WARNING: {label}: {verdict.verdict} at line {verdict.line}: {verdict.reason}", file=sys.stderr)
+                return 1
+        base = per_event["version 1"]
+        for label in list(paths)[1:]:
+            print(f"  {label} / version 1, per event: {per_event[label] / base:.2f}x")
+        return 0
+    finally:
+        for path in paths.values():
+            os.unlink(path)
+
+
 def measure(path: str, repeat: int, plain: bool) -> int:
     """Time parsing, reading and checking the trace at ``path``; print the ratios."""
     events = read_only(path)
@@ -278,11 +336,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sparse", action="store_true",
                         help="lifecycles: omit the CLOSED observations that end each connection")
     parser.add_argument("--plain", action="store_true", help="also time the search without memoisation (slow)")
+    parser.add_argument("--trace-version", type=int, choices=(1, 2), default=1,
+                        help="write the trace in version 1 (default) or 2 of the format")
+    parser.add_argument("--times", action="store_true", help="version 2: a time on every event")
+    parser.add_argument("--compare-versions", action="store_true",
+                        help="check each shape in version 1, version 2 and version 2 with times; print the ratios")
     args = parser.parse_args(argv)
+    if args.times and args.trace_version != 2:
+        parser.error("--times needs --trace-version 2")
     shapes = list(SHAPES) if args.shape == "all" else [args.shape]
     if args.keep and len(shapes) > 1:
         parser.error("--keep needs one --shape")
     status = 0
+    if args.compare_versions:
+        for shape in shapes:
+            print(f"trace {shape}, three versions:")
+            status |= compare_versions(shape, args.events, args.sparse, args.repeat)
+        return status
     for shape in shapes:
         if args.keep:
             path = args.keep
@@ -291,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             os.close(fd)
         try:
             with open(path, "wb") as f:
-                f.writelines(SHAPES[shape](args.events, args.sparse))
+                lines = SHAPES[shape](args.events, args.sparse)
+                f.writelines(as_version2(lines, args.times) if args.trace_version == 2 else lines)
             print(f"trace {shape}: {path if args.keep else 'temporary file'}")
             status |= measure(path, args.repeat, args.plain)
         finally:

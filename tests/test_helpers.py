@@ -68,7 +68,7 @@ def test_raw_lines_and_objects_keep_their_line_numbers():
 
 
 def test_a_header_given_whole_or_as_fields():
-    e = Trace('{"trace": 2}').error()
+    e = Trace('{"trace": 3}').error()
     assert (e.line, e.field) == (1, "trace")
     with pytest.raises(TypeError):
         Trace({"trace": 1}, profile="linux")

@@ -44,7 +44,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable
 
-from tcpconform.check.search import Run, engine_for
+from tcpconform.check.search import Run, clock_for, engine_for
 from tcpconform.check.trace import TraceError, format_addr, read_trace
 from tcpconform.model import system
 from tcpconform.model.system import Config
@@ -257,7 +257,7 @@ def explain_text(text: str) -> list[Step]:
     try:
         header, events = read_trace(io.BytesIO(text.encode()))
         engine, events = engine_for(header, events, memoised=False)
-        run = Run(engine)
+        run = Run(engine, clock=clock_for(header))
         for ev in events:
             if explainer.before(engine, ev) and run.feed(ev) is not None:
                 explainer.diverged(engine, ev, run.verdict)

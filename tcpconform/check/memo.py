@@ -77,11 +77,11 @@ after resuming, the rest is twice as long."""
 # "data" anything with no name or port in it (copied as it is), "name" a
 # socket name of the trace, "skip" not part of what the model sees.
 EP_ROLES = {"core": "data", "local": "addr", "remote": "addr", "cap": "data",
-            "queue": "keys", "parent": "key"}
+            "queue": "keys", "parent": "key", "opts": "data", "fam": "data"}
 CALL_ROLES = {"line": "skip", "sock": "name", "op": "data", "ret": "data", "addr": "addr",
               "local": "addr", "peer": "addr", "new": "name", "backlog": "data", "length": "data",
-              "n": "data", "how": "data", "nonblock": "data", "linger0": "data"}
-STATE_ROLES = {"line": "skip", "sock": "name", "state": "data"}
+              "n": "data", "how": "data", "nonblock": "data", "linger0": "data", "args": "data", "t": "skip"}
+STATE_ROLES = {"line": "skip", "sock": "name", "state": "data", "t": "skip"}
 
 
 def unknown_fields() -> list[str]:
@@ -236,10 +236,13 @@ class _Canonical:
 class _Transition:
     """A stored transition: the next canonical frontier and where each of
     its values comes from, and the connections parked with theirs."""
-    __slots__ = ("frontier", "same", "drops", "extras", "tmap", "parked", "plain")
+    __slots__ = ("frontier", "same", "drops", "extras", "tmap", "parked", "plain", "timed")
 
-    def __init__(self, frontier, tmap, parked, old_values):
+    def __init__(self, frontier, tmap, parked, old_values, timed=False):
         self.frontier = frontier
+        # the event needed a timer: under a trace's times (tcpconform.model.timing)
+        # whether it could have fired depends on when, so the transition is not reused then
+        self.timed = timed
         self.tmap = tmap
         self.parked = parked
         # the common case: every value the old frontier kept keeps its
@@ -328,6 +331,22 @@ class MemoSearch:
             return self._plain.frontier
         return set(_to_trace(self._f))
 
+    def endpoint_states(self):
+        """(key in the trace's names, endpoint fields) of every endpoint of the frontier and
+        of the parked connections (what a trace's clock follows), without renaming
+        whole configurations back."""
+        if self._plain is not None:
+            yield from self._plain.endpoint_states()
+            return
+        for canonical in (self._f, *self._parked.values()):
+            sig = canonical.sig
+            seen = set()
+            for c in canonical.configs:
+                for k, e in c.eps:
+                    if (k, e.core) not in seen:
+                        seen.add((k, e.core))
+                        yield _key_to_trace(k, sig), e.core
+
     @property
     def parked(self) -> dict[Parked, set[Config]]:
         if self._plain is not None:
@@ -363,12 +382,12 @@ class MemoSearch:
             s = f.inv.get(ev.sock)
             if s is not None:
                 key = (f.configs, (ev.op, ev.ret, s, None, None, None, None, ev.backlog,
-                                   ev.length, ev.n, ev.how, ev.nonblock, ev.linger0))
+                                   ev.length, ev.n, ev.how, ev.nonblock, ev.linger0, ev.args))
         if (key is not None and self._plain is None and ev.sock not in self._index.by_name
                 and not (t is Call and ev.op == "listen" and self._parked)
                 and all(s in names for names, _pair in _PARKABLE.get(f.configs, _NOT_YET))):
             r = self.cache.get(key)
-            if r is not None:
+            if r is not None and not (r.timed and system.CLOCK.get() is not None):
                 self._events += 1
                 if r.plain:
                     f.configs = r.frontier
@@ -421,6 +440,8 @@ class MemoSearch:
             if r is DIVERGES:
                 return self._fall_back(ev, unparked)
             self._store(key, r)
+        if r.timed and system.CLOCK.get() is not None:
+            return self._by_the_clock(ev, unparked)
         self._events += 1
         envs.append(fresh)
         self._take(r, envs)
@@ -500,6 +521,21 @@ class MemoSearch:
             self._add_parked(p, Parked(frozenset(_key_to_trace(n, sig) for n in names),
                                        frozenset((a[0], sig[a[1]] if a[1] else 0) for a in pair)))
 
+    def _by_the_clock(self, ev, unparked=()):
+        """An event that needs a timer, in a trace with times: the plain engine, on the
+        trace's own names (which the clock knows), decides it; the memoised search
+        takes over again after it."""
+        for p, conn in unparked:
+            self._add_parked(p, conn)
+        self._plain = self.to_plain()
+        self._rest_until = self._plain.events + 1
+        resumed = self._resumed
+        bad = self._plain.feed(ev)
+        if bad is None:
+            self._resume()
+            self._resumed = resumed  # not a rest the window decided
+        return bad
+
     def _fall_back(self, ev, unparked=()):
         """Hand the rest of the trace to a plain engine in the same state."""
         for p, conn in unparked:  # joined back by the plain engine itself
@@ -564,7 +600,13 @@ class MemoSearch:
             ch.park(keep=frozenset(renamers[0].key(v) for v in keep))
         else:
             jev = _rename_event(ev, jinv)
-            nxt = ch.advance(jev)
+            # on renamed configurations the clock's names mean nothing: search as without
+            # times; a transition that needed a timer is marked (and, under a clock, not used)
+            token = system.CLOCK.set(None)
+            try:
+                nxt = ch.advance(jev)
+            finally:
+                system.CLOCK.reset(token)
             if nxt is None:
                 return DIVERGES
             ch.frontier = nxt  # what the next event does not meet is parked then
@@ -592,7 +634,7 @@ class MemoSearch:
             keys = _Renamer(nmap, pmap).key
             parked.append((cc, ptmap, pports, tuple(keys(n) for n in conn_names),
                            tuple((a[0], pmap[a[1]] if a[1] else 0) for a in pair)))
-        return _Transition(front, tmap, tuple(parked), tuple(self._f.sig))
+        return _Transition(front, tmap, tuple(parked), tuple(self._f.sig), timed=ev is not None and ch.used_timers)
 
     # -- parked connections ----------------------------------------------------
     def _unpark_for(self, ev) -> list:
@@ -711,7 +753,7 @@ def _event_key(ev, invs, fresh) -> tuple:
     if type(ev) is Call:
         return (ev.op, ev.ret, _vref(ev.sock, invs, fresh), _vref(ev.new, invs, fresh),
                 _aref(ev.addr, invs, fresh), _aref(ev.local, invs, fresh), _aref(ev.peer, invs, fresh),
-                ev.backlog, ev.length, ev.n, ev.how, ev.nonblock, ev.linger0)
+                ev.backlog, ev.length, ev.n, ev.how, ev.nonblock, ev.linger0, ev.args)
     return (_vref(ev.sock, invs, fresh), ev.state)
 
 

@@ -263,6 +263,12 @@ class ObservedSearch:
         """Nothing is parked with observers."""
         return {}
 
+    def endpoint_states(self):
+        """(key, endpoint fields) of every endpoint of the frontier."""
+        for c, _xs in self.tracked:
+            for k, e in c.eps:
+                yield k, e.core
+
     def closure_for(self, call, timers: bool = False) -> set[Config]:
         """The configurations ``call`` may meet now: the frontier closed under
         unobserved steps (deliveries only, unless ``timers``), without records."""

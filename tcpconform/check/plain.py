@@ -13,6 +13,7 @@ Pure: takes parsed events, returns a :class:`~tcpconform.check.verdict.Verdict`.
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterable, Sequence
 
 from tcpconform.check import parking
@@ -50,6 +51,7 @@ class PlainSearch:
     """
 
     x_checked = 0  # this engine checks no x- observations
+    used_timers = False  # whether the last event advanced needed a timer (see advance)
 
     def __init__(self, profile: str = "linux", world: str = "closed", coverage: bool = False,
                  cases: Sequence[Case] | None = None):
@@ -89,6 +91,12 @@ class PlainSearch:
         self.park()
         return None
 
+    def endpoint_states(self):
+        """(key, endpoint fields) of every endpoint of the frontier and the parked connections."""
+        for c in itertools.chain(self.frontier, *self.parked.values()):
+            for k, e in c.eps:
+                yield k, e.core
+
     def closed(self, timers: bool) -> set[Config]:
         """The frontier closed under unobserved steps (deliveries only, unless ``timers``)."""
         out: set[Config] = set()
@@ -113,6 +121,7 @@ class PlainSearch:
                 break
         else:
             return None
+        self.used_timers = timers  # the event needed a timer to have fired (what a trace's times decide)
         if self.coverage is not None:
             self._cover(ev, is_call, timers)
             if not is_call:

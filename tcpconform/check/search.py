@@ -27,6 +27,7 @@ import gc
 import itertools
 from typing import Iterable, Iterator, Protocol, Sequence
 
+from tcpconform.check import descriptors
 from tcpconform.check.memo import MemoSearch
 from tcpconform.check.observed import ObservedSearch, declared_kinds
 from tcpconform.check.parking import Parked
@@ -34,6 +35,7 @@ from tcpconform.check.plain import PlainSearch
 from tcpconform.check.bounds import DEFAULT, Bounds, applied
 from tcpconform.check.verdict import Verdict, beyond_search
 from tcpconform.model.events import Call
+from tcpconform.model import system, timing
 from tcpconform.model.system import Config, ModelError
 from tcpconform.model.table import Case
 
@@ -73,7 +75,7 @@ def engine_for(header, events: Iterable, coverage: bool = False,
     TraceError raised by ``events`` propagates.  ``cases``: the rule table
     the engine reads (the model's unless another is given, a mutant)."""
     profile, world = getattr(header, "profile", "linux"), getattr(header, "world", "closed")
-    events = iter(events)
+    events = iter(descriptors.for_model(header, events))
     looked: list = []
     if world == "closed" and not coverage:
         for ev in events:
@@ -103,14 +105,20 @@ def check_trace(header, events: Iterable, coverage: bool = False, fast: bool = T
     defaults unless given): past one, the verdict is undecided."""
     with applied(limits or DEFAULT) as watch:
         engine, events = engine_for(header, events, coverage=coverage, memoised=fast, cases=cases)
-        return run_engine(engine, events, watch)
+        return run_engine(engine, events, watch, clock_for(header, cases))
 
 
-def run_engine(engine: Engine, events: Iterable, watch=None) -> Verdict:
+def clock_for(header, cases: Sequence[Case] | None = None):
+    """The clock for a trace's times (tcpconform.model.timing), from its header."""
+    return timing.Clock(getattr(header, "profile", "linux"), getattr(header, "sysctl", None), cases)
+
+
+def run_engine(engine: Engine, events: Iterable, watch=None, clock=None) -> Verdict:
     """Feed ``events`` to ``engine`` up to the first divergence; the verdict
-    (``watch``: called before each event, it may stop the search)."""
+    (``watch``: called before each event, it may stop the search; ``clock``:
+    the trace's times, tcpconform.model.timing.Clock)."""
     with no_cyclic_gc():
-        return _feed_all(engine, events, watch)
+        return _feed_all(engine, events, watch, clock)
 
 
 @contextlib.contextmanager
@@ -129,8 +137,8 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _feed_all(engine: Engine, events: Iterable, watch=None) -> Verdict:
-    run = Run(engine, watch)
+def _feed_all(engine: Engine, events: Iterable, watch=None, clock=None) -> Verdict:
+    run = Run(engine, watch, clock)
     for ev in events:
         if run.feed(ev) is not None:
             return run.verdict
@@ -142,9 +150,10 @@ class Run:
     does, in steps, for a caller that feeds several engines (or watches one)
     in one pass over the events."""
 
-    def __init__(self, engine: Engine, watch=None) -> None:
+    def __init__(self, engine: Engine, watch=None, clock=None) -> None:
         self.engine = engine
         self.watch = watch       # tcpconform.check.bounds.Watch, or None: no time or memory bound
+        self.clock = clock       # tcpconform.model.timing.Clock, or None: timers fire at any time
         self.verdict: Verdict | None = None
         self.beyond = False      # stopped because the search met one of its limits
         self.last_line: int | None = None
@@ -154,13 +163,23 @@ class Run:
         if self.verdict is not None:
             return None
         self.last_line = ev.line
+        t = getattr(ev, "t", None)
+        token = None
+        if self.clock is not None and (t is not None or self.clock.active):
+            self.clock.at(t)   # once a trace has shown a time, every later event is after it
+            token = system.CLOCK.set(self.clock)
         try:
             if self.watch is not None:
                 self.watch()
             bad = self.engine.feed(ev)
+            if token is not None and bad is None:
+                self.clock.seen(self.engine.endpoint_states())
         except (ModelError, MemoryError) as e:
             self.verdict, self.beyond = beyond_search(ev.line, e, self.engine.events), True
             return self.verdict
+        finally:
+            if token is not None:
+                system.CLOCK.reset(token)
         if bad is not None:
             bad.coverage = self.engine.coverage or {}
             self.verdict = bad

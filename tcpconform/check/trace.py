@@ -1,4 +1,4 @@
-"""Streaming reader, and the writer, of traces in the format of ``trace-format.md`` (version 1).
+"""Streaming reader, and the writer, of traces in the format of ``trace-format.md`` (versions 1 and 2).
 
 A trace is JSON Lines: a header object on line 1, then one event per line.
 :func:`read_trace` reads the header eagerly and returns a generator of events
@@ -23,20 +23,20 @@ evidence and the tests'.
 from __future__ import annotations
 
 import codecs
-import errno
-import ipaddress
 import json
-import math
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
-from itertools import islice
+from functools import partial
 from typing import Any, BinaryIO, Iterable, Iterator, NoReturn, Union
 
 import orjson
 
 from tcpconform.model import vocab
 from tcpconform.model.events import Addr, Call, State, format_addr
+from tcpconform.check.fields import (  # noqa: F401 - OPS, ERRNOS, SHUTDOWN_HOW, parse_addr are this module's too
+    ERRNOS, MAX_LINE_BYTES, OPS, SHUTDOWN_HOW, STATES, Bad as _Bad, addr_field as _addr, bool_field as _bool,
+    int_field as _int, kind as _kind, name_field as _name, parse_addr, quote as _quote, ret_field as _ret,
+    show as _show)
+from tcpconform.check import trace_v2
 
 __all__ = [
     "Addr",
@@ -68,30 +68,9 @@ __all__ = [
 # Vocabulary of the format
 # ---------------------------------------------------------------------------
 
-OPS = ("socket", "bind", "listen", "connect", "accept", "send", "recv", "shutdown", "close")
-STATES = (
-    "CLOSED", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
-    "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT",
-)
-ERRNOS = frozenset(errno.errorcode.values())
-"""The errno names a ``ret`` may carry (as Python's :mod:`errno` names them)."""
-
-# Other spellings of the same numbers (EWOULDBLOCK for EAGAIN, EOPNOTSUPP for
-# ENOTSUP, ...) are accepted on input and replaced by the name in ERRNOS, so
-# that a checker only ever sees one name per errno.
-_ERRNO_ALIASES = {
-    name: errno.errorcode[getattr(errno, name)]
-    for name in dir(errno)
-    if name.startswith("E") and isinstance(getattr(errno, name), int)
-    and name not in ERRNOS and getattr(errno, name) in errno.errorcode
-}
-
 PROFILES = vocab.PROFILES
 WORLDS = ("closed", "open")
-SHUTDOWN_HOW = ("rd", "wr", "rdwr")
 
-MAX_LINE_BYTES = 1 << 22
-"""Longest line accepted (4 MiB); protects memory against files without newlines."""
 
 
 # ---------------------------------------------------------------------------
@@ -105,6 +84,9 @@ class Header:
     profile: str = "linux"
     world: str = "closed"
     meta: dict = field(default_factory=dict)
+    version: int = 1
+    stack: dict = field(default_factory=dict)    # version 2: what produced the trace (informational)
+    sysctl: dict = field(default_factory=dict)   # version 2: kernel settings by their sysctl names
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,163 +116,6 @@ class TraceError(Exception):
 
 # ---------------------------------------------------------------------------
 # Small validators (raise _Bad; the caller adds the line number)
-# ---------------------------------------------------------------------------
-
-class _Bad(Exception):
-    """A problem found in one line, before the line number is attached."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """Render a JSON value for an error message, shortened to ``limit`` characters.
-
-    The value is walked with an explicit stack, and only as far as the text
-    can show, so a value nested as deep as the parser allows, an array of a
-    million items or a 4 MiB string costs a few dozen steps and never
-    recursion: the message must not fail on the input it describes."""
-    out: list[str] = []
-    size = 0
-    todo: list[Any] = [value]   # what is still to be written, last first: values and _Text
-    while todo and size <= limit:
-        item = todo.pop()
-        if isinstance(item, _Text):
-            piece = item
-        elif isinstance(item, (dict, list)):
-            pairs = item.items() if isinstance(item, dict) else ((None, v) for v in item)
-            parts: list[Any] = []
-            for k, v in islice(pairs, limit):   # each item takes at least one character
-                parts += [_Text(",")] if parts else []
-                parts += [v] if k is None else [_Text(_scalar(k) + ":"), v]
-            close = "}" if isinstance(item, dict) else "]"
-            piece = "{" if close == "}" else "["
-            todo += [_Text(close), *reversed(parts)]
-        else:
-            piece = _scalar(item, limit + 1)
-        out.append(piece)
-        size += len(piece)
-    text = "".join(out)
-    return text if len(text) <= limit and not todo else text[: limit - 3] + "..."
-
-
-class _Text(str):
-    """Punctuation among the values that :func:`_show` has still to write."""
-
-
-def _scalar(value: Any, limit: int = MAX_LINE_BYTES) -> str:
-    """A JSON scalar as JSON text; a string is cut to ``limit`` characters first."""
-    if isinstance(value, str):
-        return orjson.dumps(value[:limit]).decode()
-    if value is None or isinstance(value, bool):
-        return orjson.dumps(value).decode()
-    if isinstance(value, int):
-        return str(value) if value.bit_length() < 1000 else f"(an integer of {value.bit_length()} bits)"
-    if isinstance(value, float) and math.isfinite(value):
-        return orjson.dumps(value).decode()
-    return repr(value)  # nan, inf: not JSON, which the parser refuses anyway
-
-
-def _quote(name: str, limit: int = 60) -> str:
-    """A field or socket name from the input, quoted for a message (a long one shortened)."""
-    return repr(name) if len(name) <= limit else repr(name[: limit - 3]) + "..."
-
-
-def _kind(value: Any) -> str:
-    """The JSON type name of a parsed value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-_PORT = re.compile(r"(?:0|[1-9][0-9]{0,4})\Z")
-
-
-@lru_cache(maxsize=1024)
-def _parse_ip(text: str, bracketed: bool) -> str | None:
-    """The normalised IP for ``text``, or None if it is not a literal of the right family."""
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if (ip.version == 6) != bracketed:
-        return None
-    return str(ip)
-
-
-@lru_cache(maxsize=4096)  # a trace names the same addresses again and again
-def parse_addr(text: str) -> Addr:
-    """Parse ``"127.0.0.1:40000"`` or ``"[::1]:40000"``; raise ValueError if malformed.
-
-    The IP is returned normalised (``"[0::1]:1"`` gives ``("::1", 1)``).
-    """
-    host, sep, port = text.rpartition(":")
-    if not sep or not _PORT.match(port) or int(port) > 65535:
-        raise ValueError(f"expected IP:PORT with a port 0..65535, got {_show(text)}")
-    bracketed = host.startswith("[") and host.endswith("]")
-    ip = _parse_ip(host[1:-1] if bracketed else host, bracketed)
-    if ip is None:
-        raise ValueError(
-            f"expected an IPv4 address or a bracketed IPv6 address before the port, got {_show(text)}"
-        )
-    return (ip, int(port))
-
-
-def _name(obj: dict, key: str) -> str:
-    """Required non-empty string field (socket names)."""
-    value = obj.get(key)
-    if value is None and key not in obj:
-        raise _Bad(f"missing field {key!r}", key)
-    if not isinstance(value, str) or not value:
-        raise _Bad(f"field {key!r} must be a non-empty string, got {_show(value)}", key)
-    return value
-
-
-def _int(obj: dict, key: str) -> int:
-    """Required integer field (JSON booleans and numbers with a fraction are refused)."""
-    if key not in obj:
-        raise _Bad(f"missing field {key!r}", key)
-    value = obj[key]
-    if type(value) is not int:
-        raise _Bad(f"field {key!r} must be an integer, got {_show(value)}", key)
-    return value
-
-
-def _bool(obj: dict, key: str) -> bool:
-    """Optional boolean field, default false."""
-    value = obj.get(key, False)
-    if type(value) is not bool:
-        raise _Bad(f"field {key!r} must be true or false, got {_show(value)}", key)
-    return value
-
-
-def _addr(obj: dict, key: str) -> Addr:
-    """Required "IP:PORT" field."""
-    if key not in obj:
-        raise _Bad(f"missing field {key!r}", key)
-    value = obj[key]
-    if not isinstance(value, str):
-        raise _Bad(f"field {key!r} must be a string \"IP:PORT\", got {_show(value)}", key)
-    try:
-        return parse_addr(value)
-    except ValueError as e:
-        raise _Bad(f"field {key!r}: {e}", key) from None
-
-
-# ---------------------------------------------------------------------------
-# Calls: which fields each op takes
 # ---------------------------------------------------------------------------
 
 _BASE = frozenset({"ev", "sock", "op", "ret"})
@@ -336,19 +161,6 @@ def _check_keys(obj: dict, allowed: frozenset, what: str, op: str, ret: str) -> 
                 raise _Bad(f"{op}: field {key!r} is only allowed when ret is {need}, not {ret!r}", key)
             raise _Bad(f"{op}: unexpected field {_quote(key)}", key)
         raise _Bad(f"{what}: unexpected field {_quote(key)}", key)
-
-
-def _ret(obj: dict) -> str:
-    """The ``ret`` field: "ok" or an errno name (aliases replaced by the canonical name)."""
-    if "ret" not in obj:
-        raise _Bad("missing field 'ret'", "ret")
-    ret = obj["ret"]
-    if type(ret) is str:
-        if ret == "ok" or ret in ERRNOS:
-            return ret
-        if ret in _ERRNO_ALIASES:
-            return _ERRNO_ALIASES[ret]
-    raise _Bad(f"field 'ret' must be \"ok\" or an errno name such as \"EPIPE\", got {_show(ret)}", "ret")
 
 
 def _call(obj: dict, line: int) -> Call:
@@ -465,9 +277,10 @@ def _header(obj: Any) -> Header:
     if not isinstance(obj, dict):
         raise _Bad(f"the header must be a JSON object, got {_kind(obj)}")
     if "trace" not in obj:
-        raise _Bad("header: missing field 'trace' (the format version, 1)", "trace")
-    if type(obj["trace"]) is not int or obj["trace"] != 1:
-        raise _Bad(f"header: field 'trace' must be the integer 1, got {_show(obj['trace'])}", "trace")
+        raise _Bad("header: missing field 'trace' (the format version, 1 or 2)", "trace")
+    version = obj["trace"]
+    if type(version) is not int or version not in (1, 2):
+        raise _Bad(f"header: field 'trace' must be the integer 1 or 2, got {_show(version)}", "trace")
     profile = obj.get("profile", "linux")
     if profile not in PROFILES:
         raise _Bad(f"header: unknown profile {_show(profile)} (expected one of "
@@ -478,10 +291,21 @@ def _header(obj: Any) -> Header:
     meta = obj.get("meta", {})
     if not isinstance(meta, dict):
         raise _Bad(f"header: field 'meta' must be an object, got {_kind(meta)}", "meta")
+    known = ("trace", "profile", "world", "meta") + (("stack", "sysctl") if version == 2 else ())
     for key in obj:
-        if key not in ("trace", "profile", "world", "meta") and not key.startswith("x-"):
+        if key not in known and not key.startswith("x-"):
             raise _Bad(f"header: unexpected field {_quote(key)}", key)
-    return Header(profile=profile, world=world, meta=meta)
+    extra = {}
+    for key in ("stack", "sysctl"):
+        value = obj.get(key, {})
+        if not isinstance(value, dict):
+            raise _Bad(f"header: field {key!r} must be an object, got {_kind(value)}", key)
+        extra[key] = value
+    for name, value in extra["sysctl"].items():
+        if type(value) is not int and not (isinstance(value, list) and all(type(v) is int for v in value)):
+            raise _Bad(f"header: sysctl {_quote(name)} must be an integer (or a list of integers), "
+                       f"got {_show(value)}", "sysctl")
+    return Header(profile=profile, world=world, meta=meta, version=version, **extra)
 
 
 def read_trace(stream: BinaryIO | Iterable[bytes]) -> tuple[Header, Iterator[Event]]:
@@ -499,11 +323,13 @@ def read_trace(stream: BinaryIO | Iterable[bytes]) -> tuple[Header, Iterator[Eve
         header = _header(_decode(first, 1))
     except _Bad as e:
         raise TraceError(1, e.message, e.field) from None
-    return header, _events(lines)
+    return header, (_events(lines) if header.version == 1 else _events_v2(lines))
 
 
-def _events(lines: Iterator[bytes]) -> Iterator[Event]:
-    """Generator behind :func:`read_trace`: validate and yield events from line 2 on."""
+def _events(lines: Iterator[bytes], one=None) -> Iterator[Event]:
+    """Generator behind :func:`read_trace`: validate and yield events from line 2 on,
+    each made by ``one(obj, lineno, introduced)`` (version 1's :func:`_event` unless given)."""
+    one = one or _event
     introduced: dict[str, int] = {}  # socket name -> line that introduced it
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     lineno = 1
@@ -518,25 +344,75 @@ def _events(lines: Iterator[bytes]) -> Iterator[Event]:
         try:
             if type(obj) is not dict:
                 raise _Bad(f"an event must be a JSON object, got {_kind(obj)}")
-            ev = obj.get("ev")
-            if ev == "call":
-                event = _call(obj, lineno)
-                _names(event, introduced)
-            elif ev == "state":
-                event = _state(obj, lineno)
-                if event.sock not in introduced:
-                    raise _unintroduced(event.sock)
-            elif isinstance(ev, str) and ev.startswith("x-"):
-                if ev in _CHECKED_X:
-                    _CHECKED_X[ev](obj, introduced)
-                event = Extension(lineno, ev, obj)
-            elif "ev" not in obj:
-                raise _Bad("missing field 'ev'", "ev")
-            else:
-                raise _Bad(f"unknown ev {_show(ev)} (expected \"call\", \"state\" or an \"x-\" extension)", "ev")
+            event = one(obj, lineno, introduced)
         except _Bad as e:
             raise TraceError(lineno, e.message, e.field) from None
         yield event
+
+
+def _event(obj: dict, lineno: int, introduced: dict[str, int]) -> Event:
+    """One event of a version-1 trace."""
+    ev = obj.get("ev")
+    if ev == "call":
+        event = _call(obj, lineno)
+        _names(event, introduced)
+        return event
+    if ev == "state":
+        event = _state(obj, lineno)
+        if event.sock not in introduced:
+            raise _unintroduced(event.sock)
+        return event
+    return _other(obj, ev, lineno, introduced)
+
+
+def _other(obj: dict, ev: Any, lineno: int, introduced: dict[str, int]) -> Extension:
+    """An ``x-`` event (checked if it is one this project writes), else the error for ``ev``."""
+    if isinstance(ev, str) and ev.startswith("x-"):
+        if ev in _CHECKED_X:
+            _CHECKED_X[ev](obj, introduced)
+        return Extension(lineno, ev, obj)
+    if "ev" not in obj:
+        raise _Bad("missing field 'ev'", "ev")
+    raise _Bad(f"unknown ev {_show(ev)} (expected \"call\", \"state\" or an \"x-\" extension)", "ev")
+
+
+def _events_v2(lines: Iterator[bytes]) -> Iterator[Event]:
+    """:func:`_events` for a version-2 trace: its calls (tcpconform.check.trace_v2),
+    times that never go back, and the names ``dup`` and ``poll`` use."""
+    last = [0.0]
+    state_keys = _STATE_KEYS | trace_v2.COMMON
+
+    def one(obj: dict, lineno: int, introduced: dict[str, int]) -> Event:
+        ev = obj.get("ev")
+        if ev == "call":
+            event = trace_v2.call(obj, lineno)
+            for other in trace_v2.names(event, introduced):
+                if other not in introduced:
+                    raise _unintroduced(other)
+            _names(event, introduced)
+            t = event.t
+        elif ev == "state":
+            t, _t0 = trace_v2.common(obj)
+            if "t0" in obj:
+                raise _Bad("state: unexpected field 't0'", "t0")
+            event = _state({k: v for k, v in obj.items() if k not in trace_v2.COMMON}, lineno)
+            if t is not None:
+                event = State(lineno, event.sock, event.state, t)
+            for key in obj:
+                if key not in state_keys and not key.startswith("x-"):
+                    raise _Bad(f"state: unexpected field {_quote(key)}", key)
+            if event.sock not in introduced:
+                raise _unintroduced(event.sock)
+        else:
+            event = _other(obj, ev, lineno, introduced)
+            t = trace_v2.number(obj, "t", required=False) if "t" in obj else None
+        if t is not None:
+            if t < last[0]:
+                raise _Bad(f"field 't' goes back in time: {t:g} after {last[0]:g}", "t")
+            last[0] = t
+        return event
+
+    return _events(lines, one)
 
 
 # ---------------------------------------------------------------------------
@@ -622,7 +498,7 @@ def _names(call: Call, introduced: dict[str, int]) -> None:
         raise _unintroduced(sock)
     if call.new is not None:
         if call.new in introduced:
-            raise _Bad(f"accept: name {_quote(call.new)} in 'new' was already introduced at line "
+            raise _Bad(f"{call.op}: name {_quote(call.new)} in 'new' was already introduced at line "
                        f"{introduced[call.new]}", "new")
         introduced[call.new] = call.line
 
@@ -631,10 +507,10 @@ def _names(call: Call, introduced: dict[str, int]) -> None:
 # Writing traces
 # ---------------------------------------------------------------------------
 
-def trace_header(**fields: Any) -> dict:
-    """The header object (line 1): ``{"trace": 1}`` and the fields given
-    (``profile``, ``world``, ``meta``), in the order given."""
-    return {"trace": 1, **fields}
+def trace_header(version: int = 1, **fields: Any) -> dict:
+    """The header object (line 1): ``{"trace": version}`` and the fields given
+    (``profile``, ``world``, ``meta``; in version 2 also ``stack``, ``sysctl``), in the order given."""
+    return {"trace": version, **fields}
 
 
 def call_event(sock: str, op: str, ret: str = "ok", args: dict | None = None, **fields: Any) -> dict:

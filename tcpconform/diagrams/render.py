@@ -11,7 +11,9 @@ install.
 ``conform diagram [--out DIR]`` writes, into ``docs/diagrams/`` by default:
 
 * ``tcp-states``   — the states and transitions, in the manner of RFC 9293 Fig. 5;
-* ``socket-calls`` — per state, what each call returns;
+* ``socket-calls`` — per state, what each call returns (the nine of version 1
+  and those version 2 adds);
+* ``socket-readiness`` — per state, what poll() reports;
 * ``seq-handshake``, ``seq-accept-queue``, ``seq-data-partial-reads``,
   ``seq-close`` — sequence charts of scripted model runs.
 
@@ -303,7 +305,7 @@ def states_diagram(profile: str = "linux", cases: Sequence = rules.CASES) -> str
 
 # --------------------------------------------------------------------------
 # The call table
-CALL_OPS = tuple(op for op in vocab.CALLS if op != "socket")
+CALL_OPS = tuple(op for op in vocab.ALL_CALLS if op not in ("socket", "poll"))
 
 
 def _ret_text(ret: str) -> str:
@@ -366,6 +368,36 @@ def calls_dot(profile: str = "linux", cases: Sequence = rules.CASES) -> str:
         f"  graph{attrs(label=f'What each call returns, per TCP state — {profile} profile, derived from tcpconform/model/rules.py', labelloc='t', fontname=FONT, fontsize='16', bgcolor='white', pad='0.3')};",
         f"  node{attrs(fontname=FONT, fontsize='11')};",
         f"  calls{attrs(shape='plaintext', label=label)};",
+        "}",
+    ]) + "\n"
+
+
+def readiness_dot(profile: str = "linux", cases: Sequence = rules.CASES) -> str:
+    """Per state, what poll() reports (tcpconform.model.rules.POLL_RULES): the
+    events that must be reported, and those that may, for the state's usual
+    socket and, where the rules reach them, with bytes unread, a pending error
+    or a connection queued."""
+    table = mgraph.readiness_table(profile, cases)
+    rows = ['<TR><TD BGCOLOR="#dddddd"><B>state</B></TD><TD BGCOLOR="#dddddd"><B>situation</B></TD>'
+            '<TD BGCOLOR="#dddddd"><B>poll() reports</B></TD><TD BGCOLOR="#dddddd"><B>may also report</B></TD></TR>']
+    for st in vocab.STATES:
+        for i, (label, must, may) in enumerate(table.get(st, [])):
+            name = f'<TD ALIGN="LEFT" ROWSPAN="{len(table[st])}"><B>{h(st)}</B></TD>' if i == 0 else ""
+            rows.append(f'<TR>{name}<TD ALIGN="LEFT">{h(label or "usual")}</TD>'
+                        f'<TD BGCOLOR="{"#d9f0d3" if must else "#eeeeee"}">{h(" ".join(must) or "nothing")}</TD>'
+                        f'<TD BGCOLOR="{"#fdf1c7" if may else "#ffffff"}">{h(" ".join(may) or "—")}</TD></TR>')
+    key = ('<TR><TD COLSPAN="4" ALIGN="LEFT" BALIGN="LEFT"><FONT POINT-SIZE="10">'
+           'A level-triggered poll reports exactly these, of the events asked for (ERR and HUP always); '
+           'an edge-triggered epoll only ever reports events of the two columns.<BR/>'
+           'A descriptor that is not open reports NVAL.  OUT "may": the model does not know whether the '
+           'send buffer has room while the peer has not read what was sent.</FONT></TD></TR>')
+    label = HTML('<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="5" COLOR="#999999">'
+                 + "".join(rows) + key + "</TABLE>")
+    return "\n".join([
+        "digraph socket_readiness {",
+        f"  graph{attrs(label=f'What poll() reports, per TCP state — {profile} profile, derived from tcpconform/model/rules.py', labelloc='t', fontname=FONT, fontsize='16', bgcolor='white', pad='0.3')};",
+        f"  node{attrs(fontname=FONT, fontsize='11')};",
+        f"  readiness{attrs(shape='plaintext', label=label)};",
         "}",
     ]) + "\n"
 
@@ -1108,6 +1140,7 @@ def _chunks(text: str, width: int) -> list[str]:
 DIAGRAMS: dict[str, Callable[[], str]] = {
     "tcp-states": states_diagram,
     "socket-calls": calls_dot,
+    "socket-readiness": readiness_dot,
     **{name: (lambda f=f, name=name: seq_dot(f(), name.replace("-", "_"))) for name, f in SEQUENCES.items()},
 }
 FORMATS = ("svg", "png")

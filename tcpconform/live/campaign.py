@@ -51,7 +51,9 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
+from tcpconform.check import descriptors
 from tcpconform.check.plain import PlainSearch
+from tcpconform.check.search import Run, clock_for
 from tcpconform.check.verdict import beyond_search
 from tcpconform.check.trace import Call, TraceError, event_line, format_addr, parse_addr, read_trace
 from tcpconform.live import campaign_report, outdir
@@ -59,6 +61,7 @@ from tcpconform.live.campaign_report import CampaignReport, Progress, Started
 from tcpconform.live.observers import ObserverSpec, worker_specs
 from tcpconform.live.pool import Interrupted, Worker, run_workers
 from tcpconform.live.recorder import Recorder, ScenarioError, ScenarioTimeout
+from tcpconform.live.recorder_v2 import RecorderV2
 from tcpconform.model import system, vocab
 from tcpconform.model.system import ModelError
 
@@ -73,7 +76,19 @@ SOCKET_SLOTS = ("L", "c0", "c1", "c2")
 """Where a program's sockets live: a listener ``L`` and clients ``c0``..``c2``."""
 # op codes 0..15 -> kind of action; repeats weight the draw (hypothesis shrinks towards 0 = socket)
 OP_TABLE = ("socket", "serve", "dial", "accept", "send", "recv", "close", "shutdown",
-            "bind", "listen", "connect", "dial", "accept", "send", "recv", "close")
+            "bind", "listen", "connect", "dial", "accept", "send", "recv", "close",
+            # the calls version 2 of the trace format adds (V2_CALLS)
+            "poll", "getopt", "setopt", "setnb", "names", "peek", "ioctl", "disconnect", "dup")
+# What each version-2 action may do, by its argument ``y``: options to set and read, queue sizes asked.
+SET_OPTIONS = (("SOL_SOCKET", "SO_REUSEADDR", 1), ("SOL_SOCKET", "SO_KEEPALIVE", 1),
+               ("IPPROTO_TCP", "TCP_NODELAY", 1), ("SOL_SOCKET", "SO_LINGER", (1, 0)),
+               ("SOL_SOCKET", "SO_RCVBUF", 4096), ("SOL_SOCKET", "SO_REUSEPORT", 1),
+               ("IPPROTO_TCP", "TCP_KEEPCNT", 0), ("SOL_SOCKET", "SO_LINGER", (1, 1)))
+GET_OPTIONS = (("SOL_SOCKET", "SO_ERROR"), ("SOL_SOCKET", "SO_ACCEPTCONN"), ("SOL_SOCKET", "SO_REUSEADDR"),
+               ("SOL_SOCKET", "SO_RCVBUF"), ("IPPROTO_TCP", "TCP_NODELAY"), ("SOL_SOCKET", "SO_ERROR"),
+               ("SOL_SOCKET", "SO_LINGER"), ("SOL_SOCKET", "SO_TYPE"))
+IOCTLS = ("FIONREAD", "SIOCOUTQ", "FIONREAD", "SIOCOUTQNSD")
+POLL_EVENTS = ["IN", "OUT", "RDHUP", "PRI", "ERR", "HUP"]
 SEND_SIZES = (5, 1, 1000, 0, 6000)
 RECV_SIZES = (100, 1, 7, 8192)
 BACKLOGS = (1, 0, 2, 8)
@@ -86,7 +101,7 @@ SHRINK_BUDGET = 400
 """Most replays spent shrinking one divergence."""
 CONNECTED_STATES = frozenset({"SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
                               "CLOSE_WAIT", "CLOSING", "LAST_ACK"})
-SLEEPY_OPS = frozenset({"connect", "accept", "send", "recv"})
+SLEEPY_OPS = frozenset({"connect", "accept", "send", "recv", "peek"})
 CONNECT_RETS = ("ok", "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ETIMEDOUT", "EPIPE",
                 "EISCONN", "EALREADY", "EINVAL")
 
@@ -140,6 +155,8 @@ class LiveFeed:
         first = event_line(header).encode() + b"\n"
         self._lines = _Lines(first)
         self.parsed_header, self._events = read_trace(self._lines)
+        self.descriptors = descriptors.Descriptors() if self.parsed_header.version == 2 else None
+        self.run = Run(checker, clock=clock_for(self.parsed_header)) if checker is not None else None
         self.lines: list[str] = []  # event lines fed so far (JSON text)
         self.verdict: Any = None
 
@@ -153,13 +170,12 @@ class LiveFeed:
             ev = next(self._events)
             if self.checker is None:
                 continue
-            try:
-                bad = self.checker.feed(ev)
-            except (ModelError, MemoryError) as e:
-                bad = beyond_search(ev.line, e, self.checker.events)
-            if bad is not None:
-                self.verdict = bad
-                return bad
+            model_events = self.descriptors.rewrite([ev]) if self.descriptors is not None else [ev]
+            for mev in model_events:
+                bad = self.run.feed(mev)   # a search bound met: the undecided verdict
+                if bad is not None:
+                    self.verdict = bad
+                    return bad
         return None
 
     def trace_text(self) -> str:
@@ -238,6 +254,7 @@ class Interpreter:
         self.visible: dict[str, str] = {}  # port -> the name it was first seen on, in order
         self.connected: set[str] = set()  # names on which a connect started
         self.verdict: Any = None  # the divergence, once found
+        self.dups = 0
 
     def run(self, program: Iterable) -> None:
         """Carry out every action until the end or the first divergence."""
@@ -311,7 +328,31 @@ class Interpreter:
             return self._call("recv", name, RECV_SIZES[y % len(RECV_SIZES)])
         if kind == "shutdown":
             return self._call("shutdown", name, HOWS[y % len(HOWS)])
-        return self._call("close", name, y % 4 == 3)
+        if kind == "close":
+            return self._call("close", name, y % 4 == 3)
+        return self._v2(kind, name, names, y)
+
+    def _v2(self, kind: str, name: str, names: list[str], y: int) -> bool:
+        """The calls version 2 adds: none of them sleeps (poll has no timeout)."""
+        if kind == "poll":
+            watched = [name] + [n for n in names if n != name][:y % 3]
+            return self._call("poll", name, [(n, POLL_EVENTS) for n in watched])
+        if kind == "getopt":
+            return self._call("getopt", name, GET_OPTIONS[y % len(GET_OPTIONS)])
+        if kind == "setopt":
+            return self._call("setopt", name, SET_OPTIONS[y % len(SET_OPTIONS)])
+        if kind == "setnb":
+            return self._call("setnb", name, y % 2 == 0)
+        if kind == "names":
+            return self._call("getsockname" if y % 2 == 0 else "getpeername", name, None)
+        if kind == "peek":
+            return self._call("peek", name, RECV_SIZES[y % len(RECV_SIZES)])
+        if kind == "ioctl":
+            return self._call("ioctl", name, IOCTLS[y % len(IOCTLS)])
+        if kind == "disconnect":
+            return self._call("disconnect", name, None)
+        self.dups += 1
+        return self._call("dup", name, f"{name}+{self.dups}")
 
     def _serve(self, y: int) -> bool:
         """A listener on slot ``L``: socket, bind to a kernel-chosen port, listen."""
@@ -377,11 +418,14 @@ class Interpreter:
 
     def _call(self, op: str, name: str, arg: Any, ref: str | None = None) -> bool:
         if op in SLEEPY_OPS and self.checker is not None and not self.rec.is_nonblocking(name):
-            if may_block(self.checker, _probe(op, name, arg)):
+            probe = _probe(op, name, arg)
+            if self.feed.descriptors is not None:
+                probe = replace(probe, sock=self.feed.descriptors.key_of(name))
+            if may_block(self.checker, probe):
                 self.skipped += 1
                 return False
         start = len(self.rec.events)
-        event = getattr(self.rec, op)(name, arg)
+        event = do(self.rec, op, name, arg)
         self.calls.append((op, name, ("@", ref) if ref is not None else arg))
         self._saw(event)
         if op == "connect" and event["ret"] in ("ok", "EINPROGRESS"):
@@ -403,12 +447,33 @@ class Interpreter:
             raise _Stop()
 
 
+def do(rec: Any, op: str, name: str, arg: Any) -> dict[str, Any]:
+    """Make call ``op`` on ``rec`` (a RecorderV2) with the interpreter's one argument."""
+    if op == "poll":
+        return rec.poll(arg, timeout=0)
+    if op == "getopt":
+        return rec.getopt(name, *arg)
+    if op == "setopt":
+        return rec.setopt(name, *arg)
+    if op == "setnb":
+        return rec.set_nonblock(name, bool(arg))
+    if op in ("getsockname", "getpeername", "disconnect"):
+        return getattr(rec, op)(name)
+    if op == "peek":
+        return rec.recv(name, arg, flags=["PEEK"])
+    if op == "ioctl":
+        return rec.ioctl(name, arg)
+    return getattr(rec, op)(name, arg)
+
+
 def _probe(op: str, name: str, arg: Any) -> Call:
     """A call event standing for the call about to be made (its outcome unknown)."""
     if op == "connect":
         return Call(0, name, op, "ok", addr=parse_addr(arg))
     if op == "accept":
         return Call(0, name, op, "ok", new="\x00probe")
+    if op == "peek":
+        return Call(0, name, "recv", "ok", length=arg, args=(("flags", ("PEEK",)),))
     return Call(0, name, op, "ok", length=arg)
 
 
@@ -442,8 +507,8 @@ def run_program(program: list, *, fresh: Callable[[], Any] = lambda: None, meta:
     """Run one program on the live stack (after ``fresh()``, e.g. a new namespace), checking
     every event as it is recorded. Every descriptor is closed before returning."""
     fresh()
-    rec = Recorder("random", watchdog=watchdog, netstat=netstat, observers=observers,
-                   number_in_worker=number_in_worker)
+    rec = RecorderV2("random", watchdog=watchdog, netstat=netstat, observers=observers,
+                     number_in_worker=number_in_worker)
     header = rec.header()
     header["meta"].update(meta or {})
     header["meta"]["program"] = [list(a) for a in program]
@@ -485,7 +550,7 @@ def replay_calls(calls: list, *, fresh: Callable[[], Any] = lambda: None, watchd
                  netstat: bool = False) -> Recorder:
     """Make the calls of a previous run again (recorded, not checked); for benchmarks."""
     fresh()
-    with Recorder("replay", watchdog=watchdog, netstat=netstat) as rec:
+    with RecorderV2("replay", watchdog=watchdog, netstat=netstat) as rec:
         for op, name, arg in calls:
             if isinstance(arg, (list, tuple)) and len(arg) == 2 and arg[0] == "@":
                 local = rec.known_local(arg[1])
@@ -495,7 +560,7 @@ def replay_calls(calls: list, *, fresh: Callable[[], Any] = lambda: None, watchd
             if op == "socket":
                 rec.socket(name, nonblock=bool(arg))
             else:
-                getattr(rec, op)(name, arg)
+                do(rec, op, name, arg)
     return rec
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tcpconform.check.explain import Explainer, Step
-from tcpconform.check.search import Run, engine_for, no_cyclic_gc
+from tcpconform.check.search import Run, engine_for, no_cyclic_gc, clock_for
 from tcpconform.check.trace import TraceError, read_trace
 
 __all__ = ["TraceCheck", "check_recorded"]
@@ -61,8 +61,8 @@ def check_recorded(text: str, *, explain: bool = False, keep_events: bool = Fals
     try:
         header, events = read_trace(io.BytesIO(text.encode()))
         engine, events = engine_for(header, events, memoised=not explain)
-        verdict = Run(engine)
-        coverage = Run(engine_for(header, (), coverage=True)[0])
+        verdict = Run(engine, clock=clock_for(header))
+        coverage = Run(engine_for(header, (), coverage=True)[0], clock=clock_for(header))
         with no_cyclic_gc():
             for ev in events:
                 if keep_events:

@@ -97,14 +97,21 @@ class ScenarioTimeout(ScenarioError):
 
 def _parse_addr(text: str) -> tuple[str, int]:
     """``"127.0.0.1:5"`` -> ``("127.0.0.1", 5)`` (the trace's :func:`parse_addr`); refuses
-    anything but an IPv4 loopback address."""
+    anything but a loopback address (IPv4, or IPv6 ``::1``, or the IPv6 wildcard ``::``)."""
     try:
         ip, port = parse_addr(text)
     except ValueError as e:
         raise ScenarioError(str(e)) from None
-    if ":" in ip or not ipaddress.ip_address(ip).is_loopback:
-        raise ScenarioError(f"only IPv4 loopback addresses may be used, got {text!r}")
+    if ip != "::" and not ipaddress.ip_address(ip).is_loopback:
+        raise ScenarioError(f"only loopback addresses may be used, got {text!r}")
     return ip, port
+
+
+def _for_family(sock: socket.socket, addr: tuple[str, int]) -> tuple[str, int]:
+    """An IPv4 address as an IPv6 socket reaches it: IPv4-mapped (``::ffff:a.b.c.d``)."""
+    if sock.family == socket.AF_INET6 and ":" not in addr[0]:
+        return (f"::ffff:{addr[0]}", addr[1])
+    return addr
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +186,7 @@ def diag_dump(sport: int = 0) -> list[DiagEntry]:
 # ---------------------------------------------------------------------------
 
 @dataclass
-class _Entry:
+class Entry:
     """What the recorder knows of one trace name."""
 
     name: str
@@ -197,6 +204,8 @@ class _Entry:
 class Recorder:
     """Make socket calls on loopback and record them as trace events.
 
+    ``VERSION``: the trace format it writes (1; 2 for tcpconform.live.recorder_v2).
+
     ``auto_observe`` (default true): after every call, observe every name
     whose state can still change (see :meth:`observe_live`). ``netstat``
     (default false): after every call (and its states), append an
@@ -206,6 +215,8 @@ class Recorder:
     number within its worker process, picks its window of the worker's ports.
     """
 
+    VERSION = 1
+
     def __init__(self, scenario: str | None = None, *, auto_observe: bool = True,
                  watchdog: float = WATCHDOG_SECONDS, netstat: bool = False,
                  observers: ObserverSpec | None = None, number_in_worker: int = 0) -> None:
@@ -214,7 +225,7 @@ class Recorder:
         self.watchdog = watchdog
         self.record_netstat = netstat
         self.events: list[dict[str, Any]] = []
-        self._names: dict[str, _Entry] = {}
+        self._names: dict[str, Entry] = {}
         self._use_alarm = threading.current_thread() is threading.main_thread()
         # observers (tcpconform.live.observers): when each name was introduced, and each
         # connect call's time span, to name the tracepoint's state changes
@@ -287,19 +298,23 @@ class Recorder:
 
     # -- calls ---------------------------------------------------------------
 
-    def socket(self, name: str, nonblock: bool = False) -> dict[str, Any]:
+    def socket(self, name: str, nonblock: bool = False, family: str = "inet") -> dict[str, Any]:
+        """socket(); ``family`` "inet6" only in a version-2 recording (version 1 cannot say it)."""
         if not name or name in self._names:
             raise ScenarioError(f"socket name {name!r} is empty or already used")
-        fields: dict[str, Any] = {"nonblock": True} if nonblock else {}
+        if family != "inet" and self.VERSION == 1:
+            raise ScenarioError("an IPv6 socket needs a version-2 recording (tcpconform.live.recorder_v2)")
+        fields: dict[str, Any] = {"family": family} if family != "inet" else {}
+        fields.update({"nonblock": True} if nonblock else {})
         kind = socket.SOCK_STREAM | (socket.SOCK_NONBLOCK if nonblock else 0)
         try:
-            sock = socket.socket(socket.AF_INET, kind, socket.IPPROTO_TCP)
+            sock = socket.socket(socket.AF_INET6 if family == "inet6" else socket.AF_INET, kind, socket.IPPROTO_TCP)
         except OSError as e:
-            return self._record(name, "socket", fields, _errname(e), {})
+            return self._record(name, "socket", fields, errname(e), {})
         # Python-level timeouts are emulated with poll() on a non-blocking
         # descriptor, which would change what the kernel sees: never use them.
         sock.setblocking(not nonblock)
-        self._names[name] = _Entry(name, sock, nonblock)
+        self._names[name] = Entry(name, sock, nonblock)
         self._born[name] = time.monotonic_ns()
         if not nonblock and not self._use_alarm:
             self._set_timeouts(name)
@@ -307,11 +322,11 @@ class Recorder:
 
     def bind(self, name: str, addr: str) -> dict[str, Any]:
         entry, sock = self._open(name)
-        target = _parse_addr(addr)
+        target = _for_family(sock, _parse_addr(addr))
         try:
             sock.bind(target)
         except OSError as e:
-            return self._record(name, "bind", {"addr": addr}, _errname(e), {})
+            return self._record(name, "bind", {"addr": addr}, errname(e), {})
         entry.local = format_addr(sock.getsockname())
         entry.conn = None  # the descriptor starts afresh: its name no longer denotes an old connection
         return self._record(name, "bind", {"addr": addr}, "ok", {"local": entry.local})
@@ -329,14 +344,14 @@ class Recorder:
                 # the call picked a new port before failing (Linux 6.18): the descriptor's
                 # socket started afresh, and a connection left in TIME_WAIT has no name now
                 entry.conn = None
-            return self._record(name, "listen", {"backlog": backlog}, _errname(e), {})
+            return self._record(name, "listen", {"backlog": backlog}, errname(e), {})
         entry.local = format_addr(sock.getsockname())
         entry.conn = None  # a listener is no connection; an old one left behind is nameless
         return self._record(name, "listen", {"backlog": backlog}, "ok", {})
 
     def connect(self, name: str, addr: str) -> dict[str, Any]:
         entry, sock = self._open(name)
-        target = _parse_addr(addr)
+        target = _for_family(sock, _parse_addr(addr))
         before = sock.getsockname()  # a bound socket's address, kept for a connect that fails
         t0 = time.monotonic_ns()
         with self._guard(entry):
@@ -344,7 +359,7 @@ class Recorder:
                 sock.connect(target)
                 ret = "ok"
             except OSError as e:
-                ret = _errname(e)
+                ret = errname(e)
         self._connects.append((name, t0, time.monotonic_ns(), format_addr(target)))
         self._timed_out(entry, "connect", ret, "EINPROGRESS")
         result: dict[str, Any] = {}
@@ -373,13 +388,13 @@ class Recorder:
                 new, peer = sock.accept()
                 ret = "ok"
             except OSError as e:
-                ret = _errname(e)
+                ret = errname(e)
         self._timed_out(entry, "accept", ret, "EAGAIN")
         if ret != "ok":
             return self._record(listener, "accept", {}, ret, {})
         new.setblocking(True)  # accept() never passes O_NONBLOCK on; make Python agree
         local = format_addr(new.getsockname())
-        child = _Entry(new_name, new, False, local=local, conn=(local, format_addr(peer)))
+        child = Entry(new_name, new, False, local=local, conn=(local, format_addr(peer)))
         self._names[new_name] = child
         self._born[new_name] = time.monotonic_ns()
         if not self._use_alarm:
@@ -401,7 +416,7 @@ class Recorder:
                 n = call(sock)
                 ret = "ok"
             except OSError as e:
-                ret = _errname(e)
+                ret = errname(e)
         self._timed_out(entry, op, ret, "EAGAIN")
         return self._record(name, op, {"len": length}, ret, {"n": n} if ret == "ok" else {})
 
@@ -413,7 +428,7 @@ class Recorder:
             sock.shutdown(_SHUT[how])
             ret = "ok"
         except OSError as e:
-            ret = _errname(e)
+            ret = errname(e)
         return self._record(name, "shutdown", {"how": how}, ret, {})
 
     def close(self, name: str, linger0: bool = False) -> dict[str, Any]:
@@ -423,11 +438,16 @@ class Recorder:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self._refresh_conn(entry)
         entry.sock, entry.closed = None, sock
+        t0 = time.monotonic_ns()
         try:
             sock.close()
             ret = "ok"
         except OSError as e:
-            ret = _errname(e)
+            ret = errname(e)
+        if name in self._listened:
+            # a listener's LISTEN -> CLOSED during this call is its own, even where
+            # another listener shares its address (SO_REUSEPORT)
+            self._connects.append((name, t0, time.monotonic_ns(), "0.0.0.0:0"))
         return self._record(name, "close", {"linger0": True} if linger0 else {}, ret, {})
 
     def call_closed(self, name: str, op: str, **args: Any) -> dict[str, Any]:
@@ -465,7 +485,7 @@ class Recorder:
         try:
             do()
         except OSError as e:
-            return self._record(name, op, fields, _errname(e), {})
+            return self._record(name, op, fields, errname(e), {})
         raise ScenarioError(f"{op} on descriptor -1 succeeded")
 
     # -- options and extension events -----------------------------------------
@@ -612,13 +632,13 @@ class Recorder:
 
     # -- internals ---------------------------------------------------------------
 
-    def _entry(self, name: str) -> _Entry:
+    def _entry(self, name: str) -> Entry:
         try:
             return self._names[name]
         except KeyError:
             raise ScenarioError(f"socket {name!r} was never introduced") from None
 
-    def _open(self, name: str) -> tuple[_Entry, socket.socket]:
+    def _open(self, name: str) -> tuple[Entry, socket.socket]:
         entry = self._entry(name)
         if entry.sock is None:
             raise ScenarioError(f"socket {name!r} is closed; no call may be made on it")
@@ -686,7 +706,7 @@ class Recorder:
                 entry.ended_ns = time.monotonic_ns()  # no later state change is its connection's
         self.events.append(state_event(name, state))
 
-    def _states(self, entries: list[_Entry]) -> dict[str, str]:
+    def _states(self, entries: list[Entry]) -> dict[str, str]:
         """States of ``entries``: TCP_INFO for open descriptors, one sock_diag dump for the rest."""
         out: dict[str, str] = {}
         table: dict[tuple[str, str], str] | None = None
@@ -722,7 +742,7 @@ class Recorder:
         their cookies."""
         return {(d.local, d.peer): (d.state, d.cookie) for d in diag_dump() if d.inode == 0}
 
-    def _refresh_conn(self, entry: _Entry) -> None:
+    def _refresh_conn(self, entry: Entry) -> None:
         """Before close: re-read the connection's addresses (getpeername fails once it is CLOSE)."""
         sock = entry.sock
         assert sock is not None
@@ -735,7 +755,7 @@ class Recorder:
         entry.conn = (local, peer)
 
     @contextmanager
-    def _guard(self, entry: _Entry) -> Iterator[None]:
+    def _guard(self, entry: Entry) -> Iterator[None]:
         """Abandon a blocking call after ``self.watchdog`` seconds (SIGALRM)."""
         if entry.nonblock or not self._use_alarm:
             yield
@@ -763,7 +783,7 @@ class Recorder:
             sock.setsockopt(socket.SOL_SOCKET, number, value)
             self.events.append({"ev": "x-sockopt", "sock": name, "opt": opt, "value": self.watchdog})
 
-    def _timed_out(self, entry: _Entry, op: str, ret: str, timeout_errno: str) -> None:
+    def _timed_out(self, entry: Entry, op: str, ret: str, timeout_errno: str) -> None:
         """Off the main thread, a blocking call failing with EAGAIN/EINPROGRESS means SO_*TIMEO expired."""
         if not self._use_alarm and not entry.nonblock and ret == timeout_errno:
             raise ScenarioTimeout(f"blocking {op} on {entry.name!r} did not return within "
@@ -781,7 +801,7 @@ def _ioctl_int(fd: int, request: int) -> int | None:
         return None
 
 
-def _errname(e: OSError) -> str:
+def errname(e: OSError) -> str:
     if e.errno is None:
         raise e
     return errno.errorcode.get(e.errno, f"E{e.errno}")

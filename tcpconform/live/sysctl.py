@@ -38,3 +38,17 @@ def setting(rec, name: str, value: int) -> Iterator[None]:
     finally:
         path.write_text(f"{old}\n")
         rec.events.append({"ev": "x-sysctl", "name": f"net.ipv4.{name}", "value": int(old)})
+
+
+def read(name: str) -> int | list[int] | None:
+    """The value of a setting by its sysctl name (``net.ipv4.tcp_fin_timeout``), or None if unreadable."""
+    path = Path("/proc/sys") / name.replace(".", "/")
+    try:
+        words = path.read_text().split()
+    except OSError:
+        return None
+    try:
+        nums = [int(w) for w in words]
+    except ValueError:
+        return None
+    return nums[0] if len(nums) == 1 else nums

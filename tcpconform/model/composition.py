@@ -34,10 +34,13 @@ class Fact:
 
 # ---------------------------------------------------------------------------
 # The request sock
-REQUEST_SOCK_FIELDS: dict = {**rules.INITIAL, **rules.REQ}
+REQUEST_SOCK_FIELDS: dict = {**rules.INITIAL, **rules.REQ, "role": "active"}
 """A request sock's fields, except those it takes from its listener: passive
 SYN_RECEIVED with no descriptor (``rules.REQ``, what the table's request-sock
-cases test), otherwise as ``socket()`` makes an endpoint."""
+cases test), otherwise as ``socket()`` makes an endpoint — but for its role
+history: the socket accept() hands over counts as once connected, as a
+client's does (Linux 6.18: after connect(AF_UNSPEC) it may connect again but
+not listen [E] evidence/kernel-repro/v2/REPORT.md K)."""
 
 FROM_LISTENER: tuple[str, ...] = ("bound", "rdsh", "wrsh")
 """The fields a request sock takes from its listener: it is bound as the
@@ -117,7 +120,7 @@ def outside_child(listener: Endpoint) -> Endpoint:
     """In an open world, the connection an outside peer completed with
     ``listener`` that waits in its accept queue (seen first at ``accept()``)."""
     from tcpconform.model.semantics import INITIAL
-    return INITIAL._replace(st="ESTABLISHED", fd="none", bound=listener.bound)
+    return INITIAL._replace(st="ESTABLISHED", fd="none", bound=listener.bound, role=REQUEST_SOCK_FIELDS["role"])
 
 
 def made_from(ep: Endpoint) -> list[Endpoint]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tcpconform.model import rules, vocab
+from tcpconform.model import options, rules, vocab
 from tcpconform.model.table import Case, Outcome
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
@@ -50,6 +50,8 @@ def _outcome(o: Outcome) -> str:
         parts.append("; passes through " + ",".join(o.via))
     if o.tags:
         parts.append("; " + ", ".join(o.tags))
+    if o.value:
+        parts.append(f"; returns {o.value}")
     if set(o.profiles) != set(vocab.PROFILES):
         parts.append(f"[{'/'.join(sorted(o.profiles))}]")
     return " ".join(parts).replace(" ;", ";")
@@ -91,6 +93,33 @@ def render(cases=rules.CASES) -> str:
             only = f" [{'/'.join(sorted(c.profiles))}]" if set(c.profiles) != set(vocab.PROFILES) else ""
             out.append(f"| `{c.id}`{only} | {c.what if kind != 'seg' else 'segment'} | {_esc(_guard(c.when))} "
                        f"| {outs} | {_esc(c.source)} | {_esc(c.note)} |")
+    out += ["", "## Readiness: what poll() reports", "",
+            "A level-triggered poll reports exactly the events that must hold, of those asked for "
+            "(ERR, HUP and NVAL always), and may report those that may; an edge-triggered epoll reports "
+            "only events that may hold. A closed descriptor reports NVAL alone (`poll.nval`).", "",
+            "| event | must, when any of | may also, when any of | source |", "|---|---|---|---|"]
+    for r in rules.POLL_RULES:
+        must = "<br>".join(_esc(_guard(g)) for g in r.must) or "never"
+        may = "<br>".join(_esc(_guard(g)) for g in r.may) or "—"
+        out.append(f"| {r.event} | {must} | {may} | {_esc(r.source)} |")
+    out += ["", "## Socket options", "",
+            "What getsockopt reads back after setsockopt, what a fresh socket reads, whether an accepted "
+            "socket inherits it, and what the model does with it (tcpconform/model/options.py).", "",
+            "| option | level | read back | default | inherited | changes | source |",
+            "|---|---|---|---|---|---|---|"]
+    for o in options.OPTIONS:
+        default = "unknown (any)" if o.default is None else str(o.default)
+        out.append(f"| `{o.name}` | {o.level} | {o.readback} | {_esc(default)} | "
+                   f"{'yes' if o.inherited else 'no'} | {o.effect or 'timing only'} | {_esc(o.source)} |")
+    out += ["", "Ports shared despite a holder (bind and listen):", ""]
+    for effect, unless, src in options.SHARING:
+        extra = f", unless the holder is in {', '.join(unless)}" if unless else ""
+        out.append(f"* both sockets set {effect}{extra} — {src}")
+    out += ["", "## How long timers run (traces with times)", "",
+            "| timer | length | setting | default | source |", "|---|---|---|---|---|"]
+    for timer, (how, name, default, src) in rules.TIMER_LENGTHS.items():
+        length = "the setting, in seconds" if how == "seconds" else "at least r + 1 s for r retries"
+        out.append(f"| {timer} | {length} | {name or 'fixed'} | {default} | {_esc(src)} |")
     out += ["", "## RFC 9293 arcs no sockets API takes (drawn in the diagrams only)", "",
             "| rule | when | RFC | Linux |", "|---|---|---|---|"]
     for c in cases:

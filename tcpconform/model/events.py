@@ -45,6 +45,19 @@ class Call:
     how: str | None = None
     nonblock: bool = False
     linger0: bool = False
+    # Version 2: what else the call said, as sorted (key, value) pairs of
+    # hashable values (an option and its value, send/recv flags, poll's
+    # descriptors and results, ...; tcpconform.check.trace_v2 lists them), and
+    # when it returned (seconds since the trace's first event), if the trace says.
+    args: tuple = ()
+    t: float | None = None
+
+    def arg(self, key: str, default=None):
+        """The value of one of :attr:`args` (``default`` when absent)."""
+        for k, v in self.args:
+            if k == key:
+                return v
+        return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,7 @@ class State:
     line: int
     sock: str
     state: str
+    t: float | None = None
 
 
 def _slot_init(cls: type) -> type:

@@ -255,9 +255,9 @@ def call_table(profile: str = "linux", cases: Sequence[Case] = rules.CASES
         variants = [v for v in (rep._replace(nb=nb, rcvq=q) for nb in (False, True) for q in (0, 1))
                     if v in ex.reach]
         row: dict[str, list[str]] = {}
-        for op in vocab.CALLS:
-            if op == "socket":
-                continue
+        for op in vocab.ALL_CALLS:
+            if op in ("socket", "poll"):
+                continue  # poll: its own picture (readiness)
             trigger = "call:" + op
             rets: set[str] = set()
             for v in variants:
@@ -265,6 +265,36 @@ def call_table(profile: str = "linux", cases: Sequence[Case] = rules.CASES
                     rets.update(r.ret for r in semantics.step(v, trigger, profile, inputs, params, cases))
             row[op] = sorted(rets, key=ret_order)
         out[st] = row
+    return out
+
+
+def readiness_table(profile: str = "linux", cases: Sequence[Case] = rules.CASES) -> dict[str, list[tuple]]:
+    """For each state (its representative endpoint, :func:`representatives`, and
+    the same with unread bytes, a pending error, a queued connection where the
+    space reaches them), what poll() reports: ``(situation, must, may)`` with
+    the events of :data:`tcpconform.model.rules.POLL_RULES`."""
+    ex = space.explore(profile, cases)
+    out: dict[str, list[tuple]] = {}
+    for st, rep in representatives(profile, cases).items():
+        rows = []
+        variants = [("", rep, {})]
+        if st == "LISTEN":
+            variants.append(("a connection queued", rep, {"q_nonempty": True}))
+        busy = {"q_nonempty": False, "outstanding": True}
+        if semantics.poll_events(rep, busy) != semantics.poll_events(rep, {**busy, "outstanding": False}):
+            variants.append(("bytes sent the peer has not read", rep, {"outstanding": True}))
+        unread = rep._replace(rcvq=1)
+        if unread in ex.reach and st != "LISTEN":
+            variants.append(("bytes unread", unread, {}))
+        erred = next((e for e in ex.reach if e.st == st and e.fd == "open" and e.err != "NONE"), None)
+        if erred is not None:
+            variants.append((f"{erred.err} pending", erred, {}))
+        for label, ep, extra in variants:
+            inputs = {"q_nonempty": False, "outstanding": False, **extra}
+            must, may = semantics.poll_events(ep, inputs)
+            rows.append((label, tuple(e for e in vocab.POLL_EVENTS if e in must),
+                         tuple(e for e in vocab.POLL_EVENTS if e in may - must)))
+        out[st] = rows
     return out
 
 

@@ -36,7 +36,9 @@ Sources are cited as in ../shared/reference/linux-tcp-semantics.md:
 from __future__ import annotations
 
 from tcpconform.model import vocab
-from tcpconform.model.table import RELEASE, Case, case, out
+from typing import NamedTuple
+
+from tcpconform.model.table import RELEASE, Case, case, guard, out
 from tcpconform.model.vocab import RET_ERR, STATES, WAIT
 
 ALL = set(STATES)
@@ -81,8 +83,16 @@ def _badf(op: str) -> Case:
 
 def _wait(ret_nb: str = "EAGAIN", **kw) -> tuple:
     """A call that would sleep: EAGAIN (or EALREADY) when non-blocking, else
-    it blocks and returns later as if called again."""
-    return (out(ret_nb, when=dict(nb=True), **kw), out(WAIT, when=dict(nb=False), **kw))
+    it blocks and returns later as if called again — or a signal interrupts
+    its sleep: EINTR, with what the call did before sleeping kept (a
+    connect's SYN is out: the handshake goes on) (net/sock.h sock_intr_errno;
+    signal(7): socket calls are interrupted without SA_RESTART, or with a
+    timeout set) — or, with SO_RCVTIMEO/SO_SNDTIMEO set, its sleep runs out:
+    what a non-blocking call returns, with the same effects (sock.c
+    sock_rcvtimeo/sock_sndtimeo; a blocking connect() whose SO_SNDTIMEO runs
+    out returns EINPROGRESS and stays SYN_SENT [E] evidence/kernel-repro/v2 J)."""
+    return (out(ret_nb, when=dict(nb=True), **kw), out(WAIT, when=dict(nb=False), **kw),
+            out("EINTR", when=dict(nb=False, intr=True), **kw), out(ret_nb, when=dict(nb=False, timeo=True), **kw))
 
 
 CALL_CASES: list[Case] = [
@@ -92,6 +102,8 @@ CALL_CASES: list[Case] = [
 
     # ---- bind -----------------------------------------------------------
     _badf("bind"),
+    case("bind.family", "call:bind", dict(fammatch=False), out("EAFNOSUPPORT"),
+         source="af_inet.c __inet_bind: sin_family != AF_INET → -EAFNOSUPPORT [E] evidence/kernel-repro/v2 H"),
     case("bind.bound", "call:bind", dict(bound={"auto", "explicit"}), out("EINVAL"),
          source="af_inet.c __inet_bind: inet_num != 0 → -EINVAL [E] (bind twice)"),
     case("bind.state", "call:bind", dict(st=ALL - CLOSEDISH), out("EINVAL"),
@@ -139,6 +151,8 @@ CALL_CASES: list[Case] = [
 
     # ---- connect --------------------------------------------------------
     _badf("connect"),
+    case("connect.family", "call:connect", dict(fammatch=False), out("EAFNOSUPPORT"),
+         source="tcp_ipv4.c tcp_v4_connect: sin_family != AF_INET → -EAFNOSUPPORT [E] evidence/kernel-repro/v2 H"),
     case("connect.disconnecting", "call:connect", dict(ss="DISCONNECTING"), out("EINVAL"),
          source="af_inet.c __inet_stream_connect: switch (sock->state) default → -EINVAL [C]"),
     case("connect.connected", "call:connect", dict(ss="CONNECTED"),
@@ -230,6 +244,8 @@ CALL_CASES: list[Case] = [
     case("recv.listen", "call:recv", dict(st="LISTEN"),
          out("ENOTCONN", profiles=LINUX), out("ENOTCONN", profiles=POSIX), out("EINVAL", profiles=POSIX),
          source="tcp.c tcp_recvmsg_locked: TCP_LISTEN → -ENOTCONN [E] (S10)"),
+    case("recv.peek", "call:recv", dict(rcvq="pos", peek=True), out(n="upto_rcvq"),
+         source="tcp.c tcp_recvmsg_locked: MSG_PEEK copies without moving copied_seq (the bytes stay) [E]"),
     case("recv.data", "call:recv", dict(rcvq="pos"), out(n="upto_rcvq", rcvq="minus_n"),
          source="tcp.c tcp_recvmsg_locked: copy from sk_receive_queue (S9: one send may take several recvs)",
          note="INTERP: n may be less than what arrived, since arrivals between calls are not observed"),
@@ -314,6 +330,10 @@ CALL_CASES += [
 CLOSE_ALL = dict(fd="closed", rdsh=True, wrsh=True)
 CALL_CASES += [
     _badf("close"),
+    case("close.shared", "call:close", dict(last=False), out(),
+         source="fs/file_table.c fput: a socket is released (sock_close → inet_release → tcp_close) only when "
+                "the last reference to its file goes; dup() and fork() share the file [E]",
+         note="closing one of several descriptors of a socket changes nothing else"),
     case("close.listen", "call:close", dict(st="LISTEN"),
          out(set=dict(CLOSE_ALL, st="CLOSED", bound=RELEASE), tags=("reset_queue",)),
          source="tcp.c __tcp_close → inet_csk_listen_stop: every child not yet accepted is reset; R9293 Fig. 5 LISTEN→CLOSED [P: listener-closed-trigger-rst.pkt]",
@@ -349,6 +369,99 @@ CALL_CASES += [
 REQ = dict(st="SYN_RECEIVED", fd="none")
 ANY_ACKISH = {"ACK", "ACKFIN"}
 FINS = {"FIN", "FINACK"}
+
+# ---- version 2: the calls real programs make besides the nine ---------------
+def _v2_badf(op: str) -> Case:
+    return case(f"{op}.badf", f"call:{op}", dict(fd={"closed", "none"}), out("EBADF"),
+                source="net/socket.c sockfd_lookup_light; fs/fcntl.c, fs/ioctl.c fdget → -EBADF [E]",
+                note="a call on a name whose descriptor was closed")
+
+
+CALL_CASES_V2: list[Case] = [
+    # descriptors
+    _v2_badf("dup"),
+    case("dup.ok", "call:dup", None, out(),
+         source="fs/file.c dup/dup2/dup3, fcntl F_DUPFD; fork copies the descriptor table: the new "
+                "descriptor names the same file, so the same socket [E]"),
+    _v2_badf("setnb"),
+    case("setnb.ok", "call:setnb", None,
+         out(when=dict(nonblock=True), set=dict(nb=True)), out(when=dict(nonblock=False), set=dict(nb=False)),
+         source="fs/fcntl.c setfl (O_NONBLOCK in f_flags); net/socket.c sock_ioctl FIONBIO; sock_sendmsg/"
+                "sock_recvmsg read the flag of the file [E]",
+         note="the flag belongs to the open file: every descriptor of it (dup, fork) sees the change"),
+    _v2_badf("getnb"),
+    case("getnb.ok", "call:getnb", None, out(value="nb"), source="fs/fcntl.c F_GETFL: f_flags & O_NONBLOCK [E]"),
+    # options
+    _v2_badf("setsockopt"),
+    case("setsockopt.range", "call:setsockopt", dict(badval=True), out("EINVAL"),
+         source="tcp.c do_tcp_setsockopt: TCP_KEEPIDLE, TCP_KEEPINTVL outside 1..32767, TCP_KEEPCNT outside 1..127, "
+                "TCP_USER_TIMEOUT < 0 → -EINVAL [E] evidence/kernel-repro/v2 G"),
+    case("setsockopt.fastopen", "call:setsockopt", dict(opt="TCP_FASTOPEN", st=ALL - {"CLOSED", "LISTEN"}),
+         out("EINVAL"),
+         source="tcp.c do_tcp_setsockopt TCP_FASTOPEN: only in TCPF_CLOSE | TCPF_LISTEN, else -EINVAL [E] "
+                "evidence/kernel-repro/v2 G"),
+    case("setsockopt.v6only.bound", "call:setsockopt", dict(opt="IPV6_V6ONLY", bound={"auto", "explicit"}),
+         out("EINVAL"),
+         source="ipv6_sockglue.c do_ipv6_setsockopt IPV6_V6ONLY: the socket has a port (inet_num) → -EINVAL [E] "
+                "evidence/kernel-repro/v2 G"),
+    case("setsockopt.ok", "call:setsockopt", None, out(tags=("set_option",)),
+         source="net/core/sock.c sk_setsockopt; tcp.c do_tcp_setsockopt; ipv6_sockglue.c (IPV6_V6ONLY) [E]",
+         note="what each option changes, and what getsockopt reads back, is in tcpconform.model.options"),
+    _v2_badf("getsockopt"),
+    case("getsockopt.error", "call:getsockopt", dict(opt="SO_ERROR"), out(value="err", set=dict(err="NONE")),
+         source="net/core/sock.c sk_getsockopt SO_ERROR: -sock_error(sk), which takes sk_err and clears it [E]",
+         note="a pending error is reported once: by SO_ERROR or by the call that meets it first"),
+    case("getsockopt.acceptconn", "call:getsockopt", dict(opt="SO_ACCEPTCONN"), out(value="listening"),
+         source="net/core/sock.c sk_getsockopt SO_ACCEPTCONN: sk_state == TCP_LISTEN [E]"),
+    case("getsockopt.option", "call:getsockopt", None, out(value="option"),
+         source="net/core/sock.c sk_getsockopt; tcp.c do_tcp_getsockopt [E] (tcpconform.model.options)"),
+    # queue sizes
+    _v2_badf("ioctl"),
+    case("ioctl.listen", "call:ioctl", dict(st="LISTEN"), out("EINVAL"),
+         source="tcp.c tcp_ioctl: SIOCINQ, SIOCOUTQ, SIOCOUTQNSD on TCP_LISTEN → -EINVAL [E]"),
+    case("ioctl.inq", "call:ioctl", dict(req="FIONREAD"), out(value="rcvq"),
+         source="tcp.c tcp_ioctl SIOCINQ → tcp_inq: rcv_nxt - copied_seq, less the FIN; 0 in SYN_SENT and "
+                "SYN_RECV [E]"),
+    case("ioctl.outq.handshake", "call:ioctl", dict(st={"SYN_SENT", "SYN_RECEIVED"}), out(value="zero"),
+         source="tcp.c tcp_ioctl SIOCOUTQ, SIOCOUTQNSD: 0 in TCP_SYN_SENT and TCP_SYN_RECV [E]"),
+    case("ioctl.outq", "call:ioctl", None, out(value="count"),
+         source="tcp.c tcp_ioctl SIOCOUTQ: write_seq - snd_una; SIOCOUTQNSD: write_seq - snd_nxt [E]",
+         note="INTERP: acknowledgements of data (delayed up to 40 ms on loopback) are not modelled, so any count"),
+    # addresses
+    _v2_badf("getsockname"),
+    case("getsockname.ok", "call:getsockname", None, out(value="sockname"),
+         source="af_inet.c inet_getname (peer 0): the bound address and port, 0.0.0.0:0 before any [E]"),
+    _v2_badf("getpeername"),
+    case("getpeername.notconn", "call:getpeername", dict(st=CLOSEDISH | {"SYN_SENT", "LISTEN"}), out("ENOTCONN"),
+         source="af_inet.c inet_getname (peer 1): no inet_dport, or TCP_CLOSE / TCP_SYN_SENT → -ENOTCONN [E]"),
+    case("getpeername.ok", "call:getpeername", None, out(value="peername"),
+         source="af_inet.c inet_getname (peer 1): inet_daddr, inet_dport [E]"),
+    # connect(AF_UNSPEC)
+    _v2_badf("disconnect"),
+    case("disconnect.listen", "call:disconnect", dict(st="LISTEN"),
+         out(set=dict(DISCONNECT), rcvq="zero", tags=("reset_queue",)),
+         source="af_inet.c __inet_stream_connect AF_UNSPEC → tcp_disconnect: TCP_LISTEN → inet_csk_listen_stop; "
+                "SS_UNCONNECTED [E]"),
+    case("disconnect.reset", "call:disconnect", dict(st=NEED_RESET),
+         out(set=dict(DISCONNECT, err="ECONNRESET"), rcvq="zero", emit=("RST",)),
+         source="tcp.c tcp_disconnect: tcp_need_reset → tcp_send_active_reset, sk_err = ECONNRESET; "
+                "R9293 §3.10.5 ABORT [E]"),
+    case("disconnect.synsent", "call:disconnect", dict(st="SYN_SENT"),
+         out(set=dict(DISCONNECT, err="ECONNRESET"), rcvq="zero"),
+         source="tcp.c tcp_disconnect: TCP_SYN_SENT → sk_err = ECONNRESET, no RST [E]"),
+    case("disconnect.closed", "call:disconnect", dict(st=CLOSEDISH), out(set=dict(AFTER_FAILED), rcvq="zero"),
+         source="tcp.c tcp_disconnect on TCP_CLOSE: no state change (a port kept), sk_shutdown = 0, SOCK_DONE "
+                "cleared [E]",
+         note="INTERP: a descriptor whose connection is in TIME_WAIT is disconnected; the connection lives on"),
+    case("disconnect.other", "call:disconnect", None, out(set=dict(DISCONNECT), rcvq="zero"),
+         source="tcp.c tcp_disconnect: CLOSING, LAST_ACK → CLOSE without a RST (nothing unsent) [C]"),
+    # readiness
+    case("poll.nval", "call:poll", dict(fd={"closed", "none"}), out(value="nval"),
+         source="fs/select.c do_pollfd: a descriptor not open → POLLNVAL [E]"),
+    case("poll.ready", "call:poll", None, out(value="poll"), out("EINTR", when=dict(waits=True, intr=True)),
+         source="fs/select.c do_poll; tcp.c tcp_poll (POLL_RULES); a poll that sleeps may be interrupted [E]"),
+]
+
 SEG_CASES: list[Case] = [
     # A request sock: passive SYN-RECEIVED, no full socket (Linux TCP_NEW_SYN_RECV).
     case("req.full", "seg", dict(REQ, seg={"ACK", "DATA", "FIN", "FINACK"}, q_full=True), out(tags=("hold",)),
@@ -541,7 +654,7 @@ RFC_CASES: list[Case] = [
          fig5=(("SYN_RECEIVED", "LISTEN"),), departs="transition"),
 ]
 
-CASES: tuple[Case, ...] = tuple(CALL_CASES + SEG_CASES + TIMER_CASES + RFC_CASES)
+CASES: tuple[Case, ...] = tuple(CALL_CASES + CALL_CASES_V2 + SEG_CASES + TIMER_CASES + RFC_CASES)
 
 # The endpoint socket() creates: the model's one initial endpoint state.
 INITIAL = dict(st="CLOSED", ss="UNCONNECTED", fd="open", bound="no", nb=False, err="NONE",
@@ -557,3 +670,73 @@ def accept_queue_capacity(backlog: int) -> int:
     """include/net/sock.h sk_acceptq_is_full; net/socket.c __sys_listen (cap at somaxconn)."""
     b = backlog if 0 <= backlog <= SOMAXCONN else SOMAXCONN
     return b + 1
+
+
+# ---- readiness: what poll() reports for a descriptor -------------------------
+# tcp.c tcp_poll (and inet_csk_listen_poll for a listener), read as data: for
+# each event, the guards (over the endpoint's fields and the system inputs)
+# under which the kernel *must* report it, and those under which it *may*
+# (where the model does not know enough: whether the send buffer has room
+# while bytes are unread by the peer).  A level-triggered poll reports
+# exactly the events that must, of those asked for (and ERR, HUP, NVAL,
+# always reported), give or take those that may; an edge-triggered epoll
+# only ever reports events that may hold.  RCV_SHUTDOWN is the model's
+# ``rdsh`` (shutdown(SHUT_RD), a reset) or ``done`` (the peer's FIN).
+NOT_LISTEN = ALL - {"LISTEN"}
+# Where tcp_poll looks at the queues: not SYN_SENT, not an active SYN_RECV (no Fast Open).
+SYNCED = ALL - {"LISTEN", "SYN_SENT", "SYN_RECEIVED"}
+ERRORS = set(vocab.ERRS) - {"NONE"}
+
+
+class PollRule(NamedTuple):
+    event: str
+    must: tuple      # guards (as tcpconform.model.table.guard builds them), any of which makes the event certain
+    may: tuple       # further guards under which the event may be reported
+    source: str
+
+
+def poll_rule(event: str, must: list, may: list = (), *, source: str) -> PollRule:
+    return PollRule(event, tuple(guard(**g) for g in must), tuple(guard(**g) for g in may), source)
+
+
+POLL_RULES: tuple[PollRule, ...] = (
+    poll_rule("IN", [dict(st="LISTEN", q_nonempty=True),
+                     dict(st=NOT_LISTEN, rdsh=True), dict(st=NOT_LISTEN, done=True),
+                     dict(st=SYNCED, rcvq="pos")],
+              source="inet_connection_sock.c inet_csk_listen_poll: the accept queue is not empty; tcp.c tcp_poll: "
+                     "RCV_SHUTDOWN → EPOLLIN, tcp_stream_is_readable (bytes to read) [E]"),
+    poll_rule("RDHUP", [dict(st=NOT_LISTEN, rdsh=True), dict(st=NOT_LISTEN, done=True)],
+              source="tcp.c tcp_poll: RCV_SHUTDOWN → EPOLLIN | EPOLLRDHUP [E]"),
+    poll_rule("HUP", [dict(st=CLOSEDISH), dict(st=NOT_LISTEN, rdsh=True, wrsh=True),
+                      dict(st=NOT_LISTEN, done=True, wrsh=True)],
+              source="tcp.c tcp_poll: sk_shutdown == SHUTDOWN_MASK or TCP_CLOSE → EPOLLHUP (a fresh socket too) [E]"),
+    poll_rule("OUT", [dict(st=SYNCED, wrsh=True), dict(st=SYNCED, outstanding=False)],
+              may=[dict(st=SYNCED)],
+              source="tcp.c tcp_poll: not SYN_SENT or SYN_RECV, and SEND_SHUTDOWN or __sk_stream_is_writeable [E]",
+              ),
+    poll_rule("ERR", [dict(st=NOT_LISTEN, err=ERRORS)],
+              source="tcp.c tcp_poll: sk_err → EPOLLERR (a listener returns before) [E]"),
+    poll_rule("PRI", [],
+              source="tcp.c tcp_poll: urgent data → EPOLLPRI (urgent data is not modelled: never)"),
+)
+
+
+# ---- how long each timer runs (a trace with times: tcpconform.model.timing) ---
+# timer -> (how its length is given, the sysctl that sets it or None, its default, source).
+# "seconds": the sysctl (or the fixed default) is the length; "retries": the
+# sysctl counts retransmissions r, and the model takes the timer to run at
+# least r + 1 seconds: each retransmission, and the wait after the last, lasts
+# at least the initial RTO of 1 s — a lower bound whatever the backoff
+# (exponential, capped at TCP_RTO_MAX = 120 s; linear for the first
+# net.ipv4.tcp_syn_linear_timeouts SYN retransmissions, 4 on Linux 6.18;
+# TCP_SYNCNT per socket), so a give-up the kernel timed is never refused.
+TIMER_LENGTHS = {
+    "timewait_expiry": ("seconds", None, 60,
+                        "include/net/tcp.h TCP_TIMEWAIT_LEN (60 s, not a setting)"),
+    "fin_wait_2_timeout": ("seconds", "net.ipv4.tcp_fin_timeout", 60,
+                           "tcp.c __tcp_close → tcp_fin_time(): net.ipv4.tcp_fin_timeout"),
+    "syn_giveup": ("retries", "net.ipv4.tcp_syn_retries", 6,
+                   "tcp_timer.c tcp_write_timeout: tcp_syn_retries (or TCP_SYNCNT), RTO from TCP_TIMEOUT_INIT (1 s)"),
+    "synack_giveup": ("retries", "net.ipv4.tcp_synack_retries", 5,
+                      "inet_connection_sock.c reqsk_timer_handler: tcp_synack_retries, RTO from 1 s"),
+}

@@ -53,7 +53,7 @@ def _domain(key: str):
 
 def validate_static(cases: Iterable[Case] = rules.CASES) -> None:
     seen: set[str] = set()
-    triggers = {f"call:{op}" for op in vocab.CALLS} | {"seg"} | {f"timer:{t}" for t in vocab.TIMERS}
+    triggers = {f"call:{op}" for op in vocab.ALL_CALLS} | {"seg"} | {f"timer:{t}" for t in vocab.TIMERS}
     for c in cases:
         if c.id in seen:
             raise ModelDefinitionError(c.id, "id used twice")
@@ -89,6 +89,8 @@ def validate_static(cases: Iterable[Case] = rules.CASES) -> None:
                 raise ModelDefinitionError(c.id, f"unknown byte-count rule {o.n!r}")
             if not set(o.via) <= set(vocab.STATES):
                 raise ModelDefinitionError(c.id, f"passes through unknown states {list(o.via)}")
+            if o.value is not None and o.value not in table.VALUES:
+                raise ModelDefinitionError(c.id, f"returns unknown value {o.value!r}")
             if o.rcvq is not None and o.rcvq not in table.RCVQ_EFFECTS:
                 raise ModelDefinitionError(c.id, f"unknown rcvq effect {o.rcvq!r}")
             if o.ret == vocab.RET_ERR and "err" not in c.when and "err" not in o.when:
@@ -105,6 +107,16 @@ def validate_static(cases: Iterable[Case] = rules.CASES) -> None:
                                                  f"and outcomes do not take")
 
 
+    for rule in rules.POLL_RULES:
+        if rule.event not in vocab.POLL_EVENTS:
+            raise ModelDefinitionError(f"poll.{rule.event}", "unknown readiness event")
+        for guard in rule.must + rule.may:
+            for key, allowed in guard.items():
+                dom = _domain(key)
+                if dom is None or not allowed or not set(allowed) <= set(dom):
+                    raise ModelDefinitionError(f"poll.{rule.event}", f"guard tests {key!r} outside its domain")
+
+
 # ---------------------------------------------------------------------------
 def validate_dynamic(profile: str = "linux", cases: Sequence[Case] | None = None) -> dict:
     """Check the state space of ``cases`` (the model's table unless given)
@@ -119,7 +131,7 @@ def validate_dynamic(profile: str = "linux", cases: Sequence[Case] | None = None
     for ep in ex.reach:
         if ep.fd != "open":
             continue
-        for op in vocab.CALLS:
+        for op in vocab.ALL_CALLS:
             if op == "socket":
                 continue
             trigger = f"call:{op}"

@@ -12,7 +12,7 @@ import contextlib
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from tcpconform.model import rules, vocab
-from tcpconform.model.table import RELEASE, Case, Outcome
+from tcpconform.model.table import PARAM_DEFAULTS, RELEASE, Case, Outcome
 
 CONNECTING_TO = "$connecting->"
 
@@ -43,6 +43,7 @@ class Result(NamedTuple):
     emit: tuple         # segment kinds sent
     tags: tuple         # composition actions
     n_rule: str | None  # the constraint the returned byte count met
+    value: str | None = None  # what else the call returns (tcpconform.model.table.VALUES)
 
 
 def _value(ep: Endpoint, key: str, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
@@ -54,6 +55,8 @@ def _value(ep: Endpoint, key: str, inputs: Mapping[str, Any], params: Mapping[st
         return inputs[key]
     if key in params:
         return params[key]
+    if key in PARAM_DEFAULTS:
+        return PARAM_DEFAULTS[key]
     raise KeyError(f"rule guard tests {key!r}, which the caller did not supply")
 
 
@@ -242,8 +245,29 @@ def _step(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any],
         if q != ep.rcvq:
             new["rcvq"] = q
         changes = tuple((k, v) for k, v in new.items() if getattr(ep, k) != v)
-        results.append(Result(c.id, o.name, ret, changes, o.emit, o.tags, o.n))
+        results.append(Result(c.id, o.name, ret, changes, o.emit, o.tags, o.n, o.value))
     return tuple(results)
+
+
+def poll_events(ep: Endpoint, inputs: Mapping[str, Any]) -> tuple[frozenset, frozenset]:
+    """The readiness events poll() must report for a descriptor of ``ep`` and
+    those it may (a superset), from :data:`tcpconform.model.rules.POLL_RULES`
+    (inputs: ``q_nonempty``, ``outstanding``)."""
+    key = (ep, tuple(sorted(inputs.items())))
+    hit = _POLL_CACHE.get(key)
+    if hit is None:
+        must, may = set(), set()
+        for rule in rules.POLL_RULES:
+            if any(holds(g, ep, inputs, {}) for g in rule.must):
+                must.add(rule.event)
+                may.add(rule.event)
+            elif any(holds(g, ep, inputs, {}) for g in rule.may):
+                may.add(rule.event)
+        hit = _POLL_CACHE[key] = (frozenset(must), frozenset(may))
+    return hit
+
+
+_POLL_CACHE: dict = {}
 
 
 def apply(ep: Endpoint, result: Result) -> Endpoint:

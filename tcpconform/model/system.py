@@ -18,7 +18,7 @@ import contextvars
 import zlib
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from tcpconform.model import composition, outside, rules, semantics, vocab
+from tcpconform.model import composition, options, outside, rules, semantics, vocab
 from tcpconform.model.events import Addr, Call, format_addr
 from tcpconform.model.semantics import Endpoint, Result
 from tcpconform.model.table import Case
@@ -33,6 +33,8 @@ class Ep(NamedTuple):
     cap: int = 0          # accept-queue capacity (listeners)
     queue: tuple = ()     # keys of children waiting for accept(), oldest first
     parent: str | None = None  # the listener of a request sock / queued child
+    opts: tuple = ()      # socket options set, as the kernel keeps them: ((name, value), ...) sorted
+    fam: str = ""         # the socket's address family: "inet", "inet6", or "" (a version-1 trace does not say)
 
 
 class Config(NamedTuple):
@@ -80,6 +82,10 @@ reading clocks or memory.  A context variable: each thread's checks have
 their own."""
 WATCH_EVERY = 64
 _made = [0]
+
+CLOCK: contextvars.ContextVar = contextvars.ContextVar("tcpconform_clock", default=None)
+"""A :class:`tcpconform.model.timing.Clock`, or None: with one, a timer fires
+only where the clock says it can have run out (a trace with times)."""
 
 
 def made_one() -> None:
@@ -173,8 +179,23 @@ class _Work:
 
 # --------------------------------------------------------------------------
 # Facts the rules ask about
-def _overlap(a: str, b: str) -> bool:
-    return a == b or a in WILDCARD or b in WILDCARD
+def _covers(wild: str, v6only: bool, ip: str) -> bool:
+    """Whether the wildcard address ``wild`` takes in ``ip``: 0.0.0.0 every
+    IPv4 address, :: every IPv6 address and, unless IPV6_V6ONLY, every IPv4
+    one too (a dual-stack socket: IPv4 peers appear as ::ffff:a.b.c.d)."""
+    if wild == "0.0.0.0":
+        return ":" not in ip
+    return ":" in ip or not v6only
+
+
+def _overlap(a: str, b: str, a6only: bool = False, b6only: bool = False) -> bool:
+    """Whether two local addresses meet (ipv4 inet_rcv_saddr_equal, ipv6_rcv_saddr_equal);
+    ``a6only``/``b6only``: the holder of ``a``/``b`` set IPV6_V6ONLY."""
+    return a == b or (a in WILDCARD and _covers(a, a6only, b)) or (b in WILDCARD and _covers(b, b6only, a))
+
+
+def v6only(e: Ep) -> bool:
+    return options.has(e.opts, "v6only")
 
 
 def holds_port(e: Ep) -> bool:
@@ -191,11 +212,16 @@ def holds_port(e: Ep) -> bool:
 
 def port_conflict(eps: dict, me: str, addr: Addr) -> bool:
     """Whether ``addr`` is held by another socket — or by the caller's own
-    connection, when it lives on in TIME_WAIT apart from the descriptor."""
+    connection, when it lives on in TIME_WAIT apart from the descriptor —
+    that does not share it (SO_REUSEADDR, SO_REUSEPORT: tcpconform.model.options.SHARING)."""
+    mine = eps.get(me)
+    my_opts = mine.opts if mine is not None else ()
+    my6 = mine is not None and v6only(mine)
     for k, e in eps.items():
         if k == me and not composition.own_connection_holds_port(e.core):
             continue
-        if holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]):
+        if (holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0], v6only(e), my6)
+                and not options.shares(my_opts, e.opts, e.core.st)):
             return True
     return False
 
@@ -233,14 +259,21 @@ def demux(eps: dict, src: Addr, dst: Addr) -> str | None:
     """The socket a segment from ``src`` to ``dst`` reaches: a connection
     with that exact address pair, else a listener on the port, else none
     (tcp_ipv4.c __inet_lookup: established hash first, then listeners)."""
+    found = demux_all(eps, src, dst)
+    return found[0] if found else None
+
+
+def demux_all(eps: dict, src: Addr, dst: Addr) -> list:
+    """Every socket the segment may reach: the one connection with that
+    address pair, else each listener on the port (several only with
+    SO_REUSEPORT, which picks one by a hash of the addresses:
+    inet_hashtables.c inet_lhash2_lookup → inet_lookup_reuseport)."""
     for k, e in eps.items():
         if e.local == dst and e.remote == src and e.core.st not in ("CLOSED", "LISTEN"):
-            return k
-    for k, e in eps.items():
-        if (e.core.st == "LISTEN" and e.local is not None and e.local[1] == dst[1]
-                and _overlap(e.local[0], dst[0])):
-            return k
-    return None
+            return [k]
+    return [k for k, e in eps.items()
+            if e.core.st == "LISTEN" and e.local is not None and e.local[1] == dst[1]
+            and _overlap(e.local[0], dst[0], v6only(e))]
 
 
 # --------------------------------------------------------------------------
@@ -261,11 +294,14 @@ def internal_steps(cfg: Config, profile: str, timers: bool = True,
     if not timers:
         return
     w0 = None
+    clock = CLOCK.get()
     for key, e in cfg.eps:
         for timer in vocab.TIMERS:
             trigger = "timer:" + timer
             if not semantics.fires_in(trigger, profile, e.core.st, cases):
                 continue
+            if clock is not None and not clock.may_fire(key, timer):
+                continue  # its time has not come
             w0 = w0 or _Work(cfg)
             for r in semantics.step(e.core, trigger, profile, {"q_full": queue_full(w0, e)}, cases=cases):
                 w = _Work(cfg)
@@ -278,7 +314,7 @@ def is_outside(eps: dict, addr: Addr) -> bool:
     the trace does not show may be there)."""
     for e in eps.values():
         if e.local is not None and (e.local == addr or (
-                e.core.st == "LISTEN" and e.local[1] == addr[1] and _overlap(e.local[0], addr[0]))):
+                e.core.st == "LISTEN" and e.local[1] == addr[1] and _overlap(e.local[0], addr[0], v6only(e)))):
             return False
     return True
 
@@ -330,7 +366,8 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
     src, dst = chan
     kind, n = seg
     w0 = _Work(cfg)
-    key = demux(w0.eps, src, dst)
+    keys = demux_all(w0.eps, src, dst)
+    key = keys[0] if keys else None
     label = f"deliver {kind}{'(' + str(n) + ')' if kind == 'DATA' else ''} {format_addr(src)}>{format_addr(dst)}"
     if key is None and world == "open" and is_outside(w0.eps, dst):
         for answer in outside.REPLIES[kind]:
@@ -350,6 +387,14 @@ def deliveries(cfg: Config, chan: tuple, seg: tuple, profile: str,
         for held in _unshown_listener_on(cfg, dst):
             yield from deliveries(held, chan, seg, profile, world, cases)
         return
+    for k in keys:
+        yield from _delivered_to(cfg, w0, k, chan, seg, label, profile, world, cases)
+
+
+def _delivered_to(cfg: Config, w0: _Work, key: Any, chan: tuple, seg: tuple, label: str, profile: str,
+                  world: str, cases: Sequence[Case] | None) -> Iterator[tuple[str, Config]]:
+    src, dst = chan
+    kind, n = seg
     e = w0.eps[key]
     params = {"seg": kind, "segn": n}
     for r in semantics.step(e.core, "seg", profile, {"q_full": queue_full(w0, e)}, params, cases):
@@ -388,7 +433,8 @@ def _apply_endpoint_result(w: _Work, key: str, r: Result, reply: tuple | None,
     for tag in r.tags:
         if tag == "spawn_req":
             local, remote = reply  # the SYN's destination and source
-            req = Ep(core=composition.request_sock(e.core), local=local, remote=remote, parent=key)
+            req = Ep(core=composition.request_sock(e.core), local=local, remote=remote, parent=key,
+                     opts=options.inherited(e.opts), fam=e.fam)
             rk = Unnamed(local, remote)
             w.eps[rk] = req
             w.push(local, remote, "SYNACK")
@@ -438,9 +484,36 @@ def call_inputs(w: _Work, key: str, ev: Call) -> dict:
     return inputs
 
 
-def call_params(ev: Call, with_n: bool) -> dict:
-    p: dict[str, Any] = {"len": ev.length, "how": ev.how, "linger0": bool(ev.linger0),
-                         "port0": ev.op == "bind" and ev.addr is not None and ev.addr[1] == 0}
+_GUARD_OPTS = frozenset(("SO_ERROR", "SO_ACCEPTCONN", "TCP_FASTOPEN", "IPV6_V6ONLY"))
+# Which timeout bounds a blocking call's sleep (sock.c sock_rcvtimeo, sock_sndtimeo; accept reads the receive one).
+_TIMEO = {"recv": "SO_RCVTIMEO", "accept": "SO_RCVTIMEO", "send": "SO_SNDTIMEO", "connect": "SO_SNDTIMEO"}
+
+
+def call_params(ev: Call, with_n: bool, e: Ep | None = None) -> dict:
+    """The parameters the rules' guards read for call ``ev`` (``e``: the
+    endpoint it is made on, whose options may say more: SO_LINGER)."""
+    p: dict[str, Any] = {"len": ev.length, "how": ev.how,
+                         "linger0": bool(ev.linger0) or (e is not None and options.lingers_zero(e.opts)),
+                         "port0": ev.op == "bind" and ev.addr is not None and ev.addr[1] == 0,
+                         "last": True, "nonblock": False, "peek": False, "waits": False,
+                         "opt": "other", "req": "FIONREAD", "badval": False, "timeo": False,
+                         "fammatch": True, "intr": ev.ret == "EINTR"}
+    if e is not None:
+        if e.opts and ev.op in _TIMEO:
+            p["timeo"] = bool(options.kept(e.opts, _TIMEO[ev.op]))
+        if ev.addr is not None and ev.op in ("bind", "connect"):
+            p["fammatch"] = e.fam != "inet" or ":" not in ev.addr[0]
+    if ev.args:
+        a = dict(ev.args)
+        p["last"] = a.get("last", True)
+        p["nonblock"] = bool(a.get("nonblock", False))
+        p["peek"] = "PEEK" in a.get("flags", ())
+        p["waits"] = a.get("timeout", 0) != 0
+        opt = a.get("opt")
+        p["opt"] = opt if opt in _GUARD_OPTS else "other"
+        if ev.op == "setsockopt":
+            p["badval"] = not options.valid(opt, a.get("value"))
+        p["req"] = a.get("req", "FIONREAD") if a.get("req") in ("FIONREAD", "SIOCOUTQ", "SIOCOUTQNSD") else "FIONREAD"
     if with_n:
         p["n"] = ev.n if ev.n is not None else (0 if ev.ret == "ok" and ev.op == "recv" else None)
     return p
@@ -466,8 +539,9 @@ def possible_results(cfg: Config, call: Call, profile: str, cases: Sequence[Case
         key = call.sock
         if key not in w0.eps:
             w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
-        found += [r for r in semantics.step(w0.eps[key].core, "call:" + call.op, profile, call_inputs(w0, key, call),
-                                            call_params(call, False), cases) if r not in found]
+        found += [r for r in semantics.step(_core_for(w0.eps[key], call), "call:" + call.op, profile,
+                                            call_inputs(w0, key, call), call_params(call, False, w0.eps[key]), cases)
+                  if r not in found]
     return found
 
 
@@ -494,7 +568,7 @@ def _matching(cfg: Config, call: Call, profile: str, world: str, timers: bool,
         for r, ep in _socket_results(call, profile, cases):
             if r.ret == call.ret:
                 w = _Work(cfg)
-                w.eps[call.sock] = Ep(core=ep)
+                w.eps[call.sock] = Ep(core=ep, fam=call.arg("family", "") if call.args else "")
                 outs.append(AppliedCall(r, w.freeze()))
         return outs
     key = call.sock
@@ -522,7 +596,7 @@ def _unshown_listener_on(cfg: Config, addr: Addr, other_than: Any = None) -> lis
     found = []
     for lk, e in w0.eps.items():
         if (lk != other_than and e.core.st == "LISTEN" and e.local is not None and is_symbolic(e.local[1])
-                and _overlap(e.local[0], addr[0]) and not port_conflict(w0.eps, lk, addr)):
+                and _overlap(e.local[0], addr[0], v6only(e)) and not port_conflict(w0.eps, lk, addr)):
             w = _Work(cfg)
             w.eps[lk] = e._replace(local=(e.local[0], addr[1]))
             found.append(w.freeze())
@@ -536,6 +610,19 @@ def _listener_holds(cfg: Config, key: str, addr: Addr | None) -> list[Config]:
     return _unshown_listener_on(cfg, addr, other_than=key)
 
 
+def _core_for(e: Ep, call: Call) -> Endpoint:
+    """The endpoint as the call's rules see it: MSG_DONTWAIT makes this one
+    call non-blocking (net/socket.c: flags & MSG_DONTWAIT, as O_NONBLOCK);
+    the field changes of its result are applied to the endpoint as it is."""
+    if call.args and "DONTWAIT" in call.arg("flags", ()):
+        return e.core._replace(nb=True)
+    return e.core
+
+
+UNFINISHED = "unfinished"
+_NOTHING = Result("unfinished", "unfinished", UNFINISHED, (), (), (), None)
+
+
 def _matching_here(cfg: Config, call: Call, profile: str, world: str, timers: bool,
                    resume: bool, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
     key = call.sock
@@ -543,9 +630,14 @@ def _matching_here(cfg: Config, call: Call, profile: str, world: str, timers: bo
     if key not in w0.eps:
         w0.eps[key] = _GONE  # the descriptor was closed and the connection is gone
     e = w0.eps[key]
-    results = semantics.step(e.core, "call:" + call.op, profile, call_inputs(w0, key, call),
-                             call_params(call, True), cases)
-    outs: list[AppliedCall] = []
+    if call.args and "OOB" in call.arg("flags", ()):
+        raise ModelError(f"line {call.line}: {call.op} with MSG_OOB: urgent data is not modelled")
+    unfinished = call.ret == UNFINISHED
+    if unfinished and call.op == "send" and call.n is None:
+        call = _with_n(call, call.length)  # taken to have sent all it offered (or nothing: below)
+    results = semantics.step(_core_for(e, call), "call:" + call.op, profile, call_inputs(w0, key, call),
+                             call_params(call, not unfinished, e), cases)
+    outs: list[AppliedCall] = [AppliedCall(_NOTHING, cfg)] if unfinished and not resume else []
     for r in results:
         if r.ret == vocab.WAIT:
             if resume:
@@ -556,18 +648,67 @@ def _matching_here(cfg: Config, call: Call, profile: str, world: str, timers: bo
             after = _apply_call_result(w, key, r, call, final=False)
             if after is None:
                 continue
+            if unfinished:
+                outs.append(AppliedCall(r, after))  # asleep when the trace ended
+                continue
             for c2 in closure(after, profile, timers, world, cases=cases):
                 outs.extend(_matching(c2, call, profile, world, timers, resume=True, cases=cases))
             continue
-        if r.ret != call.ret:
+        if r.ret != call.ret and not unfinished:
+            continue
+        if r.value is not None and not unfinished and not value_ok(w0, e, r.value, call, profile):
             continue
         w = _Work(cfg)
         if key not in w.eps:
             w.eps[key] = w0.eps[key]
-        after = _apply_call_result(w, key, r, call, final=True)
+        after = _apply_call_result(w, key, r, call, final=not unfinished)
         if after is not None:
             outs.append(AppliedCall(r, after))
     return outs
+
+
+def _with_n(call: Call, n: int | None) -> Call:
+    import dataclasses
+    return dataclasses.replace(call, n=n)
+
+
+def value_ok(w: _Work, e: Ep, value: str, call: Call, profile: str) -> bool:
+    """Whether what the call returned besides its errno is the ``value`` the
+    rule says (tcpconform.model.table.VALUES), on endpoint ``e`` before the call."""
+    a = dict(call.args)
+    core = e.core
+    if value == "err":
+        return a.get("value") == (0 if core.err == "NONE" else core.err)
+    if value == "listening":
+        return a.get("value") == (1 if core.st == "LISTEN" else 0)
+    if value == "nb":
+        return "nonblock" not in a or a["nonblock"] == core.nb
+    if value == "rcvq":
+        return a.get("value") == core.rcvq
+    if value == "zero":
+        return a.get("value") == 0
+    if value == "count":
+        return isinstance(a.get("value"), int) and a["value"] >= 0
+    if value == "option":
+        name = a.get("opt")
+        kept = options.kept(e.opts, name)
+        return options.reads_back(name, kept, a.get("value"))
+    if value == "sockname":
+        return call.local is not None  # compared (and a port the trace had not shown learnt) as the call is applied
+    if value == "peername":
+        return call.peer is not None and e.remote is not None and normalize(tuple(call.peer)) == e.remote
+    if value == "nval":
+        return tuple(a.get("revents", ())) == ("NVAL",)
+    if value == "poll":
+        if a.get("forever_empty"):
+            return False  # with no timeout, poll returns only when some descriptor is ready
+        must, may = semantics.poll_events(core, {"q_nonempty": bool(e.queue), "outstanding": outstanding(w, e)})
+        asked = set(a.get("events", ())) | set(vocab.POLL_ALWAYS)
+        got = set(a.get("revents", ()))
+        if not got <= may & asked:
+            return False
+        return a.get("edge", False) or must & asked <= got
+    raise ValueError(f"unknown value {value!r}")
 
 
 def sleeping(cfg: Config, call: Call, profile: str, cases: Sequence[Case] | None = None) -> list[AppliedCall]:
@@ -596,7 +737,7 @@ def _outside_client(cfg: Config, ev: Call) -> Config | None:
         return None
     ck = Unnamed(local, peer)
     w.eps[ck] = Ep(core=composition.outside_child(lst.core),
-                   local=local, remote=peer, parent=ev.sock)
+                   local=local, remote=peer, parent=ev.sock, opts=options.inherited(lst.opts), fam=lst.fam)
     w.eps[ev.sock] = lst._replace(queue=(ck,) + lst.queue)
     return w.freeze()
 
@@ -610,8 +751,9 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
     behind = composition.left_behind(pre, r.tags)
     if behind is not None and e.local and e.remote:
         # the former connection stays, nameless, under its address pair
-        w.eps[Unnamed(e.local, e.remote)] = Ep(core=behind, local=e.local, remote=e.remote)
+        w.eps[Unnamed(e.local, e.remote)] = Ep(core=behind, local=e.local, remote=e.remote, opts=e.opts, fam=e.fam)
         e = e._replace(core=composition.without_connection(e.core), remote=None)
+    wire = (e.local, e.remote)  # where its segments go (a disconnect's RST: to the peer it had)
     if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED" and e.core.st == "CLOSED":
         e = e._replace(remote=None)  # disconnected: the socket has no peer any more
     for tag in r.tags:
@@ -622,7 +764,7 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
         elif tag == "autobind":
             if ev.op == "listen":
                 if pre.bound == "no":
-                    e = e._replace(local=("0.0.0.0", symbolic_port(key)))
+                    e = e._replace(local=("::" if e.fam == "inet6" else "0.0.0.0", symbolic_port(key)))
             else:  # connect
                 local = e.local
                 seen = tuple(ev.local) if ev.local is not None and ev.ret in (vocab.OK, "EINPROGRESS") else None
@@ -639,19 +781,50 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
             e = e._replace(remote=normalize(tuple(ev.addr)))
         elif tag == "set_backlog":
             e = e._replace(cap=rules.accept_queue_capacity(ev.backlog))
+        elif tag == "set_option":
+            e = e._replace(opts=options.with_option(e.opts, ev.arg("opt"), ev.arg("value")))
+    if ev.op == "close" and ev.linger0:
+        # "linger0": SO_LINGER {1, 0} was set first; a socket another descriptor keeps open keeps it
+        e = e._replace(opts=options.with_option(e.opts, "SO_LINGER", (1, 0)))
+    if r.value == "sockname" and final:
+        seen = tuple(ev.local)
+        wild = ("::" if e.fam == "inet6" else "0.0.0.0", 0)
+        if e.local is None:
+            if seen != wild:
+                return None
+        elif seen[0] != e.local[0] and e.local[0] not in WILDCARD and seen[0] not in WILDCARD:
+            return None
+        elif is_symbolic(e.local[1]):
+            e = e._replace(local=seen)  # a port first seen now
+        elif seen[1] != e.local[1]:
+            return None
+        # INTERP: the address part is not followed exactly: a socket disconnected (AF_UNSPEC) shows
+        # 0.0.0.0 unless bind() locked its address (tcp_disconnect → inet_reset_saddr), a wildcard
+        # bound socket shows it; a wildcard on either side is taken to match
     if ev.op == "connect" and final and ev.ret in (vocab.OK, "EINPROGRESS") and ev.local is not None \
             and e.local is not None and tuple(ev.local) != e.local:
         if is_symbolic(e.local[1]):  # a port first seen now
             e = e._replace(local=tuple(ev.local))
         else:
             return None
+    if "set_remote" in r.tags and e.local is not None and e.remote is not None:
+        # a connect from a port bound over a TIME_WAIT with the same address pair takes it over
+        # (inet_hashtables.c __inet_check_established → tcp_twsk_unique) [E] evidence/kernel-repro/v2 F3
+        for k, other in list(w.eps.items()):
+            if (k != key and other.core.st == "TIME_WAIT" and other.core.fd != "open"
+                    and other.local == e.local and other.remote == e.remote):
+                if is_named(k):
+                    w.eps[k] = other._replace(core=other.core._replace(st="CLOSED"))
+                else:
+                    del w.eps[k]
     w.eps[key] = e
+    src, dst = (e.local, e.remote) if e.remote is not None else wire
     for kind in r.emit:
-        if e.local is None or e.remote is None:
+        if src is None or dst is None:
             return None
         if kind == "DATA" and not ev.n:
             continue  # a zero-byte send queues nothing and sends no segment (tcp_sendmsg_locked)
-        w.push(e.local, e.remote, kind, ev.n if kind == "DATA" else 0)
+        w.push(src, dst, kind, ev.n if kind == "DATA" else 0)
     for tag in r.tags:
         if tag == "dequeue":
             if not _dequeue(w, key, ev):
@@ -674,14 +847,39 @@ def _bind_local_ok(w: _Work, key: str, ev) -> bool:
 def _dequeue(w: _Work, key: str, ev) -> bool:
     lst = w.eps[key]
     ck = lst.queue[0]
-    child = w.eps.pop(ck)
+    child = w.eps[ck]
+    if (ev.peer is not None and child.remote is not None and tuple(ev.peer) != child.remote
+            and is_symbolic(child.remote[1]) and _overlap(child.remote[0], ev.peer[0])):
+        # the client's port, which its connect() did not show (version 2 lets a recorder
+        # leave it out), is the peer port accept() shows
+        _learn_port(w, child.remote[1], ev.peer[1])
+        lst, ck = w.eps[key], w.eps[key].queue[0]
+        child = w.eps[ck]
+    del w.eps[ck]
     if ev.peer is not None and tuple(ev.peer) != child.remote:
         return False
     if ev.local is not None and tuple(ev.local) != child.local:
         return False
     w.eps[key] = lst._replace(queue=lst.queue[1:])
-    w.eps[ev.new] = child._replace(core=composition.accepted(child.core), parent=None)
+    core = composition.accepted(child.core)
+    if ev.args and ev.arg("nonblock"):
+        core = core._replace(nb=True)  # accept4(SOCK_NONBLOCK): the new file is non-blocking
+    w.eps[ev.new] = child._replace(core=core, parent=None)
     return True
+
+
+def _learn_port(w: _Work, symbolic: int, port: int) -> None:
+    """Put ``port`` wherever the stand-in port ``symbolic`` appears in ``w``: a port
+    the trace shows now that it did not show before."""
+    def a(addr):
+        return (addr[0], port) if addr is not None and addr[1] == symbolic else addr
+
+    def k(key):
+        return Unnamed(a(key.local), a(key.remote)) if type(key) is Unnamed else key
+    w.eps = {k(key): e._replace(local=a(e.local), remote=a(e.remote), queue=tuple(k(q) for q in e.queue),
+                                parent=k(e.parent) if e.parent is not None else None)
+             for key, e in w.eps.items()}
+    w.net = {(a(src), a(dst)): segs for (src, dst), segs in w.net.items()}
 
 
 # --------------------------------------------------------------------------
@@ -724,7 +922,9 @@ def closure(cfg: Config, profile: str, timers: bool = True, world: str = "closed
     (``cfg`` itself included); without ``timers``, by deliveries only.
     ``cases``: the rule table (the model's unless another is given); the
     closures kept are kept per table (:func:`_table_key`)."""
-    ck = (cfg, profile, timers, world, loss, _table_key(cases))
+    clock = CLOCK.get() if timers else None
+    ck = (cfg, profile, timers, world, loss, _table_key(cases),
+          None if clock is None else clock.key())
     hit = _CLOSURE_CACHE.get(ck)
     if hit is not None:
         return hit

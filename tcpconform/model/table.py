@@ -31,7 +31,40 @@ PARAMS: dict[str, tuple] = {
     "how": vocab.SHUT_HOW,
     "linger0": (False, True),
     "port0": (False, True),   # bind() asked for port 0 (the kernel picks one)
+    # version 2 of the trace format
+    "last": (False, True),      # close(): the socket's last open descriptor (dup, fork share one socket)
+    "nonblock": (False, True),  # fcntl(F_SETFL) / ioctl(FIONBIO): the flag asked for
+    "peek": (False, True),      # recv(MSG_PEEK)
+    "waits": (False, True),     # poll() with a timeout other than 0: it may sleep (and be interrupted)
+    "opt": ("SO_ERROR", "SO_ACCEPTCONN", "TCP_FASTOPEN", "IPV6_V6ONLY", "other"),  # the options a rule names
+    "badval": (False, True),    # setsockopt: a value outside the option's range (tcpconform.model.options)
+    "timeo": (False, True),     # a blocking call whose socket has SO_RCVTIMEO (recv, accept) or SO_SNDTIMEO
+                                # (send, connect) set: its sleep may run out
+    "fammatch": (False, True),  # bind/connect: the address is of the socket's family
+    "intr": (False, True),      # a signal came while the call slept (the trace says EINTR)
+    "req": ("FIONREAD", "SIOCOUTQ", "SIOCOUTQNSD"),  # ioctl: what is asked
 }
+# What a parameter of version 2 is when the caller does not say (a version-1
+# call: the quiet value, under which the version-1 rules read as before).
+PARAM_DEFAULTS: dict[str, Any] = {"last": True, "nonblock": False, "peek": False, "waits": False,
+                                  "opt": "other", "req": "FIONREAD", "badval": False, "timeo": False,
+                                  "fammatch": True, "intr": False}
+# Values a call returns besides its errno, each computed from the endpoint
+# (before the call) or, for addresses, queues and options, by the composition
+# (tcpconform.model.system): the outcome names one with ``value``.
+VALUES = (
+    "err",        # the pending error (0 when none): getsockopt(SO_ERROR)
+    "listening",  # 1 if the socket listens, else 0: getsockopt(SO_ACCEPTCONN)
+    "nb",         # the descriptor is non-blocking: fcntl(F_GETFL)
+    "rcvq",       # bytes arrived and not yet read: ioctl(FIONREAD)
+    "zero",       # 0
+    "count",      # any count of bytes: the model does not know (ioctl SIOCOUTQ: acknowledgements are not modelled)
+    "option",     # the value the option was set to, as the kernel reads it back (tcpconform.model.options)
+    "sockname",   # the local address: getsockname()
+    "peername",   # the peer's address: getpeername()
+    "poll",       # the readiness events (tcpconform.model.rules.POLL_RULES): poll()
+    "nval",       # the readiness of a closed descriptor: POLLNVAL alone
+)
 # ``rcvq`` is tested through a sign only.
 RCVQ_SIGNS = ("zero", "pos")
 
@@ -63,6 +96,7 @@ TAGS = (
     "destroy",       # the endpoint disappears (a request sock dropped)
     "hold",          # the segment cannot be taken now; it stays at the head of its channel
     "redeliver",     # the segment is handed on to whatever socket now matches it
+    "set_option",    # setsockopt(): the option's value is kept (tcpconform.model.options)
 )
 
 
@@ -87,6 +121,8 @@ class Outcome:
     # again, before the state the outcome sets (seen by the state tracepoint,
     # e.g. a connect() that fails inside tcp_v4_connect after SYN_SENT).
     via: tuple[str, ...] = ()
+    # What the call returns besides ret, one of VALUES (None: nothing).
+    value: str | None = None
 
 
 @dataclass(frozen=True)

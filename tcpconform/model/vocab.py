@@ -85,8 +85,19 @@ INPUTS: dict[str, tuple] = {
 # an ACK; only the acknowledgements that move a state are modelled.
 SEGMENTS = ("SYN", "SYNACK", "ACK", "ACKFIN", "FIN", "FINACK", "DATA", "RST")
 
-# The nine calls of the sockets API the model covers.
+# The nine calls of the sockets API of version 1 of the trace format.
 CALLS = ("socket", "bind", "listen", "connect", "accept", "send", "recv", "shutdown", "close")
+# The calls version 2 adds, as the model names them: fcntl(F_SETFL) and
+# ioctl(FIONBIO) are "setnb", fcntl(F_GETFL) "getnb", connect(AF_UNSPEC)
+# "disconnect"; a poll() is one "poll" per descriptor it names
+# (tcpconform.check.descriptors turns a trace's calls into these).
+CALLS_V2 = ("setsockopt", "getsockopt", "setnb", "getnb", "ioctl", "getsockname", "getpeername",
+            "dup", "disconnect", "poll")
+ALL_CALLS = CALLS + CALLS_V2
+# Readiness events poll() reports (POLLIN, POLLPRI, ...), as the trace format names them.
+POLL_EVENTS = ("IN", "PRI", "OUT", "RDHUP", "ERR", "HUP", "NVAL")
+# The events poll() reports whether asked for or not (poll(2)).
+POLL_ALWAYS = ("ERR", "HUP", "NVAL")
 
 # Timers: unobserved steps that a real clock would trigger.
 TIMERS = ("syn_giveup", "synack_giveup", "timewait_expiry", "fin_wait_2_timeout")

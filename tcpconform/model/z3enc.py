@@ -57,7 +57,7 @@ import z3
 
 from tcpconform.model import rules, vocab
 from tcpconform.model.semantics import CONNECTING_TO, Endpoint, Result, apply
-from tcpconform.model.table import N_RULES, PARAMS, RCVQ_EFFECTS, RCVQ_SIGNS, RELEASE, TAGS, Case, Outcome
+from tcpconform.model.table import N_RULES, PARAMS, RCVQ_EFFECTS, RCVQ_SIGNS, RELEASE, TAGS, VALUES, Case, Outcome
 
 
 # ---------------------------------------------------------------------------
@@ -126,9 +126,12 @@ RET_VALUES = _dedup((vocab.OK, vocab.WAIT, *vocab.ERRS,
 RET = Finite("Ret", RET_VALUES)
 
 # Every trigger the vocabulary can name (and any other the table uses).
-TRIGGER_VALUES = _dedup((*(f"call:{op}" for op in vocab.CALLS), "seg",
+TRIGGER_VALUES = _dedup((*(f"call:{op}" for op in vocab.ALL_CALLS), "seg",
                          *(f"timer:{t}" for t in vocab.TIMERS), *(c.trigger for c in rules.CASES)))
 TRIGGER = Finite("Trigger", TRIGGER_VALUES)
+# What a call returns besides ret (tcpconform.model.table.VALUES), "none" for nothing.
+VALUE = Finite("Value", ("none",) + VALUES)
+VALUE_VAR = VALUE.var("out.value")
 
 
 # ---------------------------------------------------------------------------
@@ -271,6 +274,7 @@ def outcome_formula(o: Outcome, index: int) -> z3.BoolRef:
         n_rule(o.n),
         OUTCOME == index,
         RET_VAR == ret_term(o.ret),
+        VALUE_VAR == VALUE.lit(o.value or "none"),
         post_state(o),
         *[EMIT[s] == (s in o.emit) for s in vocab.SEGMENTS],
         *[TAG[t] == (t in o.tags) for t in TAGS],
@@ -365,12 +369,12 @@ def transition_relation(profile: str, cases: Sequence[Case] = rules.CASES) -> En
 # Enumerating successors
 # ---------------------------------------------------------------------------
 
-Successor = tuple  # (outcome name, ret, post Endpoint, frozenset(emit), frozenset(tags))
+Successor = tuple  # (outcome name, ret, post Endpoint, frozenset(emit), frozenset(tags), value)
 
 
 def normalize(ep: Endpoint, r: Result) -> Successor:
     """A result of semantics.step in the shape :func:`successors` returns."""
-    return (r.outcome, r.ret, apply(ep, r), frozenset(r.emit), frozenset(r.tags))
+    return (r.outcome, r.ret, apply(ep, r), frozenset(r.emit), frozenset(r.tags), r.value or "none")
 
 
 def fix(ep: Endpoint, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> list[z3.BoolRef]:
@@ -393,7 +397,7 @@ def fix(ep: Endpoint, inputs: Mapping[str, Any], params: Mapping[str, Any]) -> l
 
 
 def _outputs(enc: Encoding) -> list[z3.ExprRef]:
-    return [enc.outcome, enc.ret, *enc.post.values(), *enc.emit.values(), *enc.tags.values()]
+    return [enc.outcome, enc.ret, *enc.post.values(), *enc.emit.values(), *enc.tags.values(), VALUE_VAR]
 
 
 def _decode(enc: Encoding, m: z3.ModelRef) -> Successor:
@@ -402,7 +406,8 @@ def _decode(enc: Encoding, m: z3.ModelRef) -> Successor:
                     **{f: val(POST[f]).as_long() for f in vocab.INT_FIELDS})
     return (enc.outcomes[val(enc.outcome).as_long()], RET.decode(val(enc.ret)), post,
             frozenset(s for s, b in enc.emit.items() if z3.is_true(val(b))),
-            frozenset(t for t, b in enc.tags.items() if z3.is_true(val(b))))
+            frozenset(t for t, b in enc.tags.items() if z3.is_true(val(b))),
+            VALUE.decode(val(VALUE_VAR)))
 
 
 def successors(ep: Endpoint, trigger: str, profile: str, inputs: Mapping[str, Any] | None = None,

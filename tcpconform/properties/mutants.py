@@ -94,6 +94,12 @@ MUTANTS: dict[str, tuple[str, Callable[[Cases], Cases]]] = {
         "a RST in ESTABLISHED is answered by a challenge ACK and ignored (RFC 5961 §3.2 read as "
         "applying to every RST, the exact-sequence one included)",
         _outcomes("est.rst", out(emit=("ACK",)))),
+    "so-error-not-cleared": (
+        "getsockopt(SO_ERROR) reports the pending error and leaves it pending (read as a plain getter)",
+        _outcomes("getsockopt.error", out(value="err"))),
+    "close-ignores-other-descriptors": (
+        "close() ends the connection whatever other descriptors of the socket are open (dup and fork forgotten)",
+        _drop("close.shared")),
     "ack_joins_full_queue": (
         "the final ACK completes the connection whatever the accept queue holds (no "
         "sk_acceptq_is_full check)",

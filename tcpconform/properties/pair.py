@@ -25,6 +25,7 @@ import z3
 from tcpconform.check.explain import netstat_addr, netstat_table as table_lines
 from tcpconform.check.trace import call_event, format_addr, state_event, trace_header, trace_text
 from tcpconform.model import composition, rules
+from tcpconform.model.table import PARAM_DEFAULTS
 from tcpconform.model import z3enc as E
 
 from tcpconform.properties import bounds as B
@@ -74,10 +75,12 @@ class Pair(Slots):
               for s in SOCKS for f in FIELDS if f != "nb"],
             *[self.cur[f"{s}.rcvq"] == 0 for s in SOCKS],
             *[z3.Not(self.cur[f"{ch}.v{k}"]) for ch in OUT.values() for k in range(B.CHANNEL_CAPACITY)])
-        self.trans = z3.Or([self._step(s, enc) for s in SOCKS])
+        # the nine calls of version 1: what version 2 adds to them is at its quiet value
+        quiet = [E.PAR[k] == E.PARAM_DOMAINS[k].lit(v) for k, v in PARAM_DEFAULTS.items()]
+        self.trans = z3.And(z3.Or([self._step(s, enc) for s in SOCKS]), *quiet)
 
     def step_vars(self) -> list:
-        return [self.act, self.trigger, self.ret, E.OUTCOME, *self.emit.values(), *self.tag.values(),
+        return [self.act, self.trigger, self.ret, E.OUTCOME, E.VALUE_VAR, *self.emit.values(), *self.tag.values(),
                 *self.par.values(), *self.inp.values()]
 
     def _cells(self, vars_: dict, ch: str) -> list:

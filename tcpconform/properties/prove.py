@@ -42,7 +42,7 @@ from typing import Sequence
 
 import z3
 
-from tcpconform.properties import bounds, catalog, certificates, engine, runs, witnesses
+from tcpconform.properties import bounds, calls, catalog, certificates, engine, runs, witnesses
 from tcpconform.properties.compose import Composed, system
 
 
@@ -298,19 +298,22 @@ def prove(names: Sequence[str] = (), *, mutant: bool = False, out_dir: str | Non
     write every run found as a trace and a netstat step table (the diagrams draw
     them: :func:`tcpconform.diagrams.render.draw_runs`).
     Raises :class:`UnknownNames`."""
-    known = {**catalog.BY_NAME, **witnesses.BY_NAME}
+    known = {**catalog.BY_NAME, **calls.BY_NAME, **witnesses.BY_NAME}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UnknownNames(unknown, list(known))
     props = [n for n in names if n in catalog.BY_NAME] if names else list(catalog.BY_NAME)
+    per_endpoint = [n for n in names if n in calls.BY_NAME] if names else list(calls.BY_NAME)
     wits = [n for n in names if n in witnesses.BY_NAME] if names else list(witnesses.BY_NAME)
     t0 = time.perf_counter()
     if mutant:
         results, wres = [against_mutant(catalog.BY_NAME[n]) for n in props], []
     else:
-        c = system()
+        c = system() if props or wits else None
         results = [prove_one(catalog.BY_NAME[n], c) for n in props]
         wres = [witness_one(witnesses.BY_NAME[n], c) for n in wits]
+    # the calls version 2 adds: proven per endpoint (tcpconform.properties.calls)
+    results += [calls.prove_one(calls.BY_NAME[n], mutant=mutant) for n in per_endpoint]
     written = write_runs(results + wres, out_dir) if out_dir else []
     return ProveReport(results, wres, round(time.perf_counter() - t0, 3), mutant, written)
 

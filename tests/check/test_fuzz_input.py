@@ -99,7 +99,7 @@ WRONG_VALUES = {
     "n": [-1, 10**6, "1", True, 2.5, None],
     "backlog": ["16", True, 1.5, None],
     "state": ["OPEN", "listen", 3, None, "SYN-SENT", "closed"],
-    "trace": [2, True, "1", 1.0, None, 0],
+    "trace": [3, True, "1", 1.0, None, 0],
     "profile": ["bsd", 1, None, "Linux"],
     "world": ["half", 0, None],
     "meta": [[], 1, "m", None],
@@ -442,7 +442,7 @@ def refused(kind: str, key: str, raw: str, jtype) -> bool | None:
     if want is None:
         return False  # passed over untouched
     if kind == "header" and key == "trace":
-        return raw != "1"
+        return raw not in ("1", "2")
     if jtype == "bigint":
         return True if want is not int else None
     return True if jtype is not want else None

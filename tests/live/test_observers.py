@@ -388,7 +388,7 @@ def test_a_change_during_connect_on_another_open_socket_s_connection_keeps_its_n
     running, unless its address pair is another open socket's connection (no two
     live sockets share one): then it is that socket's, e.g. b's delayed handshake
     completing during a's connect to the same listener."""
-    from tcpconform.live.recorder import Recorder, _Entry
+    from tcpconform.live.recorder import Entry as _Entry, Recorder
     from tcpconform.live.tracepoint import StateChange
     rec = Recorder(auto_observe=False)
     with socket.socket() as held:

@@ -193,6 +193,29 @@ MUTANTS = [
      call("s", "recv", "ECONNRESET"), replace(ret="ok", n=3)),
     ("passive-closer-in-TIME_WAIT", "lifecycle-client-closes",
      state("s", "CLOSED", after=call("s", "close")), replace(state="TIME_WAIT")),
+    # version 2
+    ("so-error-reported-twice", "nonblocking-connect-through-poll",
+     call("r", "getsockopt", nth=1, opt="SO_ERROR"), replace(value="ECONNREFUSED")),
+    ("fresh-socket-polls-without-HUP", "readiness-of-each-state",
+     call("f", "poll"), replace(ready=[{"sock": "f", "revents": ["OUT"]}])),
+    ("closed-dup-still-sends", "dup-and-close-one",
+     call("s", "send", "EBADF"), replace(ret="ok", n=5)),
+    ("peek-takes-the-bytes", "peek-then-recv",
+     call("s", "ioctl", nth=2, req="FIONREAD"), replace(value=0)),
+    ("rcvbuf-not-doubled", "options-read-back",
+     call("o", "getsockopt", opt="SO_RCVBUF"), replace(value=1000)),
+    ("af-unspec-sends-no-rst", "disconnect-with-af-unspec",
+     call("s", "recv", "ECONNRESET"), replace(ret="ok", n=0)),
+    ("third-socket-shares-a-reuseport-port", "reuseport-listeners",
+     call("X", "bind", "EADDRINUSE"), lambda e: {**e, "ret": "ok", "local": e["addr"]}),
+    ("bind-over-a-fresh-time-wait", "reuseaddr-over-time-wait",   # the times say 60 s cannot have passed
+     call("n1", "bind", "EADDRINUSE"), lambda e: {**e, "ret": "ok", "local": e["addr"]}),
+    ("fresh-socket-has-a-peer", "names-of-each-end",
+     call("f", "getpeername", "ENOTCONN"), replace(ret="ok", addr="127.0.0.1:1")),
+    ("timed-out-recv-reads-end-of-stream", "timeouts-run-out",
+     call("s", "recv", "EAGAIN"), replace(ret="ok", n=0)),
+    ("ipv6-only-listener-takes-ipv4", "ipv6-dual-stack",
+     call("x4", "connect", "ECONNREFUSED"), replace(ret="ok", local="127.0.0.1:1")),
 ]
 
 

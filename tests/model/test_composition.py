@@ -31,7 +31,9 @@ def test_the_accepted_child_has_an_open_blocking_descriptor():
     got = composition.accepted(child)
     assert (got.fd, got.ss, got.nb, got.st) == ("open", "CONNECTED", False, "ESTABLISHED")
     [r] = semantics.step(got, "call:recv", "linux", {}, {"len": 2, "n": None})
-    assert r.ret == vocab.WAIT   # blocking, nothing unread
+    assert r.ret == vocab.WAIT   # blocking, nothing unread: it sleeps
+    rets = {r.ret for r in semantics.step(got, "call:recv", "linux", {}, {"len": 2, "n": None, "intr": True})}
+    assert rets == {vocab.WAIT, "EINTR"}   # ... and a signal may interrupt the sleep
 
 
 def test_a_listener_stopping_resets_exactly_where_an_abort_sends_a_rst():

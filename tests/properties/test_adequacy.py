@@ -138,9 +138,9 @@ def z3_differs_where_reachable(m) -> bool:
 
 
 def test_a_mutant_that_differs_only_where_no_endpoint_goes_is_equivalent_where_reachable(mutants):
-    # recv on a listener tried before recv with bytes queued: only a listener with
+    # recv on a listener tried before a MSG_PEEK recv with bytes queued: only a listener with
     # bytes queued tells them apart, and no listener ever holds bytes
-    m = mutants["swap:recv.listen:recv.data"]
+    m = mutants["swap:recv.listen:recv.peek"]
     assert not equivalence.equivalent(m.trigger, m.profiles, rules.CASES, m.cases)
     assert equivalence.reachable_witness(m.trigger, "linux", rules.CASES, m.cases) is None
     assert equivalence.equivalent_where_reachable(m.trigger, m.profiles, rules.CASES, m.cases)

@@ -28,6 +28,6 @@ from __future__ import annotations
 from tcpconform.live.scenarios.helpers import ANY
 from tcpconform.live.scenarios.registry import PINS, SCENARIOS, Scenario, describe, record, scenario
 # the scenarios, registered in the order conform run runs them
-from tcpconform.live.scenarios import lifecycles, refused, states, closing, held  # noqa: F401
+from tcpconform.live.scenarios import lifecycles, refused, states, closing, held, v2calls  # noqa: F401
 
 __all__ = ["SCENARIOS", "PINS", "ANY", "Scenario", "describe", "record", "scenario"]

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from tcpconform.live.recorder import Recorder
 
-__all__ = ["Scenario", "SCENARIOS", "PINS", "scenario", "describe", "record"]
+__all__ = ["Scenario", "SCENARIOS", "PINS", "VERSIONS", "scenario", "describe", "record"]
 
 Scenario = Callable[[Recorder], None]
 SCENARIOS: dict[str, Scenario] = {}
@@ -15,10 +15,13 @@ SCENARIOS: dict[str, Scenario] = {}
 # run that explains its trace must use each of them (tests/live/test_scenarios.py),
 # so a wrong rule there makes the recorded trace diverge.
 PINS: dict[str, tuple[str, ...]] = {}
+# scenario name -> the version of the trace format it is recorded in (2: tcpconform.live.recorder_v2)
+VERSIONS: dict[str, int] = {}
 
 
-def scenario(name: str, pins: tuple[str, ...] = ()) -> Callable[[Scenario], Scenario]:
-    """Register a scenario; ``pins``: the rules its trace is evidence for."""
+def scenario(name: str, pins: tuple[str, ...] = (), version: int = 1) -> Callable[[Scenario], Scenario]:
+    """Register a scenario; ``pins``: the rules its trace is evidence for;
+    ``version``: the trace format it is recorded in."""
     def register(fn: Scenario) -> Scenario:
         if name in SCENARIOS:
             raise ValueError(f"scenario {name!r} registered twice")
@@ -26,6 +29,7 @@ def scenario(name: str, pins: tuple[str, ...] = ()) -> Callable[[Scenario], Scen
             raise ValueError(f"scenario {name!r} needs a docstring")
         SCENARIOS[name] = fn
         PINS[name] = tuple(pins)
+        VERSIONS[name] = version
         return fn
     return register
 
@@ -39,6 +43,9 @@ def record(name: str, **options: Any) -> Recorder:
     """Run scenario ``name`` in a fresh recorder (``options`` go to :class:`Recorder`, e.g.
     ``netstat=True``); every descriptor is closed afterwards."""
     fn = SCENARIOS[name]
-    with Recorder(scenario=name, **options) as rec:
+    make = Recorder
+    if VERSIONS.get(name, 1) == 2:
+        from tcpconform.live.recorder_v2 import RecorderV2 as make
+    with make(scenario=name, **options) as rec:
         fn(rec)
     return rec
