@@ -163,6 +163,8 @@ class Run:
         if self.verdict is not None:
             return None
         self.last_line = ev.line
+        if self.clock is not None and getattr(ev, "ev", None) == "x-sysctl":
+            self.clock.setting(ev.data.get("name"), ev.data.get("value"))
         t = getattr(ev, "t", None)
         token = None
         if self.clock is not None and (t is not None or self.clock.active):

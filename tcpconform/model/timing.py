@@ -54,6 +54,17 @@ class Clock:
         self.changed: dict[Any, tuple] = {}     # endpoint key -> (its states, the floor when they were first seen)
         self._running: dict[tuple, tuple] = {}  # (TCP state, descriptor) -> the timers that may run there
 
+    def setting(self, name: str, value: Any) -> None:
+        """A kernel setting changed during the trace (the recorder's ``x-sysctl``):
+        a timer's length may only shorten, so a timer armed before the change,
+        which the kernel runs with the old length, is not held back longer than
+        the shorter of the two."""
+        new = lengths({name: value})
+        default = lengths({})
+        for timer, (_how, sysctl_name, _d, _src) in rules.TIMER_LENGTHS.items():
+            if sysctl_name == name:
+                self.length[timer] = min(self.length[timer], new[timer], default[timer])
+
     @property
     def active(self) -> bool:
         """Whether the trace has shown a time yet (before that, timers are free)."""

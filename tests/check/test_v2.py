@@ -314,3 +314,12 @@ def test_reviewed_traces(name, fast):
         h, evs = read_trace(f)
         v = check_trace(h, evs, fast=fast)
     assert (v.verdict, v.line) == REVIEWED[name], v.reason
+
+
+def test_a_setting_changed_during_the_trace_shortens_its_timer():
+    evs = timed(pair() + [call("c", "shutdown", how="wr"), state("s", "CLOSE_WAIT"), state("c", "FIN_WAIT_2")])
+    sysctl = {"ev": "x-sysctl", "name": "net.ipv4.tcp_fin_timeout", "value": 1}
+    end = [dict(call("c", "close"), t=1.0), dict(state("c", "CLOSED"), t=2.5)]
+    assert verdict(*evs, sysctl, *end).verdict == "conforms"
+    v = verdict(*evs, *end)   # 60 s by default
+    assert (v.verdict, v.line) == ("diverges", len(evs) + 3), v.reason

@@ -19,7 +19,7 @@ PINS: dict[str, tuple[str, ...]] = {}
 VERSIONS: dict[str, int] = {}
 
 
-def scenario(name: str, pins: tuple[str, ...] = (), version: int = 1) -> Callable[[Scenario], Scenario]:
+def scenario(name: str, pins: tuple[str, ...] = (), version: int = 2) -> Callable[[Scenario], Scenario]:
     """Register a scenario; ``pins``: the rules its trace is evidence for;
     ``version``: the trace format it is recorded in."""
     def register(fn: Scenario) -> Scenario:
