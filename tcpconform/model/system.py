@@ -220,10 +220,22 @@ def port_conflict(eps: dict, me: str, addr: Addr) -> bool:
     for k, e in eps.items():
         if k == me and not composition.own_connection_holds_port(e.core):
             continue
+        theirs = connection_opts(e) if k == me else e.opts
         if (holds_port(e) and e.local[1] == addr[1] and _overlap(e.local[0], addr[0], v6only(e), my6)
-                and not options.shares(my_opts, e.opts, e.core.st)):
+                and not options.shares(my_opts, theirs, e.core.st)):
             return True
     return False
+
+
+TW_OPTS = "$time_wait"  # options.kept: the options a descriptor's connection in TIME_WAIT keeps
+
+
+def connection_opts(e: Ep) -> tuple:
+    """The options of the connection an endpoint denotes: a connection in TIME_WAIT
+    keeps those its socket had when it entered it (tcp_time_wait copies sk_reuse
+    into tw_reuse), whatever the descriptor sets afterwards."""
+    kept = options.kept(e.opts, TW_OPTS)
+    return kept if kept is not None else e.opts
 
 
 def find_peer(eps: dict, e: Ep) -> Ep | None:
@@ -751,7 +763,9 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
     behind = composition.left_behind(pre, r.tags)
     if behind is not None and e.local and e.remote:
         # the former connection stays, nameless, under its address pair
-        w.eps[Unnamed(e.local, e.remote)] = Ep(core=behind, local=e.local, remote=e.remote, opts=e.opts, fam=e.fam)
+        w.eps[Unnamed(e.local, e.remote)] = Ep(core=behind, local=e.local, remote=e.remote, opts=connection_opts(e),
+                                               fam=e.fam)
+        e = e._replace(opts=tuple((n, v) for n, v in e.opts if n != TW_OPTS))
         e = e._replace(core=composition.without_connection(e.core), remote=None)
     wire = (e.local, e.remote)  # where its segments go (a disconnect's RST: to the peer it had)
     if e.core.ss == "UNCONNECTED" and pre.ss != "UNCONNECTED" and e.core.st == "CLOSED":
@@ -782,7 +796,12 @@ def _apply_call_result(w: _Work, key: str, r: Result, ev: Call, final: bool) -> 
         elif tag == "set_backlog":
             e = e._replace(cap=rules.accept_queue_capacity(ev.backlog))
         elif tag == "set_option":
-            e = e._replace(opts=options.with_option(e.opts, ev.arg("opt"), ev.arg("value")))
+            opts = e.opts
+            if pre.st == "TIME_WAIT" and options.kept(opts, TW_OPTS) is None:
+                opts = opts + ((TW_OPTS, opts),)  # the connection keeps what it had
+            elif pre.st != "TIME_WAIT":
+                opts = tuple((n, v) for n, v in opts if n != TW_OPTS)  # that connection is gone
+            e = e._replace(opts=options.with_option(opts, ev.arg("opt"), ev.arg("value")))
     if ev.op == "close" and ev.linger0:
         # "linger0": SO_LINGER {1, 0} was set first; a socket another descriptor keeps open keeps it
         e = e._replace(opts=options.with_option(e.opts, "SO_LINGER", (1, 0)))

@@ -323,3 +323,17 @@ def test_a_setting_changed_during_the_trace_shortens_its_timer():
     assert verdict(*evs, sysctl, *end).verdict == "conforms"
     v = verdict(*evs, *end)   # 60 s by default
     assert (v.verdict, v.line) == ("diverges", len(evs) + 3), v.reason
+
+
+def test_a_connection_in_time_wait_keeps_the_options_it_had():
+    # found by a random campaign (seed 4242): a self-connect left in TIME_WAIT, then
+    # SO_REUSEADDR on its descriptor, then a bind to its port: the TIME_WAIT had no SO_REUSEADDR
+    from pathlib import Path
+    path = Path(__file__).parent.parent / "traces" / "v2" / "reuseaddr-after-time-wait.jsonl"
+    with open(path, "rb") as f:
+        h, evs = read_trace(f)
+        assert check_trace(h, evs).verdict == "conforms"
+    text = path.read_text().replace('"ret": "EADDRINUSE"', '"ret": "ok", "local": "127.0.0.1:11387"')
+    h, evs = read_trace(iter(text.encode().splitlines(keepends=True)))
+    v = check_trace(h, evs)
+    assert v.verdict == "diverges", v.reason
