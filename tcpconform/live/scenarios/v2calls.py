@@ -217,7 +217,7 @@ def names_of_each_end(rec: RecorderV2) -> None:
 
 
 @scenario("disconnect-with-af-unspec", version=2,
-          pins=("disconnect.reset", "disconnect.listen", "disconnect.closed"))
+          pins=("disconnect.reset", "disconnect.listen", "disconnect.closed", "disconnect.synsent"))
 def disconnect_with_af_unspec(rec: RecorderV2) -> None:
     """connect(AF_UNSPEC): a connection aborted with a RST, the socket connects again; a listener stops; the role stays."""
     addr = _pair(rec, "c", "s", "L")
@@ -239,6 +239,21 @@ def disconnect_with_af_unspec(rec: RecorderV2) -> None:
     rec.close("s")
     rec.close("s2")
     rec.close("L")
+
+    # in SYN_SENT (its SYN dropped by a full accept queue): no RST, ECONNRESET left pending
+    full = listener(rec, "Q", backlog=0, nonblock=True)
+    rec.socket("q1", nonblock=True)
+    rec.connect("q1", full)  # EINPROGRESS, queued: the queue is full
+    rec.settle("q1", "ESTABLISHED", timeout=0.1)
+    rec.wait_acceptq("Q", 1)
+    rec.socket("q2", nonblock=True)
+    rec.connect("q2", full)  # EINPROGRESS, its SYN dropped: SYN_SENT
+    rec.disconnect("q2")  # ok
+    rec.getopt("q2", S, "SO_ERROR")  # ECONNRESET
+    rec.connect("q2", full)  # EINPROGRESS: it may connect again
+    rec.close("q2")
+    rec.close("q1")
+    rec.close("Q")
 
 
 @scenario("reuseaddr-over-time-wait", version=2, pins=("bind.inuse",))
