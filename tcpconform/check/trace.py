@@ -142,6 +142,10 @@ _ALLOWED = {
     for op, (always, result, _) in _SHAPE.items()
     for with_result in (False, True)
 }
+_ALLOWED_T = {k: v | {"t"} for k, v in _ALLOWED.items()}  # a version-2 call version 1 could write, with its time
+# The ops whose version-2 call, when it has no field version 1 lacks, is the version-1 call with its time
+# (socket: version 2 names its family; connect: version 2 lets `local` be left out).
+_V1_SHAPED = frozenset({"bind", "listen", "accept", "send", "recv", "shutdown", "close"})
 _OPS = frozenset(OPS)
 _STATES = frozenset(STATES)
 _STATE_KEYS = frozenset({"ev", "sock", "state"})
@@ -163,7 +167,7 @@ def _check_keys(obj: dict, allowed: frozenset, what: str, op: str, ret: str) -> 
         raise _Bad(f"{what}: unexpected field {_quote(key)}", key)
 
 
-def _call(obj: dict, line: int) -> Call:
+def _call(obj: dict, line: int, t: float | None = None) -> Call:
     """Validate the fields of a ``call`` event (names are checked by the caller)."""
     sock = obj.get("sock")
     if type(sock) is not str or not sock:
@@ -177,7 +181,7 @@ def _call(obj: dict, line: int) -> Call:
     if ret != "ok" and (type(ret) is not str or ret not in ERRNOS):
         ret = _ret(obj)
     ok = ret == "ok"
-    allowed = _ALLOWED[op, ret in _SHAPE[op][2]]
+    allowed = (_ALLOWED if t is None else _ALLOWED_T)[op, ret in _SHAPE[op][2]]
     if not obj.keys() <= allowed:
         _check_keys(obj, allowed, "call", op, ret)
 
@@ -191,29 +195,29 @@ def _call(obj: dict, line: int) -> Call:
             low = 1 if op == "send" and length > 0 else 0
             if not low <= n <= length:
                 raise _Bad(f"{op}: field 'n' must be between {low} and len={length}, got {n}", "n")
-        return Call(line, sock, op, ret, length=length, n=n)
+        return Call(line, sock, op, ret, length=length, n=n, t=t)
     if op == "socket":
-        return Call(line, sock, op, ret, nonblock=_bool(obj, "nonblock"))
+        return Call(line, sock, op, ret, nonblock=_bool(obj, "nonblock"), t=t)
     if op == "close":
-        return Call(line, sock, op, ret, linger0=_bool(obj, "linger0"))
+        return Call(line, sock, op, ret, linger0=_bool(obj, "linger0"), t=t)
     if op == "connect" or op == "bind":
         addr = _addr(obj, "addr")
         local = _addr(obj, "local") if ret in _SHAPE[op][2] else None
-        return Call(line, sock, op, ret, addr=addr, local=local)
+        return Call(line, sock, op, ret, addr=addr, local=local, t=t)
     if op == "accept":
         if not ok:
-            return Call(line, sock, op, ret)
+            return Call(line, sock, op, ret, t=t)
         return Call(line, sock, op, ret, new=_name(obj, "new"),
-                    local=_addr(obj, "local"), peer=_addr(obj, "peer"))
+                    local=_addr(obj, "local"), peer=_addr(obj, "peer"), t=t)
     if op == "listen":
-        return Call(line, sock, op, ret, backlog=_int(obj, "backlog"))
+        return Call(line, sock, op, ret, backlog=_int(obj, "backlog"), t=t)
     # shutdown
     how = obj.get("how")
     if how not in SHUTDOWN_HOW:
         if "how" not in obj:
             raise _Bad("missing field 'how'", "how")
         raise _Bad(f"shutdown: field 'how' must be \"rd\", \"wr\" or \"rdwr\", got {_show(how)}", "how")
-    return Call(line, sock, op, ret, how=how)
+    return Call(line, sock, op, ret, how=how, t=t)
 
 
 def _state(obj: dict, line: int) -> State:
@@ -385,7 +389,15 @@ def _events_v2(lines: Iterator[bytes]) -> Iterator[Event]:
     def one(obj: dict, lineno: int, introduced: dict[str, int]) -> Event:
         ev = obj.get("ev")
         if ev == "call":
-            event = trace_v2.call(obj, lineno)
+            event = None
+            t = obj.get("t")
+            if obj.get("op") in _V1_SHAPED and (t is None or (type(t) is float and t >= 0)):
+                try:
+                    event = _call(obj, lineno, t)  # the fast path: what version 1 reads, and its time
+                except _Bad:
+                    event = None  # version 2 reads it (or says what is wrong)
+            if event is None:
+                event = trace_v2.call(obj, lineno)
             for other in trace_v2.names(event, introduced):
                 if other not in introduced:
                     raise _unintroduced(other)
