@@ -35,6 +35,9 @@ from typing import Iterable, Iterator
 
 from tcpconform.model.events import Call, State
 
+# Calls the model reads as they are while no socket has two descriptors.
+_AS_THEY_ARE = frozenset({"bind", "listen", "send", "recv", "shutdown", "setsockopt", "getsockopt",
+                          "getsockname", "getpeername"})
 CLOSED_SUFFIX = " (closed)"  # a closed descriptor of a socket another descriptor holds
 
 
@@ -52,6 +55,7 @@ class Descriptors:
         self.socket_of: dict[str, str] = {}     # descriptor name -> socket (its first descriptor's name)
         self.open: dict[str, set[str]] = {}     # socket -> names of its open descriptors
         self.closed_as: dict[str, str] = {}     # closed descriptor -> the name the model knows it by
+        self.shared = False                     # some socket has had two descriptors (a dup)
 
     def key_of(self, name: str) -> str:
         """Where a call through ``name`` goes in the model."""
@@ -94,6 +98,8 @@ class Descriptors:
     def _call(self, ev: Call) -> Call:
         """The model's call for a trace's call (not a poll)."""
         op, ok = ev.op, ev.ret == "ok"
+        if not self.shared and op in _AS_THEY_ARE:
+            return ev  # one descriptor per socket so far: a name is its socket
         if op == "socket":
             if ok:
                 self._introduce(ev.sock)
@@ -112,6 +118,7 @@ class Descriptors:
             op, args = "disconnect", ()
         elif op == "dup":
             new = None
+            self.shared = True
             if ok and key not in self.closed_as.values():
                 self._introduce(ev.new, key)
         elif op == "accept" and ok:
