@@ -398,7 +398,7 @@ def _events_v2(lines: Iterator[bytes]) -> Iterator[Event]:
                     event = None  # version 2 reads it (or says what is wrong)
             if event is None:
                 event = trace_v2.call(obj, lineno)
-            for other in trace_v2.names(event, introduced):
+            for other in trace_v2.names(event):
                 if other not in introduced:
                     raise _unintroduced(other)
             _names(event, introduced)

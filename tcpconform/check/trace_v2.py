@@ -308,7 +308,7 @@ def call(obj: dict, line: int) -> Call:
     return Call(line, sock, op, ret, args=tuple(sorted(args)) if len(args) > 1 else tuple(args), t=t, **kw)
 
 
-def names(call: Call, introduced: dict[str, int]) -> list[str]:
+def names(call: Call) -> list[str]:
     """The names a v2 call uses besides ``sock`` (poll's other sockets)."""
     if call.op != "poll":
         return []

@@ -19,6 +19,7 @@ state is its other names' state, observed through them).
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import os
 import select
@@ -30,7 +31,6 @@ from typing import Any, Iterable
 from tcpconform.check.trace import format_addr, trace_header
 from tcpconform.live import sysctl
 from tcpconform.live.recorder import Entry, Recorder, ScenarioError, errname
-from tcpconform.model import vocab
 
 _LEVELS = {"SOL_SOCKET": socket.SOL_SOCKET, "IPPROTO_TCP": socket.IPPROTO_TCP,
            "IPPROTO_IPV6": socket.IPPROTO_IPV6, "IPPROTO_IP": socket.IPPROTO_IP}
@@ -59,17 +59,12 @@ class RecorderV2(Recorder):
 
     # -- the trace ---------------------------------------------------------
     def header(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {"kernel": os.uname().release}
-        if self.scenario is not None:
-            meta["scenario"] = self.scenario
-        settings = {}
-        for name in SYSCTLS:
-            value = sysctl.read(name)
-            if value is not None:
-                settings[name] = value
-        return trace_header(2, profile=vocab.profile_for_kernel(meta["kernel"]), world="closed",
-                            stack={"name": "linux", "version": meta["kernel"], "protocol": "tcp"},
-                            sysctl=settings, meta=meta)
+        """:meth:`Recorder.header` in version 2: the kernel as ``stack``, the settings the model reads as ``sysctl``."""
+        base = super().header()
+        settings = {name: value for name in SYSCTLS if (value := sysctl.read(name)) is not None}
+        return trace_header(2, profile=base["profile"], world=base["world"],
+                            stack={"name": "linux", "version": base["meta"]["kernel"], "protocol": "tcp"},
+                            sysctl=settings, meta=base["meta"])
 
     def _now(self) -> float:
         return round(time.monotonic() - self._t0, 6)
@@ -177,7 +172,7 @@ class RecorderV2(Recorder):
             else:
                 value = sock.getsockopt(_LEVELS[level], _optnum(opt))
                 if opt == "SO_ERROR":
-                    value = 0 if value == 0 else os.strerror and __import__("errno").errorcode[value]
+                    value = 0 if value == 0 else errno.errorcode[value]
                 elif opt == "TCP_USER_TIMEOUT":
                     value = value / 1000
             ret = "ok"
@@ -287,7 +282,7 @@ class RecorderV2(Recorder):
         _, sock = self._open(name)
         addr = ctypes.create_string_buffer(16)  # sa_family = AF_UNSPEC (0), the rest zero
         rc = _libc.connect(sock.fileno(), addr, 16)
-        ret = "ok" if rc == 0 else __import__("errno").errorcode[ctypes.get_errno()]
+        ret = "ok" if rc == 0 else errno.errorcode[ctypes.get_errno()]
         return self._record(name, "connect", {"addr": "AF_UNSPEC"}, ret, {})
 
 

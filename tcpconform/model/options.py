@@ -166,7 +166,7 @@ def has(opts: tuple, effect: str) -> bool:
     for name, value in opts:
         opt = BY_NAME.get(name)
         if opt is not None and opt.effect == effect:
-            return bool(value) if effect != "linger" else value[0] == 1
+            return bool(value)
     return False
 
 

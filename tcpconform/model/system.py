@@ -15,6 +15,7 @@ Pure functions, no I/O, no clock: timers are steps like any other.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import zlib
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
@@ -680,7 +681,6 @@ def _matching_here(cfg: Config, call: Call, profile: str, world: str, timers: bo
 
 
 def _with_n(call: Call, n: int | None) -> Call:
-    import dataclasses
     return dataclasses.replace(call, n=n)
 
 

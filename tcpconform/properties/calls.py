@@ -81,11 +81,11 @@ THEIR_ST = THEIR_STATE.var("theirs.st")
 
 def _shares(d: Data) -> z3.BoolRef:
     """options.shares read as a formula: some sharing rule lets the two sockets share."""
-    return z3.Or([z3.And(MINE[effect], THEIRS[effect], z3.Not(THEIRS_in(unless)))
+    return z3.Or([z3.And(MINE[effect], THEIRS[effect], z3.Not(_their_state_in(unless)))
                   for effect, unless, _src in d.sharing] or [z3.BoolVal(False)])
 
 
-def THEIRS_in(states) -> z3.BoolRef:  # noqa: N802 - reads as the formula it makes
+def _their_state_in(states) -> z3.BoolRef:
     return THEIR_STATE.member(THEIR_ST, states) if states else z3.BoolVal(False)
 
 

@@ -7,19 +7,17 @@ every event) and pins the rules of the calls version 2 adds.
 from __future__ import annotations
 
 from tcpconform.live.recorder_v2 import RecorderV2
-from tcpconform.live.scenarios.helpers import ANY, listener
+from tcpconform.live.scenarios.helpers import ANY, connected, listener
 from tcpconform.live.scenarios.registry import scenario
 
 S, T = "SOL_SOCKET", "IPPROTO_TCP"
 ALL_EVENTS = ["IN", "PRI", "OUT", "RDHUP", "ERR", "HUP"]
 
 
-def _pair(rec: RecorderV2, cli: str, conn: str, lst: str, **opts) -> str:
-    addr = listener(rec, lst)
-    rec.socket(cli)
-    rec.connect(cli, addr)
-    rec.accept(lst, conn)
-    return addr
+def _pair(rec: RecorderV2, cli: str, conn: str, lst: str) -> str:
+    """:func:`connected`, returning the listener's address."""
+    connected(rec, cli, conn, lst)
+    return rec.local(lst)
 
 
 @scenario("options-read-back", version=2,
@@ -267,7 +265,6 @@ def reuseaddr_over_time_wait(rec: RecorderV2) -> None:
     rec.socket("c")
     rec.setopt("c", S, "SO_REUSEADDR", 1)
     rec.bind("c", ANY)
-    mine = rec.local("c")
     rec.connect("c", addr)
     rec.accept("L", "s")
     rec.close("s")  # the server closes first: its side goes to TIME_WAIT on the listener's port
@@ -302,7 +299,6 @@ def reuseaddr_over_time_wait(rec: RecorderV2) -> None:
     rec.close("c3", linger0=True)
     rec.close("s3")
     rec.close("n2")
-    del mine
 
 
 @scenario("reuseport-listeners", version=2, pins=("listen.ok",))
