@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import TraceError, read_trace
+from tcpconform.live.tracer import STRACE_FLAGS as _STRACE_FLAGS
+from tcpconform.model.vocab import PROFILES
 
 EXIT = {"conforms": 0, "diverges": 1, "invalid": 2, "undecided": 3}
 
@@ -69,6 +71,35 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--where", action="store_true",
                      help="say where the run sends packets (loopback, own namespaces) and exit")
     run.set_defaults(func=_run_command)
+
+    trace = sub.add_parser(
+        "trace", help="run a program under strace and check what its TCP sockets do",
+        description="Run COMMAND (and everything it starts) under strace, turn its TCP socket calls into a "
+                    "version-2 trace and check it against the model. Exit codes as for `conform check`.",
+        usage="conform trace [options] -- COMMAND [ARGS...]\n"
+              "       conform trace [options] --pid PID\n"
+              "       conform trace [options] --from-strace LOG [LOG...]")
+    trace.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    trace.add_argument("--pid", type=int, metavar="PID",
+                       help="attach to a running process until it exits (or --seconds, or Ctrl-C)")
+    trace.add_argument("--from-strace", nargs="+", metavar="LOG",
+                       help="convert a log recorded elsewhere with `strace " + " ".join(_STRACE_FLAGS) +
+                            " -o LOG ...`; several logs are merged by time (both ends of a connection)")
+    trace.add_argument("--merge", nargs="+", metavar="LOG", help="the same as --from-strace with several logs")
+    trace.add_argument("--out", metavar="TRACE", help="write the trace there (a new file)")
+    trace.add_argument("--log", metavar="LOG", help="keep strace's log there (a new file)")
+    trace.add_argument("--netns", action="store_true",
+                       help="run COMMAND in a fresh network namespace of its own, with only lo (as root)")
+    trace.add_argument("--seconds", type=float, metavar="S",
+                       help="stop tracing after S seconds (the command's processes are then killed)")
+    trace.add_argument("--profile", choices=PROFILES, help="the profile to check against (default: this kernel's "
+                                                           "for a traced program, linux for a log)")
+    trace.add_argument("--json", action="store_true", help="print the verdict and summary as one JSON object")
+    trace.add_argument("--explain", action="store_true",
+                       help="after every call, print the netstat table of the program's TCP sockets as the model "
+                            "has them, next to the states the kernel gave them (its state-change tracepoint, as root)")
+    trace.add_argument("--diagram", metavar="DIR", help="also draw the run as a sequence chart into DIR")
+    trace.set_defaults(func=_trace_command)
 
     diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
     diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to")
@@ -151,13 +182,14 @@ def _check_command(args: argparse.Namespace) -> int:
         reason = f"cannot read {path!r}: {e.strerror or e}"
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
-    if args.diagram:
-        from tcpconform.diagrams.render import RenderError  # imported only when drawing
-        try:
-            print(_draw(path, verdict, args.diagram), file=sys.stderr)
-        except (OSError, RenderError) as e:
-            print(f"conform check: cannot draw into {args.diagram!r}: {e}", file=sys.stderr)
-            return 2
+    if args.diagram and not _drew(path, verdict, args.diagram, "check"):
+        return 2
+    text = _verdict_text(path, header, verdict)
+    return _report(args, verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed), verdict.events, text)
+
+
+def _verdict_text(path: str, header, verdict) -> str:
+    """What ``conform check`` prints for a verdict on the trace at ``path``."""
     kind, line, reason = verdict.verdict, verdict.line, verdict.reason
     allowed = list(verdict.allowed)
     if kind == "conforms":
@@ -174,7 +206,113 @@ def _check_command(args: argparse.Namespace) -> int:
         text = f"undecided at line {line}: {reason}\n  {_line_text(path, line)}"
     else:
         text = f"invalid at line {line}: {reason}" if line is not None else f"invalid: {reason}"
-    return _report(args, kind, line, reason, allowed, verdict.events, text)
+    return text
+
+
+# ---------------------------------------------------------------------------
+# conform trace
+# ---------------------------------------------------------------------------
+
+def _trace_command(args: argparse.Namespace) -> int:
+    import tempfile
+    from tcpconform.live import traced
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    logs = (args.from_strace or []) + (args.merge or [])
+    sources = sum(bool(x) for x in (command, args.pid is not None, logs))
+    if sources != 1:
+        print("conform trace: give exactly one of -- COMMAND, --pid PID, --from-strace LOG", file=sys.stderr)
+        return 2
+    if args.seconds is not None and not args.seconds > 0:
+        print(f"conform trace: --seconds needs a positive number, got {args.seconds:g}", file=sys.stderr)
+        return 2
+    for flag, path in (("--out", args.out), ("--log", args.log)):
+        if path and os.path.exists(path):
+            print(f"conform trace: {flag} {path!r} exists; nothing is overwritten", file=sys.stderr)
+            return 2
+    import signal
+    # a SIGTERM ends the run as Ctrl-C does: the program's processes are killed, temporary files go
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.explain and not logs:
+        from tcpconform.live.tracepoint import mount_private
+        mount_private()  # the kernel's side of the tables needs tracefs (privately mounted if the machine has none)
+    try:
+        if logs:
+            found = traced.trace_log(traced.read_logs(logs), {"logs": logs}, coverage=bool(args.diagram),
+                                     profile=args.profile)
+        elif args.pid is not None:
+            found = traced.trace_pid(args.pid, args.seconds, args.log, coverage=bool(args.diagram),
+                                     profile=args.profile)
+        else:
+            found = traced.trace_command(command, args.seconds, args.log, coverage=bool(args.diagram),
+                                         netns=args.netns, kernel=args.explain, profile=args.profile)
+    except traced.TraceFailed as e:
+        where = f" at line {e.line}" if e.line else ""
+        return _report(args, "invalid", e.line, e.message, [], None, f"invalid{where}: {e.message}")
+    with tempfile.TemporaryDirectory(prefix="conform-trace-") as tmp:
+        stem = Path(command[0]).name if command else (Path(logs[0]).stem if logs else f"pid{args.pid}")
+        path = args.out or os.path.join(tmp, f"{stem or 'trace'}.jsonl")
+        try:
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(found.text)
+        except OSError as e:
+            print(f"conform trace: cannot write {path!r}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        verdict = found.verdict
+        lines = _trace_summary(found)
+        if args.out:
+            lines.append(f"wrote {args.out}")
+        text = _verdict_text(path, found.header, verdict)
+        if found.summary.partial:   # the verdict is of what could be mapped: it says so on its first line
+            first, _, rest = text.partition("\n")
+            n = sum(found.summary.unmapped.values())
+            text = f"{first} (partial: {n} call{'s' if n != 1 else ''} not mapped)" + (f"\n{rest}" if rest else "")
+        lines.append(text)
+        if args.explain and not args.json:
+            from tcpconform.check.explain import explain_text, format_steps
+            lines.insert(-1, format_steps(explain_text(found.text)))
+        if args.diagram and not _drew(path, verdict, args.diagram, "trace"):
+            return 2
+    if args.json:
+        print(json.dumps({"verdict": verdict.verdict, "line": verdict.line, "reason": verdict.reason,
+                          "allowed": list(verdict.allowed), "events": verdict.events,
+                          "program": found.program, "strace": found.summary.as_dict(),
+                          "partial": found.summary.partial}))
+        return EXIT.get(verdict.verdict, 2)
+    print("\n".join(lines))
+    return EXIT.get(verdict.verdict, 2)
+
+
+def _trace_summary(found) -> list[str]:
+    """What was traced and what of it the trace holds."""
+    s = found.summary
+    prog = found.program
+    out = []
+    if "program" in prog:
+        status = "timed out" if prog.get("timed_out") else f"exit {prog.get('status')}"
+        out.append(f"traced: {' '.join(prog['program'])} ({status}, {prog.get('seconds')} s under strace)")
+    elif "attached" in prog:
+        out.append(f"traced: process {prog['attached']} ({prog.get('seconds')} s attached)")
+    else:
+        out.append(f"read: {', '.join(prog.get('logs', []))}")
+    d = s.as_dict()
+    out.append(f"TCP calls: {d['calls_seen']} seen, {d['calls_mapped']} mapped, in {d['processes']} "
+               f"process{'es' if d['processes'] != 1 else ''}")
+    if d["other_descriptors"]:
+        out.append("left out (not TCP): " + ", ".join(f"{k} {v}" for k, v in d["other_descriptors"].items()))
+    if s.partial:
+        out.append("partial: not mapped: " + "; ".join(f"{k} ({v})" for k, v in d["unmapped"].items()))
+    return out
+
+
+def _drew(path: str, verdict, out_dir: str, command: str) -> bool:
+    """Draw (:func:`_draw`) and say where, or say why not; whether it was drawn."""
+    from tcpconform.diagrams.render import RenderError  # imported only when drawing
+    try:
+        print(_draw(path, verdict, out_dir), file=sys.stderr)
+        return True
+    except (OSError, RenderError) as e:
+        print(f"conform {command}: cannot draw into {out_dir!r}: {e}", file=sys.stderr)
+        return False
 
 
 def _draw(path: str, verdict, out_dir: str) -> str:

@@ -24,11 +24,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tcpconform"
 MAY_IMPORT = {
     "model": {"model"},
     "check": {"model", "check"},
-    "live": {"model", "check", "live", "diagrams"},   # a live run draws what it found
+    "live": {"model", "check", "live", "diagrams", "strace"},   # a live run draws what it found
+    "strace": {"strace"},                             # reading strace's logs knows nothing of the model
     "properties": {"model", "check", "properties"},
     "diagrams": {"model", "check", "properties", "diagrams"},
 }
-PURE = ("model", "check")
+PURE = ("model", "check", "strace")
 IO_MODULES = {"socket", "subprocess", "ctypes", "fcntl", "pyroute2", "multiprocessing"}
 TRACEFS = ("tracefs", "/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 # private-looking names that are public API (NamedTuple's and the like)

@@ -137,6 +137,8 @@ class Descriptors:
         """One model ``poll`` per descriptor (a poll interrupted or unfinished: one, on the first)."""
         socks = ev.arg("socks")
         base = {"edge": ev.arg("edge"), "timeout": ev.arg("timeout")}
+        if ev.arg("select"):
+            base["select"] = True
         if ev.ret != "ok":
             name, events = socks[0]
             yield dataclasses.replace(ev, sock=self.key_of(name),

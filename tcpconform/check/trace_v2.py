@@ -53,6 +53,7 @@ CLOSE_VIA = ("close", "exit", "exec", "dup2", "close_range")
 FCNTL_CMDS = ("F_SETFL", "F_GETFL")
 IOCTL_REQS = ("FIONREAD", "SIOCINQ", "SIOCOUTQ", "SIOCOUTQNSD", "FIONBIO")
 POLL_EVENTS = ("IN", "PRI", "OUT", "RDHUP", "ERR", "HUP", "NVAL")
+SELECT_EVENTS = ("IN", "OUT", "PRI")
 TIMEOUT_OPTS = ("SO_RCVTIMEO", "SO_SNDTIMEO", "TCP_USER_TIMEOUT")
 UNFINISHED = "unfinished"
 
@@ -296,6 +297,10 @@ def call(obj: dict, line: int) -> Call:
         if timeout < 0 and timeout != -1:
             raise _Bad(f"poll: field 'timeout' must be >= 0 or -1 (no timeout), got {_show(timeout)}", "timeout")
         args += [("socks", socks), ("timeout", timeout), ("edge", _bool(obj, "edge"))]
+        if _bool(obj, "x-select"):   # select()'s sets (docs/extensions.md)
+            if any(e not in SELECT_EVENTS for _, events in socks for e in events):
+                raise _Bad("poll with x-select: a select() waits only for IN, OUT and PRI", "socks")
+            args.append(("select", True))
         if ret == "ok":
             ready = _poll_list(obj, "ready", "revents")
             listed = {name for name, _ in socks}

@@ -47,7 +47,7 @@ from typing import Any
 from tcpconform.check.trace import format_addr
 from tcpconform.live.netns import libc, unshare  # libc through ctypes (Python 3.11 has no os.unshare)
 
-__all__ = ["Session", "Reader", "StateChange", "parse_line", "available", "leftovers",
+__all__ = ["Session", "Watch", "Reader", "StateChange", "parse_line", "available", "leftovers",
            "KERNEL_STATES", "set_port_range", "TRACEFS", "mount_private"]
 
 TRACEFS = "/sys/kernel/tracing"
@@ -272,6 +272,65 @@ class Session:
             _remove(path)
             raise
         return path
+
+
+class Watch:
+    """Every TCP state change of the machine while open, for ``conform trace``
+    (whose program picks its own ports, so there is no port filter: changes
+    are told apart by address pair).  ``off``: why there is none (not root,
+    no tracefs), else None.  :meth:`changes` gives them with times on the
+    realtime clock (strace's ``-ttt``), as ``(seconds, local, remote, old, new)``."""
+
+    def __init__(self, root: str = TRACEFS) -> None:
+        self.root = root
+        self.path: str | None = None
+        self.reader: Reader | None = None
+        self.off: str | None = None
+        self.offset = 0.0
+        self.got: list[StateChange] = []
+
+    def __enter__(self) -> "Watch":
+        self.off = available(self.root)
+        if self.off is not None:
+            return self
+        _reap_stale(self.root)
+        path = os.path.join(self.root, "instances", f"{PREFIX}{os.getpid()}-trace")
+        try:
+            os.mkdir(path)
+            self.path = path
+            _write(os.path.join(path, "trace_clock"), "mono")
+            _write(os.path.join(path, "buffer_size_kb"), "8192")
+            _write(os.path.join(path, EVENT, "filter"), "protocol == 6")
+            _write(os.path.join(path, EVENT, "enable"), "1")
+            self.reader = Reader(path)
+        except OSError as e:
+            self.off = f"tracefs: {e.strerror or e}"
+            self.close()
+        except BaseException:
+            self.close()
+            raise
+        self.offset = time.time() - time.monotonic()
+        return self
+
+    def drain(self) -> None:
+        if self.reader is not None:
+            self.got += self.reader.drain(limit=100_000)
+
+    def changes(self) -> list[tuple[float, str, str, str, str]]:
+        self.drain()
+        return [(c.ts_ns / 1e9 + self.offset, c.local, c.remote, c.old, c.new) for c in self.got]
+
+    def __exit__(self, *exc: object) -> None:
+        self.drain()
+        self.close()
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        if self.path is not None:
+            _remove(self.path)
+            self.path = None
 
 
 class Reader:

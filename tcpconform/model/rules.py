@@ -393,6 +393,9 @@ CALL_CASES_V2: list[Case] = [
     case("getnb.ok", "call:getnb", None, out(value="nb"), source="fs/fcntl.c F_GETFL: f_flags & O_NONBLOCK [E]"),
     # options
     _v2_badf("setsockopt"),
+    case("setsockopt.level", "call:setsockopt", dict(fammatch=False), out("ENOPROTOOPT"),
+         source="ip_sockglue.c ip_setsockopt: an IPv4 socket's level other than SOL_IP → -ENOPROTOOPT [E] "
+                "(IPPROTO_IPV6 options on an AF_INET socket; scenario ipv6-dual-stack)"),
     case("setsockopt.range", "call:setsockopt", dict(badval=True), out("EINVAL"),
          source="tcp.c do_tcp_setsockopt: TCP_KEEPIDLE, TCP_KEEPINTVL outside 1..32767, TCP_KEEPCNT outside 1..127, "
                 "TCP_USER_TIMEOUT < 0 → -EINVAL [E] evidence/kernel-repro/v2 G"),
@@ -408,6 +411,9 @@ CALL_CASES_V2: list[Case] = [
          source="net/core/sock.c sk_setsockopt; tcp.c do_tcp_setsockopt; ipv6_sockglue.c (IPV6_V6ONLY) [E]",
          note="what each option changes, and what getsockopt reads back, is in tcpconform.model.options"),
     _v2_badf("getsockopt"),
+    case("getsockopt.level", "call:getsockopt", dict(fammatch=False), out("ENOTSUP"),
+         source="ip_sockglue.c do_ip_getsockopt: an IPv4 socket's level other than SOL_IP → -EOPNOTSUPP [E] "
+                "(scenario ipv6-dual-stack)"),
     case("getsockopt.error", "call:getsockopt", dict(opt="SO_ERROR"), out(value="err", set=dict(err="NONE")),
          source="net/core/sock.c sk_getsockopt SO_ERROR: -sock_error(sk), which takes sk_err and clears it [E]",
          note="a pending error is reported once: by SO_ERROR or by the call that meets it first"),

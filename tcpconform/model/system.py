@@ -526,6 +526,8 @@ def call_params(ev: Call, with_n: bool, e: Ep | None = None) -> dict:
         p["opt"] = opt if opt in _GUARD_OPTS else "other"
         if ev.op == "setsockopt":
             p["badval"] = not options.valid(opt, a.get("value"))
+        if ev.op in ("setsockopt", "getsockopt") and e is not None:
+            p["fammatch"] = a.get("level") != "IPPROTO_IPV6" or e.fam == "inet6"
         p["req"] = a.get("req", "FIONREAD") if a.get("req") in ("FIONREAD", "SIOCOUTQ", "SIOCOUTQNSD") else "FIONREAD"
     if with_n:
         p["n"] = ev.n if ev.n is not None else (0 if ev.ret == "ok" and ev.op == "recv" else None)
@@ -715,12 +717,28 @@ def value_ok(w: _Work, e: Ep, value: str, call: Call, profile: str) -> bool:
         if a.get("forever_empty"):
             return False  # with no timeout, poll returns only when some descriptor is ready
         must, may = semantics.poll_events(core, {"q_nonempty": bool(e.queue), "outstanding": outstanding(w, e)})
+        if a.get("select"):
+            return _select_ok(must, may, a)
         asked = set(a.get("events", ())) | set(vocab.POLL_ALWAYS)
         got = set(a.get("revents", ()))
         if not got <= may & asked:
             return False
         return a.get("edge", False) or must & asked <= got
     raise ValueError(f"unknown value {value!r}")
+
+
+def _select_ok(must: set, may: set, a: dict) -> bool:
+    """A select() result: a socket is in a set when some event of that set's
+    class is reported (:data:`vocab.SELECT_SETS`); it must be there when one
+    must be, and may be only when one may be."""
+    got = set(a.get("revents", ()))
+    for wanted in a.get("events", ()):
+        cls = set(vocab.SELECT_SETS.get(wanted, ()))
+        if wanted in got and not cls & may:
+            return False
+        if wanted not in got and cls & must and not a.get("edge", False):
+            return False
+    return True
 
 
 def sleeping(cfg: Config, call: Call, profile: str, cases: Sequence[Case] | None = None) -> list[AppliedCall]:

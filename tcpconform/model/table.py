@@ -40,7 +40,7 @@ PARAMS: dict[str, tuple] = {
     "badval": (False, True),    # setsockopt: a value outside the option's range (tcpconform.model.options)
     "timeo": (False, True),     # a blocking call whose socket has SO_RCVTIMEO (recv, accept) or SO_SNDTIMEO
                                 # (send, connect) set: its sleep may run out
-    "fammatch": (False, True),  # bind/connect: the address is of the socket's family
+    "fammatch": (False, True),  # bind/connect: the address is of the socket's family; set/getsockopt: its family has the level
     "intr": (False, True),      # a signal came while the call slept (the trace says EINTR)
     "req": ("FIONREAD", "SIOCOUTQ", "SIOCOUTQNSD"),  # ioctl: what is asked
 }

@@ -98,6 +98,10 @@ ALL_CALLS = CALLS + CALLS_V2
 POLL_EVENTS = ("IN", "PRI", "OUT", "RDHUP", "ERR", "HUP", "NVAL")
 # The events poll() reports whether asked for or not (poll(2)).
 POLL_ALWAYS = ("ERR", "HUP", "NVAL")
+# select(2)'s three sets, as the poll events that put a socket in each:
+# Linux fs/select.c POLLIN_SET, POLLOUT_SET, POLLEX_SET (so a failed
+# non-blocking connect, ERR without OUT, is "writable").
+SELECT_SETS = {"IN": ("IN", "HUP", "ERR"), "OUT": ("OUT", "ERR"), "PRI": ("PRI",)}
 
 # Timers: unobserved steps that a real clock would trigger.
 TIMERS = ("syn_giveup", "synack_giveup", "timewait_expiry", "fin_wait_2_timeout")

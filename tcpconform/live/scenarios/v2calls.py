@@ -326,9 +326,10 @@ def reuseport_listeners(rec: RecorderV2) -> None:
     rec.close("B")
 
 
-@scenario("ipv6-dual-stack", version=2, pins=())
+@scenario("ipv6-dual-stack", version=2, pins=("setsockopt.level", "getsockopt.level"))
 def ipv6_dual_stack(rec: RecorderV2) -> None:
-    """An IPv6 listener on [::] takes IPv4 clients (their addresses IPv4-mapped) and IPv6 ones; IPV6_V6ONLY refuses IPv4."""
+    """An IPv6 listener on [::] takes IPv4 clients (their addresses IPv4-mapped) and IPv6 ones; IPV6_V6ONLY refuses
+    IPv4; an IPv4 socket has no IPv6 options."""
     rec.socket("L", family="inet6")
     rec.getopt("L", "IPPROTO_IPV6", "IPV6_V6ONLY")  # 0
     rec.bind("L", "[::]:0")
@@ -353,6 +354,8 @@ def ipv6_dual_stack(rec: RecorderV2) -> None:
     rec.connect("x4", f"127.0.0.1:{port6}")  # ECONNREFUSED: an IPv6-only listener
     rec.socket("v4")
     rec.bind("v4", f"127.0.0.1:{port6}")  # ok: IPv6-only leaves IPv4 free
+    rec.setopt("v4", "IPPROTO_IPV6", "IPV6_V6ONLY", 0)  # ENOPROTOOPT (what python's http.server tries)
+    rec.getopt("v4", "IPPROTO_IPV6", "IPV6_V6ONLY")  # ENOPROTOOPT
 
 
 @scenario("timeouts-run-out", version=2, pins=("recv.empty",))
