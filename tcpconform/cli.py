@@ -297,6 +297,9 @@ def _trace_summary(found) -> list[str]:
     d = s.as_dict()
     out.append(f"TCP calls: {d['calls_seen']} seen, {d['calls_mapped']} mapped, in {d['processes']} "
                f"process{'es' if d['processes'] != 1 else ''}")
+    if s.reordered:
+        out.append(f"order: {s.reordered} pair{'s' if s.reordered != 1 else ''} of calls that ran at the same time "
+                   "taken in the other order than strace printed them")
     if d["other_descriptors"]:
         out.append("left out (not TCP): " + ", ".join(f"{k} {v}" for k, v in d["other_descriptors"].items()))
     if s.partial:

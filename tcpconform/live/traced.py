@@ -19,7 +19,7 @@ from tcpconform.check.trace import TraceError, read_trace
 from tcpconform.live import sysctl, tracepoint, tracer
 from tcpconform.live.recorder_v2 import SYSCTLS
 from tcpconform.model import vocab
-from tcpconform.strace.convert import LogError, Summary, merge, trace_text
+from tcpconform.strace.convert import LogError, Summary, merge, overlapping_moves, render, trace_parts
 
 __all__ = ["Traced", "TraceFailed", "trace_log", "trace_command", "trace_pid", "check_text"]
 
@@ -65,14 +65,45 @@ def trace_log(lines: list[str], meta: dict, live: bool = False, coverage: bool =
     of this kernel for a live run, else ``linux``; ``kernel``: the kernel's TCP
     state changes meanwhile, for ``x-netstat`` rows)."""
     try:
-        text, summary = trace_text(lines, _header(live, meta, profile, netns), kernel)
+        head, events, summary = trace_parts(lines, _header(live, meta, profile, netns), kernel)
     except LogError as e:
         raise TraceFailed(e.message, e.line) from None
+    text = render(head, events)
     try:
         header, verdict = check_text(text, coverage)
+        moved = 0
+        while verdict.verdict == "diverges" and moved < MAX_MOVES:
+            better = _reordered(head, events, verdict, coverage)
+            if better is None:
+                break
+            events, text, header, verdict = better
+            moved += 1
     except TraceError as e:   # a call the conversion wrote wrongly: say which, never a traceback
         raise TraceFailed(f"the trace made of the log is not valid at its line {e.line}: {e.message}") from None
+    if moved:
+        summary.reordered = moved
+        head["meta"]["strace"]["reordered"] = moved
+        text = render(head, events)
     return Traced(text, summary, header, verdict, dict(meta))
+
+
+# Most overlapping calls put in another order to explain one trace, and most
+# orders tried for each divergence (every try is a whole check).
+MAX_MOVES = 16
+MAX_TRIES = 8
+
+
+def _reordered(head, events, verdict, coverage):
+    """The first order of :func:`overlapping_moves` (at the divergent line)
+    that the model explains further, checked; None when none does."""
+    for tries, order in enumerate(overlapping_moves(events, verdict.line)):
+        if tries >= MAX_TRIES:
+            return None
+        text = render(head, order)
+        header, got = check_text(text, coverage)
+        if got.verdict != "diverges" or got.line > verdict.line:
+            return order, text, header, got
+    return None
 
 
 def read_logs(paths: list[str]) -> list[str]:

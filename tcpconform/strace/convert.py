@@ -119,6 +119,7 @@ class Summary:
     other: Counter = field(default_factory=Counter)
     processes: set = field(default_factory=set)
     lines: int = 0
+    reordered: int = 0   # overlapping calls put in another order than strace printed them
 
     @property
     def partial(self) -> bool:
@@ -128,7 +129,7 @@ class Summary:
         return {"calls_seen": sum(self.seen.values()), "calls_mapped": sum(self.mapped.values()),
                 "unmapped": dict(sorted(self.unmapped.items())),
                 "other_descriptors": dict(sorted(self.other.items())),
-                "processes": len(self.processes), "partial": self.partial}
+                "processes": len(self.processes), "reordered": self.reordered, "partial": self.partial}
 
 
 # ---------------------------------------------------------------------------
@@ -412,6 +413,7 @@ class Converter:
         ev["pid"] = self.tgid.get(rec.pid, rec.pid)
         if ev["pid"] != rec.pid:
             ev["tid"] = rec.pid
+        ev["_span"] = (rec.entry, rec.exit, rec.pid)   # for reordering (overlapping_moves); not written
         self.events.append(ev)
         return ev
 
@@ -420,7 +422,7 @@ class Converter:
         out = self.emit(rec, rec.t, ev)
         if self.kernel is not None:   # its rows are filled in at the end, when every address is known
             seen = [(sock, sock.local, sock.remote, bool(sock.names)) for sock in self.socks]
-            self.events.append({"ev": "x-netstat", "rows": (rec.t_exit, seen)})
+            self.events.append({"ev": "x-netstat", "rows": (rec.t_exit, seen), "_with": True})
         return out
 
     def sock(self, family: str, name: str) -> Sock:
@@ -1165,11 +1167,14 @@ class _At:
     t_entry: float | None
     t_exit: float | None
     t: float | None
+    entry: int
+    exit: int
     name: str = "exit"
 
     def __init__(self, g: Gone):
         self.pid = g.pid
         self.t_entry = self.t_exit = self.t = g.time
+        self.entry = self.exit = g.key
         self.name = "exit"
 
 
@@ -1245,10 +1250,10 @@ def merge(logs: list[list[str]]) -> list[str]:
     return [text for _, _, _, text in keyed]
 
 
-def trace_text(lines, header: dict, kernel: list | None = None) -> tuple[str, Summary]:
-    """An strace log as a version-2 trace (JSON Lines) under ``header``
-    (its ``world`` and ``meta.strace`` filled in), and what was left out
-    (``kernel``: as for :func:`convert`)."""
+def trace_parts(lines, header: dict, kernel: list | None = None) -> tuple[dict, list[dict], Summary]:
+    """An strace log as a version-2 trace's header (``header`` with its
+    ``world`` and ``meta.strace`` filled in) and events (:func:`render` writes
+    them), and what was left out (``kernel``: as for :func:`convert`)."""
     events, summary, world = convert(lines, kernel)
     head = dict(header)
     head["trace"] = 2
@@ -1256,6 +1261,70 @@ def trace_text(lines, header: dict, kernel: list | None = None) -> tuple[str, Su
     meta = dict(head.get("meta", {}))
     meta["strace"] = summary.as_dict()
     head["meta"] = meta
+    return head, events, summary
+
+
+def render(head: dict, events: list[dict]) -> str:
+    """The trace as JSON Lines (times made non-decreasing again after a reordering)."""
     out = [json.dumps(head)]
-    out += [json.dumps(ev) for ev in events]
-    return "\n".join(out) + "\n", summary
+    last = 0.0
+    for ev in events:
+        row = {k: v for k, v in ev.items() if not k.startswith("_")}
+        if "t" in row:
+            row["t"] = last = max(row["t"], last)
+        out.append(json.dumps(row))
+    return "\n".join(out) + "\n"
+
+
+def trace_text(lines, header: dict, kernel: list | None = None) -> tuple[str, Summary]:
+    """An strace log as a version-2 trace (JSON Lines): :func:`trace_parts`, rendered."""
+    head, events, summary = trace_parts(lines, header, kernel)
+    return render(head, events), summary
+
+
+# ---------------------------------------------------------------------------
+# Calls whose order strace cannot tell
+# ---------------------------------------------------------------------------
+
+def _groups(events: list[dict]) -> list[list[dict]]:
+    """Each call with the x-netstat event that follows it."""
+    out: list[list[dict]] = []
+    for ev in events:
+        if ev.get("_with") and out:
+            out[-1].append(ev)
+        else:
+            out.append([ev])
+    return out
+
+
+def overlapping_moves(events: list[dict], line: int, window: int = 12):
+    """Other orders of ``events`` in which the event at trace line ``line`` and a
+    call that ran at the same time (each entered before the other returned, in
+    another thread) change places, nearest first, every call still after each
+    call that returned before it was entered.  Two processes' calls that
+    overlap took effect in some order strace cannot see: the one it printed
+    first is tried first, then these."""
+    groups = _groups(events)
+    numbers, n = [], 2
+    for g in groups:
+        numbers.append(n)
+        n += len(g)
+    if line not in numbers:
+        return
+    i = numbers.index(line)
+    span = [g[0]["_span"] for g in groups]
+    d_in, d_out, d_tid = span[i]
+
+    def overlaps(j: int) -> bool:
+        e_in, e_out, tid = span[j]
+        return tid != d_tid and e_in < d_out and d_in < e_out
+
+    for dist in range(1, window + 1):
+        j = i + dist   # a later call first: it may have taken effect before
+        if j < len(groups) and overlaps(j) and all(span[k][1] > span[j][0] for k in range(i, j)):
+            yield [ev for g in groups[:i] + [groups[j]] + groups[i:j] + groups[j + 1:] for ev in g]
+        if j < len(groups) and overlaps(j) and all(span[k][0] < d_out for k in range(i + 1, j + 1)):
+            yield [ev for g in groups[:i] + groups[i + 1:j + 1] + [groups[i]] + groups[j + 1:] for ev in g]
+        j = i - dist   # or this one before an earlier call
+        if j >= 0 and overlaps(j) and all(span[k][1] > d_in for k in range(j, i)):
+            yield [ev for g in groups[:j] + [groups[i]] + groups[j:i] + groups[i + 1:] for ev in g]
