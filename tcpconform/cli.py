@@ -32,11 +32,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="conform",
         description="A formal model of TCP through the sockets API, held against real traces.",
     )
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version and the rule table's fingerprint, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    check = sub.add_parser("check", help="check a recorded trace against the model")
-    check.add_argument("trace", metavar="TRACE", help="trace file (JSON Lines, see trace-format.md)")
-    check.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    check = sub.add_parser("check", help="check recorded traces against the model")
+    check.add_argument("trace", metavar="TRACE", nargs="+",
+                       help="trace file (JSON Lines, see trace-format.md); - reads one from standard input")
+    check.add_argument("--json", action="store_true", help="print each verdict as one JSON object (a line each)")
     check.add_argument("--diagram", metavar="DIR",
                        help="also draw the trace as a sequence chart (the divergent step in red) "
                             "and the rules it exercised on the state diagram, into DIR")
@@ -68,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--observers", choices=("on", "off"), default="on",
                      help="also capture packets on lo and the kernel's state-change tracepoint (as root, in "
                           "the run's own namespaces), written as x- events checked against the model (default on)")
+    run.add_argument("--list", action="store_true", help="list the scenarios, each with what it shows, and exit")
     run.add_argument("--where", action="store_true",
                      help="say where the run sends packets (loopback, own namespaces) and exit")
     run.set_defaults(func=_run_command)
@@ -142,6 +146,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Version(argparse.Action):
+    """``--version``: computed only when asked (the fingerprint reads the rule table)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+        from tcpconform.diagrams.cache import digest
+        from tcpconform.model.rules import CASES
+        try:
+            version = metadata.version("tcp-conform")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        print(f"conform {version} (rule table {digest()[:12]}, {len(CASES)} rules)")
+        parser.exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``conform``; returns the exit status (never raises on bad input)."""
     try:
@@ -149,28 +168,58 @@ def main(argv: list[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as e:  # usage error (2) or --help (0)
             return e.code if isinstance(e.code, int) else 2
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()   # here, where a reader that went away can still be told apart
+        return code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # the reader went away (`conform ... | head`)
+    except BrokenPipeError:  # the reader went away (`conform ... | head`): not a verdict
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 141   # as a shell reports a process ended by SIGPIPE
 
 
 # ---------------------------------------------------------------------------
 # conform check
 # ---------------------------------------------------------------------------
 
+# which exit status wins when several traces are checked: invalid, then
+# diverges, then undecided, then conforms
+_WORST = {2: 3, 1: 2, 3: 1, 0: 0}
+
+
 def _check_command(args: argparse.Namespace) -> int:
     from tcpconform.check.bounds import Bounds
-    path = args.trace
     for flag, value in (("--max-frontier", args.max_frontier), ("--max-seconds", args.max_seconds),
                         ("--max-memory", args.max_memory)):
         if value is not None and not value > 0:
             print(f"conform check: {flag} needs a positive number, got {value:g}", file=sys.stderr)
             return 2
+    if args.trace.count("-") > 1:
+        print("conform check: standard input (-) can be read once", file=sys.stderr)
+        return 2
     limits = Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds,
                     memory=args.max_memory)
+    worst = 0
+    for path in args.trace:
+        if len(args.trace) > 1:
+            args.current = path
+            if not args.json:
+                print(f"{path}:")
+        if path == "-":
+            import tempfile
+            with tempfile.TemporaryDirectory(prefix="conform-check-") as tmp:
+                stdin = os.path.join(tmp, "stdin.jsonl")
+                with open(stdin, "wb") as f:
+                    f.write(sys.stdin.buffer.read())
+                code = _check_one(args, stdin, limits, shown="-")
+        else:
+            code = _check_one(args, path, limits)
+        worst = max(worst, code, key=lambda c: _WORST.get(c, 3))
+    return worst
+
+
+def _check_one(args: argparse.Namespace, path: str, limits, shown: str | None = None) -> int:
+    """Check the trace at ``path`` and print its verdict; its exit status."""
     try:
         with open(path, "rb") as stream:
             header, events = read_trace(stream)
@@ -179,7 +228,7 @@ def _check_command(args: argparse.Namespace) -> int:
         return _report(args, "invalid", e.line, e.message, [], None,
                        f"invalid at line {e.line}: {e.message}")
     except OSError as e:
-        reason = f"cannot read {path!r}: {e.strerror or e}"
+        reason = f"cannot read {shown or path!r}: {e.strerror or e}"
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
     if args.diagram and not _drew(path, verdict, args.diagram, "check"):
@@ -356,7 +405,8 @@ def _report(args: argparse.Namespace, kind: str, line: int | None, reason: str,
             allowed: list[str], events: int | None, text: str) -> int:
     """Print a verdict (as text, or as one JSON object with ``--json``) and return its exit code."""
     if args.json:
-        print(json.dumps({"verdict": kind, "line": line, "reason": reason,
+        trace = {"trace": args.current} if getattr(args, "current", None) else {}
+        print(json.dumps({**trace, "verdict": kind, "line": line, "reason": reason,
                           "allowed": allowed, "events": events}))
     else:
         print(text)
@@ -400,6 +450,16 @@ def _run_command(args: argparse.Namespace) -> int:
 
     jobs = (os.cpu_count() or 1) if args.jobs is None else args.jobs
     steps = 20 if args.steps is None else args.steps
+    if args.list:
+        from tcpconform.live.scenarios.registry import PINS, describe
+        names = sorted(SCENARIOS)
+        if args.json:
+            print(json.dumps({"scenarios": [{"name": n, "what": describe(n), "pins": list(PINS.get(n, ()))}
+                                            for n in names]}))
+        else:
+            width = max(len(n) for n in names)
+            print("\n".join(f"{n:{width}}  {describe(n)}" for n in names))
+        return 0
     if args.where:
         iso = (netns.Isolation("none", "disabled by --isolation none") if args.isolation == "none"
                else netns.probe())

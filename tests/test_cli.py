@@ -1,0 +1,76 @@
+"""The command line's conventions: --version, listing the scenarios, checking
+several traces or one from a pipe, and a reader that goes away."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tcpconform import cli
+from tests.helpers import Trace, call
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_names_the_package_and_the_rule_table(capsys):
+    assert cli.main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("conform ") and "rule table" in out and "rules)" in out
+
+
+def test_run_lists_every_scenario_with_what_it_shows(capsys):
+    from tcpconform.live.scenarios import SCENARIOS
+    assert cli.main(["run", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(SCENARIOS)
+    assert all(len(line.split(None, 1)) == 2 for line in lines)   # a description beside each
+    assert cli.main(["run", "--list", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert {s["name"] for s in got["scenarios"]} == set(SCENARIOS)
+
+
+def _good(tmp_path: Path) -> Path:
+    path = tmp_path / "good.jsonl"
+    t = Trace().add(call("c", "socket")).add(call("c", "close"))
+    path.write_text(t.text())
+    return path
+
+
+def _bad(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"trace": 1}\n{"ev": "call", "sock": "c", "op": "send", "len": 1, "ret": "ok", "n": 1}\n')
+    return path
+
+
+def test_several_traces_each_get_a_verdict_and_the_worst_exit(tmp_path, capsys):
+    good, bad = _good(tmp_path), _bad(tmp_path)
+    assert cli.main(["check", str(good), str(good)]) == 0
+    assert cli.main(["check", str(good), str(bad)]) == 2        # unusable input wins
+    capsys.readouterr()
+    assert cli.main(["check", "--json", str(good), str(bad)]) == 2
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["trace"], r["verdict"]) for r in rows] == [(str(good), "conforms"), (str(bad), "invalid")]
+
+
+def test_a_trace_from_standard_input(tmp_path):
+    good = _good(tmp_path).read_text()
+    run = subprocess.run([sys.executable, "-m", "tcpconform", "check", "-"], input=good, text=True,
+                         capture_output=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith("conforms")
+    run = subprocess.run([sys.executable, "-m", "tcpconform", "check", "-", "-"], input=good, text=True,
+                         capture_output=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 2 and "once" in run.stderr
+
+
+def test_a_reader_that_goes_away_is_not_a_divergence():
+    """The reader of ``conform run --list`` closes the pipe before a line is
+    written: the exit status says so (141, as for SIGPIPE), not 1 (diverges)."""
+    proc = subprocess.Popen([sys.executable, "-m", "tcpconform", "run", "--list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err
