@@ -74,3 +74,23 @@ def test_a_reader_that_goes_away_is_not_a_divergence():
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141, err
+
+
+def test_the_trace_format_and_its_examples_are_in_the_repository():
+    """docs/trace-format.md and docs/examples are the contract's own text and
+    examples (the same bytes as the shared copy when it is beside the checkout),
+    so the README's examples run on a clone; each example gets the verdict its
+    README table says."""
+    from tests.conftest import shared_dir
+    docs = ROOT / "docs"
+    shared = shared_dir()
+    if shared is not None:
+        assert (docs / "trace-format.md").read_bytes() == (shared / "trace-format.md").read_bytes()
+        for ex in sorted((shared / "trace-examples").glob("*.jsonl")):
+            assert (docs / "examples" / ex.name).read_bytes() == ex.read_bytes()
+    table = (docs / "examples" / "README.md").read_text()
+    expected = {"conforms": 0, "diverges": 1, "invalid": 2}
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].endswith(".jsonl"):
+            assert cli.main(["check", str(docs / "examples" / cells[0])]) == expected[cells[1].split()[0]]
