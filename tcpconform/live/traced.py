@@ -19,7 +19,8 @@ from tcpconform.check.trace import TraceError, read_trace
 from tcpconform.live import sysctl, tracepoint, tracer
 from tcpconform.live.recorder_v2 import SYSCTLS
 from tcpconform.model import vocab
-from tcpconform.strace.convert import LogError, Summary, merge, overlapping_moves, render, trace_parts
+from tcpconform.strace.convert import (Infeasible, LogError, Summary, merge, overlapping_moves, render,
+                                       trace_parts)
 
 __all__ = ["Traced", "TraceFailed", "trace_log", "trace_command", "trace_pid", "check_text"]
 
@@ -83,7 +84,7 @@ def trace_log(lines: list[str], meta: dict, live: bool = False, coverage: bool =
     if moved:
         summary.reordered = moved
         head["meta"]["strace"]["reordered"] = moved
-        text = render(head, events)
+        text = render(head, events, moved=True)
     return Traced(text, summary, header, verdict, dict(meta))
 
 
@@ -99,9 +100,12 @@ def _reordered(head, events, verdict, coverage):
     for tries, order in enumerate(overlapping_moves(events, verdict.line)):
         if tries >= MAX_TRIES:
             return None
-        text = render(head, order)
-        header, got = check_text(text, coverage)
-        if got.verdict != "diverges" or got.line > verdict.line:
+        try:
+            text = render(head, order, moved=True)
+            header, got = check_text(text, coverage)
+        except (Infeasible, TraceError):   # no times fit this order, or a name came before its dup
+            continue
+        if got.verdict == "conforms" or got.verdict == "diverges" and got.line > verdict.line:
             return order, text, header, got
     return None
 

@@ -413,7 +413,11 @@ class Converter:
         ev["pid"] = self.tgid.get(rec.pid, rec.pid)
         if ev["pid"] != rec.pid:
             ev["tid"] = rec.pid
-        ev["_span"] = (rec.entry, rec.exit, rec.pid)   # for reordering (overlapping_moves); not written
+        # for reordering (overlapping_moves), not written: where the call ran in the log, and
+        # the latest time it may be given (when it returned)
+        ev["_span"] = (rec.entry, rec.exit, rec.pid)
+        if rec.t_exit is not None and self.t_first is not None:
+            ev["_latest"] = round(rec.t_exit - self.t_first, 6)
         self.events.append(ev)
         return ev
 
@@ -1264,14 +1268,24 @@ def trace_parts(lines, header: dict, kernel: list | None = None) -> tuple[dict, 
     return head, events, summary
 
 
-def render(head: dict, events: list[dict]) -> str:
-    """The trace as JSON Lines (times made non-decreasing again after a reordering)."""
+class Infeasible(Exception):
+    """An order of the events that no times inside their calls' own intervals allow."""
+
+
+def render(head: dict, events: list[dict], moved: bool = False) -> str:
+    """The trace as JSON Lines.  Times are made non-decreasing; in an order
+    other than strace's (``moved``), a call may not be given a time after it
+    returned: :class:`Infeasible` (a timer check would otherwise let timers
+    fire that could not have)."""
     out = [json.dumps(head)]
     last = 0.0
     for ev in events:
         row = {k: v for k, v in ev.items() if not k.startswith("_")}
         if "t" in row:
-            row["t"] = last = max(row["t"], last)
+            t = max(row["t"], last)
+            if moved and t > ev.get("_latest", t) + 1e-6:
+                raise Infeasible(f"{row.get('op')} on {row.get('sock')} would come after it returned")
+            row["t"] = last = t
         out.append(json.dumps(row))
     return "\n".join(out) + "\n"
 
@@ -1319,12 +1333,19 @@ def overlapping_moves(events: list[dict], line: int, window: int = 12):
         e_in, e_out, tid = span[j]
         return tid != d_tid and e_in < d_out and d_in < e_out
 
+    def others(ks, tid) -> bool:
+        """None of the calls jumped over is the moving call's thread's (events of one
+        call, such as the closes of one close_range, keep their order too)."""
+        return all(span[k][2] != tid for k in ks)
+
     for dist in range(1, window + 1):
         j = i + dist   # a later call first: it may have taken effect before
-        if j < len(groups) and overlaps(j) and all(span[k][1] > span[j][0] for k in range(i, j)):
+        if j < len(groups) and overlaps(j) and all(span[k][1] > span[j][0] for k in range(i, j)) \
+                and others(range(i, j), span[j][2]):
             yield [ev for g in groups[:i] + [groups[j]] + groups[i:j] + groups[j + 1:] for ev in g]
-        if j < len(groups) and overlaps(j) and all(span[k][0] < d_out for k in range(i + 1, j + 1)):
+        if dist > 1 and j < len(groups) and overlaps(j) and all(span[k][0] < d_out for k in range(i + 1, j + 1)) \
+                and others(range(i + 1, j + 1), d_tid):   # (at distance 1 the same swap as above)
             yield [ev for g in groups[:i] + groups[i + 1:j + 1] + [groups[i]] + groups[j + 1:] for ev in g]
         j = i - dist   # or this one before an earlier call
-        if j >= 0 and overlaps(j) and all(span[k][1] > d_in for k in range(j, i)):
+        if j >= 0 and overlaps(j) and all(span[k][1] > d_in for k in range(j, i)) and others(range(j, i), d_tid):
             yield [ev for g in groups[:j] + [groups[i]] + groups[j:i] + groups[i + 1:] for ev in g]

@@ -327,3 +327,55 @@ def test_two_workers_racing_for_one_connection_are_put_in_the_order_that_happene
     rows = lines_of(found.text)
     assert rows[0]["meta"]["strace"]["reordered"] == 1
     assert [ev["ret"] for ev in rows[1:] if ev["op"] == "accept"] == ["ok", "EAGAIN"]
+
+
+def test_merge_two_logs_from_the_command_line(tmp_path, capsys):
+    """``conform trace --merge A B``: the server's log and the client's, recorded apart, checked as one run."""
+    lines = log_lines("fork-select-poll-epoll")
+    pids = sorted({line.split("<", 1)[0] for line in lines if line[:1].isdigit()})
+    paths = []
+    for k, pid in enumerate(pids[:2]):
+        path = tmp_path / f"part{k}.log"
+        path.write_text("\n".join(line for line in lines if line.split("<", 1)[0] == pid) + "\n")
+        paths.append(str(path))
+    assert cli.main(["trace", "--json", "--merge", *paths]) == 0
+    got = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert got["verdict"] == "conforms" and got["strace"]["processes"] == 2
+
+
+def test_an_order_is_tried_only_with_times_inside_each_calls_own_interval():
+    """A blocking connect gives up after 1 s (ETIMEDOUT), which no SYN timer
+    allows; a poll of another process overlaps it for 200 s.  Moving the
+    connect after the poll would stamp it 200 s: times it never had.  So the
+    divergence stays."""
+    from tcpconform.live.traced import trace_log
+    sa = '{sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("10.255.255.1")}'
+    lsa = '{sa_family=AF_INET, sin_port=htons(5000), sin_addr=inet_addr("127.0.0.1")}'
+    log = [
+        '20 1796354618.000000 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3<TCP:[1]> <0.000001>',
+        f'20 1796354618.000010 bind(3<TCP:[1]>, {lsa}, 16) = 0 <0.000001>',
+        '20 1796354618.000020 listen(3<TCP:[127.0.0.1:5000]>, 5) = 0 <0.000001>',
+        '10 1796354618.000030 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3<TCP:[2]> <0.000001>',
+        f'10 1796354618.000100 connect(3<TCP:[2]>, {sa}, 16 <unfinished ...>',
+        '20 1796354618.000200 poll([{fd=3<TCP:[127.0.0.1:5000]>, events=POLLIN}], 1, 300000 <unfinished ...>',
+        '10 1796354619.000100 <... connect resumed>) = -1 ETIMEDOUT (Connection timed out) <1.000000>',
+        '20 1796354818.000200 <... poll resumed>) = 0 (Timeout) <200.000000>',
+    ]
+    found = trace_log(log, {})
+    assert found.verdict.verdict == "diverges" and found.summary.reordered == 0
+    assert lines_of(found.text)[found.verdict.line - 1]["ret"] == "ETIMEDOUT"
+
+
+def test_a_child_running_before_its_clone_returns_is_reported_not_refused():
+    """The child reads before strace prints the clone's return; moving the read
+    before the dup that names its socket would make an unusable trace: that
+    order is skipped, and the verdict is the check's, not an error."""
+    from tcpconform.live.traced import trace_log
+    log = [
+        '10 1796354618.000000 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3<TCP:[1]> <0.000001>',
+        '10 1796354618.000100 clone(child_stack=NULL, flags=SIGCHLD <unfinished ...>',
+        '11 1796354618.000200 read(3<TCP:[1]>, "hello", 100) = 5 <0.000001>',
+        '10 1796354618.000300 <... clone resumed>) = 11 <0.000200>',
+    ]
+    found = trace_log(log, {})
+    assert found.verdict.verdict == "diverges"   # a fresh socket has nothing to read
