@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop tracing after S seconds (the command's processes are then killed)")
     trace.add_argument("--profile", choices=PROFILES, help="the profile to check against (default: this kernel's "
                                                            "for a traced program, linux for a log)")
+    trace.add_argument("--max-frontier", type=int, metavar="N", help="as for check: then undecided (exit 3)")
+    trace.add_argument("--max-seconds", type=float, metavar="S", help="as for check, for each check of the trace")
+    trace.add_argument("--max-memory", type=int, metavar="MIB", help="as for check")
     trace.add_argument("--json", action="store_true", help="print the verdict and summary as one JSON object")
     trace.add_argument("--explain", action="store_true",
                        help="after every call, print the netstat table of the program's TCP sockets as the model "
@@ -271,9 +274,13 @@ def _trace_command(args: argparse.Namespace) -> int:
     if sources != 1:
         print("conform trace: give exactly one of -- COMMAND, --pid PID, --from-strace LOG", file=sys.stderr)
         return 2
-    if args.seconds is not None and not args.seconds > 0:
-        print(f"conform trace: --seconds needs a positive number, got {args.seconds:g}", file=sys.stderr)
-        return 2
+    for flag, value in (("--seconds", args.seconds), ("--max-frontier", args.max_frontier),
+                        ("--max-seconds", args.max_seconds), ("--max-memory", args.max_memory)):
+        if value is not None and not value > 0:
+            print(f"conform trace: {flag} needs a positive number, got {value:g}", file=sys.stderr)
+            return 2
+    from tcpconform.check.bounds import Bounds
+    limits = Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds, memory=args.max_memory)
     for flag, path in (("--out", args.out), ("--log", args.log)):
         if path and os.path.exists(path):
             print(f"conform trace: {flag} {path!r} exists; nothing is overwritten", file=sys.stderr)
@@ -287,13 +294,14 @@ def _trace_command(args: argparse.Namespace) -> int:
     try:
         if logs:
             found = traced.trace_log(traced.read_logs(logs), {"logs": logs}, coverage=bool(args.diagram),
-                                     profile=args.profile)
+                                     profile=args.profile, limits=limits)
         elif args.pid is not None:
             found = traced.trace_pid(args.pid, args.seconds, args.log, coverage=bool(args.diagram),
-                                     profile=args.profile)
+                                     profile=args.profile, limits=limits)
         else:
             found = traced.trace_command(command, args.seconds, args.log, coverage=bool(args.diagram),
-                                         netns=args.netns, kernel=args.explain, profile=args.profile)
+                                         netns=args.netns, kernel=args.explain, profile=args.profile,
+                                         limits=limits)
     except traced.TraceFailed as e:
         where = f" at line {e.line}" if e.line else ""
         return _report(args, "invalid", e.line, e.message, [], None, f"invalid{where}: {e.message}")

@@ -44,10 +44,10 @@ class Traced:
     program: dict = field(default_factory=dict)
 
 
-def check_text(text: str, coverage: bool = False):
-    """The header and verdict of a trace given as text."""
+def check_text(text: str, coverage: bool = False, limits=None):
+    """The header and verdict of a trace given as text (``limits``: the search's bounds, or the defaults)."""
     header, events = read_trace(text.encode().splitlines(keepends=True))
-    return header, check_trace(header, events, coverage=coverage)
+    return header, check_trace(header, events, coverage=coverage, limits=limits)
 
 
 def _header(live: bool, meta: dict, profile: str | None = None, netns: bool = False) -> dict:
@@ -61,7 +61,8 @@ def _header(live: bool, meta: dict, profile: str | None = None, netns: bool = Fa
 
 
 def trace_log(lines: list[str], meta: dict, live: bool = False, coverage: bool = False,
-              kernel: list | None = None, profile: str | None = None, netns: bool = False) -> Traced:
+              kernel: list | None = None, profile: str | None = None, netns: bool = False,
+              limits=None) -> Traced:
     """A log's lines, converted and checked under ``profile`` (by default the one
     of this kernel for a live run, else ``linux``; ``kernel``: the kernel's TCP
     state changes meanwhile, for ``x-netstat`` rows)."""
@@ -71,10 +72,10 @@ def trace_log(lines: list[str], meta: dict, live: bool = False, coverage: bool =
         raise TraceFailed(e.message, e.line) from None
     text = render(head, events)
     try:
-        header, verdict = check_text(text, coverage)
+        header, verdict = check_text(text, coverage, limits)
         moved = 0
         while verdict.verdict == "diverges" and moved < MAX_MOVES:
-            better = _reordered(head, events, verdict, coverage)
+            better = _reordered(head, events, verdict, coverage, limits)
             if better is None:
                 break
             events, text, header, verdict = better
@@ -94,7 +95,7 @@ MAX_MOVES = 16
 MAX_TRIES = 8
 
 
-def _reordered(head, events, verdict, coverage):
+def _reordered(head, events, verdict, coverage, limits):
     """The first order of :func:`overlapping_moves` (at the divergent line)
     that the model explains further, checked; None when none does."""
     for tries, order in enumerate(overlapping_moves(events, verdict.line)):
@@ -102,7 +103,7 @@ def _reordered(head, events, verdict, coverage):
             return None
         try:
             text = render(head, order, moved=True)
-            header, got = check_text(text, coverage)
+            header, got = check_text(text, coverage, limits)
         except (Infeasible, TraceError):   # no times fit this order, or a name came before its dup
             continue
         if got.verdict == "conforms" or got.verdict == "diverges" and got.line > verdict.line:
@@ -146,7 +147,7 @@ def _recorded(record, keep_log: str | None) -> tuple[list[str], tracer.Traced]:
 
 def trace_command(argv: list[str], seconds: float | None = None, keep_log: str | None = None,
                   coverage: bool = False, netns: bool = False, kernel: bool = False,
-                  profile: str | None = None) -> Traced:
+                  profile: str | None = None, limits=None) -> Traced:
     """Run ``argv`` under strace (in a fresh network namespace with ``netns``)
     and check what its TCP sockets did.  With ``kernel``, the kernel's TCP state
     changes are watched meanwhile (root, tracefs) and every call is followed by
@@ -171,14 +172,15 @@ def trace_command(argv: list[str], seconds: float | None = None, keep_log: str |
     if watch is not None:
         meta["kernel_states"] = watch.off or "sock:inet_sock_set_state"
         states = watch.changes() if watch.off is None else None
-    return trace_log(lines, meta, live=True, coverage=coverage, kernel=states, profile=profile, netns=netns)
+    return trace_log(lines, meta, live=True, coverage=coverage, kernel=states, profile=profile, netns=netns,
+                     limits=limits)
 
 
 def trace_pid(pid: int, seconds: float | None = None, keep_log: str | None = None,
-              coverage: bool = False, profile: str | None = None) -> Traced:
+              coverage: bool = False, profile: str | None = None, limits=None) -> Traced:
     """Attach to process ``pid`` and check what its TCP sockets do from then on."""
     if not os.path.exists(f"/proc/{pid}"):
         raise TraceFailed(f"no process {pid}")
     lines, done = _recorded(lambda log: tracer.attach(pid, log, seconds), keep_log)
     meta = {"attached": pid, "tracer": tracer.strace_version(), "seconds": round(done.seconds, 3)}
-    return trace_log(lines, meta, live=True, coverage=coverage, profile=profile)
+    return trace_log(lines, meta, live=True, coverage=coverage, profile=profile, limits=limits)

@@ -379,3 +379,17 @@ def test_a_child_running_before_its_clone_returns_is_reported_not_refused():
     ]
     found = trace_log(log, {})
     assert found.verdict.verdict == "diverges"   # a fresh socket has nothing to read
+
+
+def test_the_search_bounds_apply_to_a_traced_run(tmp_path, capsys):
+    """``conform trace --max-frontier N``: past the bound the verdict is undecided (exit 3), never diverges."""
+    import subprocess
+    import sys
+    log = tmp_path / "fork.log"
+    log.write_text("\n".join(log_lines("fork-select-poll-epoll")) + "\n")
+    # a fresh process: the checker's tables start empty, as for a user
+    run = subprocess.run([sys.executable, "-m", "tcpconform", "trace", "--json", "--max-frontier", "1",
+                          "--from-strace", str(log)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 3 and json.loads(run.stdout.splitlines()[-1])["verdict"] == "undecided"
+    assert cli.main(["trace", "--max-frontier", "0", "--from-strace", str(log)]) == 2
