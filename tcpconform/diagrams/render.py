@@ -425,7 +425,7 @@ class Arrow:
     src: tuple[int, int]       # (lane, row)
     dst: tuple[int, int]
     label: str
-    kind: str = "seg"          # seg | call | return | queue
+    kind: str = "seg"          # seg | call | return | queue | dup
     color: str | None = None
     label_at: float = 0.5      # where along the arrow its label sits
 
@@ -466,6 +466,7 @@ ARROW_STYLE = {
     "call": dict(color="#333333", fontcolor="#333333", penwidth="1.0"),
     "return": dict(color="#333333", fontcolor="#333333", penwidth="1.0", style="dashed"),
     "queue": dict(color="#b8860b", fontcolor="#8a6d00", penwidth="1.2"),
+    "dup": dict(color="#7b68ee", fontcolor="#5a4bc7", penwidth="1.2", style="dashed"),
 }
 
 
@@ -971,7 +972,7 @@ def _trace_call_text(ev) -> str:
     ret = ev.ret
     if ret == vocab.OK:
         ret = str(ev.n) if getattr(ev, "n", None) is not None else \
-            ev.new if ev.op == "accept" and ev.new else ev.sock if ev.op == "socket" else "0"
+            ev.new if ev.op in ("accept", "dup") and ev.new else ev.sock if ev.op == "socket" else "0"
     extra = []
     if getattr(ev, "local", None) is not None and ev.op in ("bind", "connect"):
         extra.append(f"local {format_addr(ev.local)}")
@@ -1020,11 +1021,13 @@ def sequence_from_trace(events: Iterable, divergence_line: int | None = None,
             chart.boxes.append(Box(lane, row, ("✗ " if bad else "") + _trace_call_text(e),
                                    "error" if bad else "call", grey))
             new = getattr(e, "new", None)
-            if e.op == "accept" and e.ret == vocab.OK and new in lanes:
+            if e.op in ("accept", "dup") and e.ret == vocab.OK and new in lanes:
                 to = lanes.index(new)
                 near = 1 - 0.9 / max(abs(chart.x(to) - chart.x(lane)), 1.8)
-                chart.arrows.append(Arrow((lane, row), (to, row), f"new socket {new}",
-                                          "queue", C_RED if bad else grey, label_at=near))
+                label = f"new socket {new}" if e.op == "accept" else f"the same socket, descriptor {new}"
+                chart.arrows.append(Arrow((lane, row), (to, row), label,
+                                          "queue" if e.op == "accept" else "dup", C_RED if bad else grey,
+                                          label_at=near))
         else:
             chart.boxes.append(Box(lane, row, ("✗ " if bad else "") + e.state,
                                    "error" if bad else "state", grey))
@@ -1034,8 +1037,11 @@ def sequence_from_trace(events: Iterable, divergence_line: int | None = None,
         ("call", "#999999", "▭", "a call and what it returned"),
         ("state", "#6a8caf", "▢", "a state the trace observed"),
         ("queue", "#b8860b", "───", "accept() made a new socket"),
+        ("dup", "#7b68ee", "───", "dup() or a child process: a second descriptor of the same socket"),
         ("error", C_RED, "✗", "where the model cannot follow the trace (later events in grey)"),
     ]
+    if not any(a.kind == "dup" for a in chart.arrows):
+        chart.legend = [row for row in chart.legend if row[0] != "dup"]
     return seq_dot(chart, "trace")
 
 

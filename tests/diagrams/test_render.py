@@ -388,3 +388,21 @@ def test_coverage_overlay():
     assert "divergence" in nodes and nodes["LISTEN"]["color"] == render.C_RED
     assert [h for t, h, _a in edges if t == "divergence"] == ["LISTEN"]
     assert drawn_edges(dot) == graph_edges(graph.state_graph())
+
+
+def test_a_dup_is_drawn_as_a_second_descriptor_of_the_socket():
+    """A trace from a forking server (conform trace): the child's inherited
+    listener is an arrow from the parent's lane, labelled as the same socket,
+    with its legend row; a trace without dup has neither."""
+    import gzip
+    from tcpconform.check.trace import read_trace as read
+    from tcpconform.diagrams.render import sequence_from_trace
+    from tcpconform.strace.convert import trace_text
+    logs = Path(__file__).resolve().parents[1] / "strace" / "logs"
+    with gzip.open(logs / "fork-select-poll-epoll.log.gz", "rt") as f:
+        text, _ = trace_text(f.read().splitlines(), {})
+    _, events = read(text.encode().splitlines(keepends=True))
+    dot = sequence_from_trace(list(events))
+    assert "the same socket, descriptor" in dot and "a second descriptor of the same socket" in dot
+    _, events = read(b'{"trace": 1}\n{"ev": "call", "sock": "c", "op": "socket", "ret": "ok"}\n'.splitlines(True))
+    assert "second descriptor" not in sequence_from_trace(list(events))
