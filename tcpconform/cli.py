@@ -568,8 +568,11 @@ def _prove_command(args: argparse.Namespace) -> int:
     from tcpconform.properties import prove  # z3 is slow to import, and only proofs need it
     try:
         report = prove.prove(args.names, mutant=args.mutant, out_dir=args.out)
-    except prove.UnknownNames as e:
-        print(e)
+    except prove.UnknownNames as e:   # an error, not a result: stderr (as JSON under --json, on stdout)
+        if args.json:
+            print(json.dumps({"error": str(e)}))
+        else:
+            print(f"conform prove: {e}", file=sys.stderr)
         return 2
     drawn = []
     if args.diagram:

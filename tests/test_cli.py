@@ -94,3 +94,11 @@ def test_the_trace_format_and_its_examples_are_in_the_repository():
         cells = [c.strip() for c in row.strip("|").split("|")]
         if len(cells) == 3 and cells[0].endswith(".jsonl"):
             assert cli.main(["check", str(docs / "examples" / cells[0])]) == expected[cells[1].split()[0]]
+
+
+def test_an_unknown_property_is_an_error_on_stderr(capsys):
+    assert cli.main(["prove", "no_such_property"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "no_such_property" in err
+    assert cli.main(["prove", "--json", "no_such_property"]) == 2
+    assert "no_such_property" in json.loads(capsys.readouterr().out)["error"]
