@@ -43,14 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--diagram", metavar="DIR",
                        help="also draw the trace as a sequence chart (the divergent step in red) "
                             "and the rules it exercised on the state diagram, into DIR")
-    check.add_argument("--max-frontier", type=int, metavar="N",
-                       help="most model configurations that may explain the trace at once (default 20000); "
-                            "past it the verdict is undecided (exit 3)")
-    check.add_argument("--max-seconds", type=float, metavar="S",
-                       help="most wall-clock seconds the check may take (default: no bound); then undecided")
-    check.add_argument("--max-memory", type=int, metavar="MIB",
-                       help="most resident memory of the checking process, in MiB (default: 4096 or half the "
-                            "machine's memory, whichever is smaller); then undecided")
+    _add_bounds(check)
     check.set_defaults(func=_check_command)
 
     run = sub.add_parser("run", help="run scenarios on this machine's TCP stack and check them")
@@ -98,9 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop tracing after S seconds (the command's processes are then killed)")
     trace.add_argument("--profile", choices=PROFILES, help="the profile to check against (default: this kernel's "
                                                            "for a traced program, linux for a log)")
-    trace.add_argument("--max-frontier", type=int, metavar="N", help="as for check: then undecided (exit 3)")
-    trace.add_argument("--max-seconds", type=float, metavar="S", help="as for check, for each check of the trace")
-    trace.add_argument("--max-memory", type=int, metavar="MIB", help="as for check")
+    _add_bounds(trace)
     trace.add_argument("--json", action="store_true", help="print the verdict and summary as one JSON object")
     trace.add_argument("--explain", action="store_true",
                        help="after every call, print the netstat table of the program's TCP sockets as the model "
@@ -149,6 +140,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_bounds(parser: argparse.ArgumentParser) -> None:
+    """The search's bounds, for every command that checks a trace."""
+    parser.add_argument("--max-frontier", type=int, metavar="N",
+                        help="most model configurations that may explain the trace at once (default 20000); "
+                             "past it the verdict is undecided (exit 3)")
+    parser.add_argument("--max-seconds", type=float, metavar="S",
+                        help="most wall-clock seconds a check may take (default: no bound); then undecided")
+    parser.add_argument("--max-memory", type=int, metavar="MIB",
+                        help="most resident memory of the checking process, in MiB (default: 4096 or half the "
+                             "machine's memory, whichever is smaller); then undecided")
+
+
+def _bounds(args: argparse.Namespace, command: str, *others: tuple[str, float | None]):
+    """The Bounds the bound options ask for (``others``: more options that must
+    be positive), or None after saying which one is not a positive number."""
+    from tcpconform.check.bounds import Bounds
+    for flag, value in (*others, ("--max-frontier", args.max_frontier), ("--max-seconds", args.max_seconds),
+                        ("--max-memory", args.max_memory)):
+        if value is not None and not value > 0:
+            print(f"conform {command}: {flag} needs a positive number, got {value:g}", file=sys.stderr)
+            return None
+    return Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds, memory=args.max_memory)
+
+
 class _Version(argparse.Action):
     """``--version``: computed only when asked (the fingerprint reads the rule table)."""
 
@@ -191,17 +206,12 @@ _WORST = {2: 3, 1: 2, 3: 1, 0: 0}
 
 
 def _check_command(args: argparse.Namespace) -> int:
-    from tcpconform.check.bounds import Bounds
-    for flag, value in (("--max-frontier", args.max_frontier), ("--max-seconds", args.max_seconds),
-                        ("--max-memory", args.max_memory)):
-        if value is not None and not value > 0:
-            print(f"conform check: {flag} needs a positive number, got {value:g}", file=sys.stderr)
-            return 2
+    limits = _bounds(args, "check")
+    if limits is None:
+        return 2
     if args.trace.count("-") > 1:
         print("conform check: standard input (-) can be read once", file=sys.stderr)
         return 2
-    limits = Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds,
-                    memory=args.max_memory)
     worst = 0
     for path in args.trace:
         if len(args.trace) > 1:
@@ -274,13 +284,9 @@ def _trace_command(args: argparse.Namespace) -> int:
     if sources != 1:
         print("conform trace: give exactly one of -- COMMAND, --pid PID, --from-strace LOG", file=sys.stderr)
         return 2
-    for flag, value in (("--seconds", args.seconds), ("--max-frontier", args.max_frontier),
-                        ("--max-seconds", args.max_seconds), ("--max-memory", args.max_memory)):
-        if value is not None and not value > 0:
-            print(f"conform trace: {flag} needs a positive number, got {value:g}", file=sys.stderr)
-            return 2
-    from tcpconform.check.bounds import Bounds
-    limits = Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds, memory=args.max_memory)
+    limits = _bounds(args, "trace", ("--seconds", args.seconds))
+    if limits is None:
+        return 2
     for flag, path in (("--out", args.out), ("--log", args.log)):
         if path and os.path.exists(path):
             print(f"conform trace: {flag} {path!r} exists; nothing is overwritten", file=sys.stderr)

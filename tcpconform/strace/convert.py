@@ -108,6 +108,10 @@ class Gone:
     def key(self) -> int:
         return self.at if self.at is not None else self.line
 
+    def as_call(self) -> "Record":
+        """Where the exit's implicit closes are placed: a call of no duration at :attr:`key`."""
+        return Record(self.pid, None, "exit", "", "0", self.key, self.key, self.time, self.time)
+
 
 @dataclass
 class Summary:
@@ -318,9 +322,21 @@ def _length(args: list, where) -> int | None:
     return total
 
 
-def _seconds(value) -> float | None:
+def _timeout(value) -> float:
+    """A wait's timeout in seconds, -1 for none: milliseconds (poll, epoll_wait),
+    a timespec (ppoll, epoll_pwait2) or NULL (ValueError for anything else)."""
+    if value == "NULL":
+        return -1
     if isinstance(value, int):
-        return value / 1000.0
+        return -1 if value < 0 else value / 1000.0
+    seconds = _seconds(value)
+    if seconds is None:
+        raise ValueError(f"a timeout not understood: {value!r}")
+    return seconds
+
+
+def _seconds(value) -> float | None:
+    """A timeval or timespec in seconds, or None."""
     if isinstance(value, Struct):
         sec = value.get("tv_sec")
         frac = value.get("tv_nsec"), 1e9
@@ -497,7 +513,7 @@ class Converter:
         del self.tables[g.pid]
         if not table.users:
             for fd in sorted(table.fds):
-                self.close_desc(_At(g), table, fd, "exit")
+                self.close_desc(g.as_call(), table, fd, "exit")
 
     # -- one record ---------------------------------------------------------
     def record(self, rec: Record):
@@ -997,10 +1013,7 @@ class Converter:
         socks = list(wanted.items())
         if not socks:
             return None
-        timeout = args[2] if rec.name == "poll" and len(args) > 2 else (
-            _seconds(args[2]) if len(args) > 2 and isinstance(args[2], Struct) else -1)
-        if rec.name == "poll":
-            timeout = -1 if timeout is None or timeout < 0 else timeout / 1000.0
+        timeout = _timeout(args[2]) if len(args) > 2 else -1
         ready = []
         if rec.ret is not None:
             _, err, _, extra = _ret(rec.ret)
@@ -1040,8 +1053,7 @@ class Converter:
                     others = True
         if not wanted:
             return None
-        timeout = _seconds(args[4])
-        timeout = -1 if timeout is None else timeout
+        timeout = _timeout(args[4])
         ready: dict[int, set] = {}
         if rec.ret is not None:
             _, err, _, extra = _ret(rec.ret)
@@ -1093,12 +1105,7 @@ class Converter:
         socks = [(n, ev) for n, ev in socks if n is not None]
         if not socks:
             return None
-        timeout = args[3] if len(args) > 3 else -1
-        if rec.name == "epoll_pwait2":
-            timeout = _seconds(args[3]) if len(args) > 3 else None
-            timeout = -1 if timeout is None else timeout
-        elif isinstance(timeout, int):
-            timeout = -1 if timeout < 0 else timeout / 1000.0
+        timeout = _timeout(args[3]) if len(args) > 3 else -1
         ready = []
         if rec.ret is not None:
             num, err, _, _ = _ret(rec.ret)
@@ -1162,24 +1169,6 @@ def _kernel_state(old: str, new: str) -> str:
 def _loopback(host: str) -> bool:
     host = host.strip("[]")
     return host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1") or host.startswith("::ffff:127.")
-
-
-@dataclass
-class _At:
-    """Where an exit's implicit closes are placed."""
-    pid: int
-    t_entry: float | None
-    t_exit: float | None
-    t: float | None
-    entry: int
-    exit: int
-    name: str = "exit"
-
-    def __init__(self, g: Gone):
-        self.pid = g.pid
-        self.t_entry = self.t_exit = self.t = g.time
-        self.entry = self.exit = g.key
-        self.name = "exit"
 
 
 def read_args_or(text: str) -> list:
