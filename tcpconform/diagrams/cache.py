@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tcpconform.model import graph as mgraph
 from tcpconform.model.graph import Edge, Graph
+from tcpconform.properties import store
 
 __all__ = ["state_graph", "case_states", "folder", "digest"]
 
@@ -29,8 +30,7 @@ _MEMORY: dict = {}
 
 
 def folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tcp-conform"
+    return store.cache_root()
 
 
 def digest() -> str:

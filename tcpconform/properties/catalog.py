@@ -103,7 +103,7 @@ CATALOG: tuple[Property, ...] = (
         "accept_moves_listener"),
     Property(
         "eof_only_after_fin",
-        "issue 3 invariant (5); R9293 §3.10.3",
+        "R9293 §3.10.3",
         "recv() reports end-of-stream only on a socket that received the peer's FIN (or a RST, "
         "or gave up on a timer, or shut down its reading side itself)",
         lambda c: z3.Not(actor(c, lambda s: z3.And(recv_eof(c), z3.Not(c.v(s, "eofc"))))),
@@ -111,7 +111,7 @@ CATALOG: tuple[Property, ...] = (
         "recv_eof_when_closed"),
     Property(
         "connect_no_second_handshake",
-        "issue 3 invariant (8); af_inet.c __inet_stream_connect",
+        "af_inet.c __inet_stream_connect",
         "connect() on a socket that is not CLOSED never sends a SYN (an open descriptor whose "
         "connection is in TIME_WAIT reads CLOSED: rules.CLOSEDISH)",
         lambda c: z3.Not(actor(c, lambda s: z3.And(c.is_trigger("call:connect"),
@@ -207,7 +207,7 @@ def _enters_time_wait(c: Composed, s: str) -> z3.BoolRef:
 CATALOG += (
     Property(
         "accepted_has_listener_address",
-        "seed S11 ('the new socket has the same local address and port as the listener'); issue 3 invariant (3)",
+        "seed S11 ('the new socket has the same local address and port as the listener')",
         "accept() returns a socket whose local port is the listener's (every address here is "
         "127.0.0.1: bounds.PORTS)",
         lambda c: z3.Not(z3.Or([z3.And(_dequeues(c, a), c.v(a, "port") != c.v("L", "port")) for a in SERVERS])),
@@ -215,7 +215,7 @@ CATALOG += (
         "bind_moves_listener"),
     Property(
         "received_within_sent",
-        "issue 3 invariant (6); R9293 §3.10.4 (RECEIVE returns only text the peer SENT)",
+        "R9293 §3.10.4 (RECEIVE returns only text the peer SENT)",
         "on each client/server pair and direction, the bytes recv() returned never exceed the "
         "bytes the peer's send() returned (summed over the pair's successive connections)",
         lambda c: z3.And([c.nxt[f"{ch}.read"] <= c.nxt[f"{ch}.sent"] for ch in CHANNELS]),
@@ -224,7 +224,7 @@ CATALOG += (
         "recv_fills_buffer", BYTES_STRENGTHENING),
     Property(
         "time_wait_only_after_own_fin_first",
-        "issue 3 invariant (7); R9293 §3.6 and Fig. 5 (the side that closes first waits in TIME-WAIT)",
+        "R9293 §3.6 and Fig. 5 (the side that closes first waits in TIME-WAIT)",
         "a connection enters TIME_WAIT only on a side that sent its FIN before the peer's FIN "
         "reached it (in a simultaneous close both sides did, and both wait)",
         lambda c: z3.Not(actor(c, lambda s: z3.And(_enters_time_wait(c, s), z3.Not(c.v(s, "fin1"))))),

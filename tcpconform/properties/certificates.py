@@ -15,13 +15,16 @@ import z3
 
 from tcpconform.model import z3enc as E
 
+from tcpconform.properties import store
 from tcpconform.properties.compose import PORT, SEG, Composed
 
 DIR = Path(__file__).resolve().parent / "certificates"
 
 
 def path(name: str) -> Path:
-    return DIR / f"{name}.smt2"
+    """The stored certificate of a property, where it is read from (see
+    :mod:`tcpconform.properties.store`)."""
+    return store.readable(DIR, f"{name}.smt2")
 
 
 def _sorts() -> dict:
@@ -43,5 +46,4 @@ def load(name: str, c: Composed) -> z3.BoolRef | None:
 
 
 def save(name: str, invariant: z3.BoolRef) -> None:
-    DIR.mkdir(exist_ok=True)
-    path(name).write_text(invariant.sexpr() + "\n")
+    store.writable(DIR, f"{name}.smt2").write_text(invariant.sexpr() + "\n")

@@ -52,6 +52,7 @@ from tcpconform.model import composition
 from tcpconform.model import z3enc as E
 
 from tcpconform.properties import bounds as B
+from tcpconform.properties import store
 from tcpconform.properties.compose import CHANNELS, CLIENTS, NAMES, SERVERS, SLOT, SLOTS, Composed
 
 DIR = FsPath(__file__).resolve().parent / "runs"
@@ -362,7 +363,9 @@ def bmc(c: Composed, target: PathTarget, depth: int = B.BMC_DEPTH, *, realistic:
 
 
 def path_of(name: str) -> FsPath:
-    return DIR / f"{name}.json"
+    """The stored run ``name``, where it is read from (see
+    :mod:`tcpconform.properties.store`)."""
+    return store.readable(DIR, f"{name}.json")
 
 
 def load(name: str) -> tuple[Run | None, dict]:
@@ -382,11 +385,11 @@ def load(name: str) -> tuple[Run | None, dict]:
 
 
 def save(name: str, run: Run | None, **meta) -> None:
-    DIR.mkdir(exist_ok=True)
     d = run.to_json(name=name, **meta) if run is not None else {"format": FORMAT, "name": name, **meta}
-    tmp = path_of(name).with_suffix(f".{os.getpid()}.tmp")
+    dest = store.writable(DIR, f"{name}.json")
+    tmp = dest.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(d, indent=1) + "\n")
-    os.replace(tmp, path_of(name))  # whole or not at all: another process may be reading it
+    os.replace(tmp, dest)  # whole or not at all: another process may be reading it
 
 
 def fingerprint(c: Composed, target: PathTarget, depth: int, realistic: bool) -> str:

@@ -1,6 +1,6 @@
 """Witnesses: situations the composed system must be able to reach, each
 declared once — a name, where it comes from (a seed claim id of
-../shared/seed/claims.md or a line of issue 3), what it shows, and a target
+../shared/seed/claims.md or the literature), what it shows, and a target
 over a whole run — and each shown by a concrete run that z3 finds
 (:func:`tcpconform.properties.runs.find`: a stored run re-checked against the current
 rules, else bounded model checking).
@@ -218,18 +218,18 @@ def _s7(c: Composed, p: Path) -> z3.BoolRef:
 
 
 WITNESSES: tuple[Witness, ...] = (
-    Witness("S3_send_before_server_established", "seed S3; issue 3 witnesses",
+    Witness("S3_send_before_server_established", "seed S3",
             "the client is ESTABLISHED and its send() returns ok while the server side is still SYN_RECEIVED",
             _s3, claim="S3"),
-    Witness("S8_sent_but_never_read", "seed S8; issue 3 witnesses",
+    Witness("S8_sent_but_never_read", "seed S8",
             "send() returns ok, the bytes reach the peer's receive queue, and the peer application closes "
             "without reading them: they never reach it",
             _s8, claim="S8"),
-    Witness("S9_one_send_two_recvs", "seed S9; issue 3 witnesses",
+    Witness("S9_one_send_two_recvs", "seed S9",
             "the bytes of one send() (the only DATA segment of the run) are read by two recv() calls, "
             "each returning n > 0",
             _s9, depth=11, claim="S9"),
-    Witness("simultaneous_open", "issue 3 witnesses; R9293 §3.5 Figure 8",
+    Witness("simultaneous_open", "R9293 §3.5 Figure 8",
             "a SYN reaches a socket in SYN_SENT, which moves to SYN_RECEIVED",
             _simultaneous_open, depth=8,
             unreachable="the composed topology has no second active opener facing a client: clients "
@@ -237,14 +237,14 @@ WITNESSES: tuple[Witness, ...] = (
                         "listener's own SYNs reach no modelled peer (tcpconform/properties/bounds.py); witness "
                         "simultaneous_open_pair reaches it on two sockets facing each other, and the live "
                         "scenario simultaneous-open shows it on the kernel"),
-    Witness("simultaneous_open_pair", "issue 3 witnesses; R9293 §3.5 Figure 8",
+    Witness("simultaneous_open_pair", "R9293 §3.5 Figure 8",
             "two sockets connect() to each other and their SYNs cross: each goes SYN_SENT → SYN_RECEIVED "
             "on the other's SYN, then both are ESTABLISHED (on tcpconform/properties/pair.py, two sockets facing each other)",
             _simultaneous_open_pair, depth=8, system="pair"),
-    Witness("simultaneous_close", "issue 3 witnesses; R9293 §3.6 Figure 13",
+    Witness("simultaneous_close", "R9293 §3.6 Figure 13",
             "both ends of a connection are in CLOSING: their FINs crossed",
             _simultaneous_close, depth=11),
-    Witness("half_close", "issue 3 witnesses; R9293 §3.6 (half-closed connection)",
+    Witness("half_close", "R9293 §3.6 (half-closed connection)",
             "after shutdown(SHUT_WR) on one end, the other end (CLOSE_WAIT) still sends and the first "
             "end receives those bytes",
             _half_close, depth=12),
