@@ -570,10 +570,23 @@ def _diagram_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(command: str):
+    """A progress line redrawn in place on a terminal's stderr (never when piped:
+    the caller asks only when stderr is a terminal), erased when the work is done."""
+    def show(done: int, total: int, name: str) -> None:
+        width = 24
+        filled = width * done // max(total, 1)
+        line = f"{command}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name}"[:100] if name else ""
+        sys.stderr.write("\r\033[K" + line)
+        sys.stderr.flush()
+    return show
+
+
 def _prove_command(args: argparse.Namespace) -> int:
     from tcpconform.properties import prove  # z3 is slow to import, and only proofs need it
     try:
-        report = prove.prove(args.names, mutant=args.mutant, out_dir=args.out)
+        report = prove.prove(args.names, mutant=args.mutant, out_dir=args.out,
+                             progress=_progress_line("conform prove") if sys.stderr.isatty() else None)
     except prove.UnknownNames as e:   # an error, not a result: stderr (as JSON under --json, on stdout)
         if args.json:
             print(json.dumps({"error": str(e)}))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import z3
 
@@ -292,11 +292,14 @@ class ProveReport:
                 f"\n{len(self.properties)} properties, {len(self.witnesses)} witnesses in {self.seconds:.2f}s"]
 
 
-def prove(names: Sequence[str] = (), *, mutant: bool = False, out_dir: str | None = None) -> ProveReport:
+def prove(names: Sequence[str] = (), *, mutant: bool = False, out_dir: str | None = None,
+          progress: Callable[[int, int, str], None] | None = None) -> ProveReport:
     """Prove the named properties and reach the named witnesses (all when none is named);
     with ``mutant``, each property against its broken table instead.  ``out_dir``:
     write every run found as a trace and a netstat step table (the diagrams draw
     them: :func:`tcpconform.diagrams.render.draw_runs`).
+    ``progress(done, total, name)`` is told before each property or witness
+    is taken up (the command line draws it on a terminal).
     Raises :class:`UnknownNames`."""
     known = {**catalog.BY_NAME, **calls.BY_NAME, **witnesses.BY_NAME}
     unknown = [n for n in names if n not in known]
@@ -306,14 +309,24 @@ def prove(names: Sequence[str] = (), *, mutant: bool = False, out_dir: str | Non
     per_endpoint = [n for n in names if n in calls.BY_NAME] if names else list(calls.BY_NAME)
     wits = [n for n in names if n in witnesses.BY_NAME] if names else list(witnesses.BY_NAME)
     t0 = time.perf_counter()
+    total = len(props) + len(per_endpoint) + (0 if mutant else len(wits))
+    done = iter(range(total))
+
+    def tell(name: str) -> str:
+        if progress is not None:
+            progress(next(done), total, name)
+        return name
+
     if mutant:
-        results, wres = [against_mutant(catalog.BY_NAME[n]) for n in props], []
+        results, wres = [against_mutant(catalog.BY_NAME[tell(n)]) for n in props], []
     else:
         c = system() if props or wits else None
-        results = [prove_one(catalog.BY_NAME[n], c) for n in props]
-        wres = [witness_one(witnesses.BY_NAME[n], c) for n in wits]
+        results = [prove_one(catalog.BY_NAME[tell(n)], c) for n in props]
+        wres = [witness_one(witnesses.BY_NAME[tell(n)], c) for n in wits]
     # the calls version 2 adds: proven per endpoint (tcpconform.properties.calls)
-    results += [calls.prove_one(calls.BY_NAME[n], mutant=mutant) for n in per_endpoint]
+    results += [calls.prove_one(calls.BY_NAME[tell(n)], mutant=mutant) for n in per_endpoint]
+    if progress is not None:
+        progress(total, total, "")
     written = write_runs(results + wres, out_dir) if out_dir else []
     return ProveReport(results, wres, round(time.perf_counter() - t0, 3), mutant, written)
 

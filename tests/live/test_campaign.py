@@ -316,10 +316,10 @@ def _open_descriptors_in(ns_fd: int) -> int:
 
 @needs_netns
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals) -> None:
+def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals, tmp_path: Path) -> None:
     before = _netns_list()
     proc = subprocess.Popen([sys.executable, "-m", "tcpconform.cli", "run", "--random", "1000", "--seed", "3",
-                             "--jobs", "2", "--observers", "on"], cwd=ROOT, stdout=subprocess.PIPE,
+                             "--jobs", "2", "--observers", "on", "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     err = ""
     workers: list[int] = []

@@ -132,7 +132,7 @@ def test_observers_off_without_their_own_namespaces_or_tracefs(tmp_path: Path) -
     r = _cli("run", "refused-no-socket", "--isolation", "none")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "sock:inet_sock_set_state (x-state) off in 1 of 1: --isolation none" in r.stdout
-    r = _cli("run", "--random", "5", "--seed", "1", "--observers", "off")
+    r = _cli("run", "--random", "5", "--seed", "1", "--observers", "off", "--out", str(tmp_path / "found"))
     assert r.returncode == 0 and "observers: x-state off: --observers off; x-packet off too" in r.stdout
     assert "tracefs is not mounted" in tracepoint.available(str(tmp_path))  # a directory that is no tracefs
     with tracepoint.Session(2, root=str(tmp_path)) as s:
