@@ -19,6 +19,7 @@ import random
 import sys
 from pathlib import Path
 
+from tcpconform import envelope
 from tcpconform.check.search import check_trace
 from tcpconform.check.trace import TraceError, read_trace
 from tcpconform.live.tracer import STRACE_FLAGS as _STRACE_FLAGS
@@ -27,8 +28,23 @@ from tcpconform.model.vocab import PROFILES
 EXIT = {"conforms": 0, "diverges": 1, "invalid": 2, "undecided": 3}
 
 
+class UsageError(Exception):
+    """A command line argparse refused (its message, and the subcommand's usage)."""
+
+    def __init__(self, message: str, usage: str, prog: str) -> None:
+        super().__init__(message)
+        self.message, self.usage, self.prog = message, usage, prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its refusals raised (so that ``--json`` can give them as JSON)."""
+
+    def error(self, message: str):
+        raise UsageError(message, self.format_usage(), self.prog)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conform",
         description="A formal model of TCP through the sockets API, held against real traces.",
     )
@@ -100,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     trace.set_defaults(func=_trace_command)
 
     diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
-    diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to")
+    diagram.add_argument("--out", metavar="DIR", help="directory to write the diagrams to (default docs/diagrams)")
+    diagram.add_argument("--json", action="store_true", help="print the files written as JSON")
     diagram.set_defaults(func=_diagram_command)
 
     prove = sub.add_parser("prove", help="prove the model's properties with z3 and reach its witnesses")
@@ -159,7 +176,7 @@ def _bounds(args: argparse.Namespace, command: str, *others: tuple[str, float | 
     for flag, value in (*others, ("--max-frontier", args.max_frontier), ("--max-seconds", args.max_seconds),
                         ("--max-memory", args.max_memory)):
         if value is not None and not value > 0:
-            print(f"conform {command}: {flag} needs a positive number, got {value:g}", file=sys.stderr)
+            _fail(args, command, f"{flag} needs a positive number, got {value:g}", option=flag)
             return None
     return Bounds(frontier=args.max_frontier or Bounds.frontier, seconds=args.max_seconds, memory=args.max_memory)
 
@@ -168,24 +185,26 @@ class _Version(argparse.Action):
     """``--version``: computed only when asked (the fingerprint reads the rule table)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from importlib import metadata
         from tcpconform.diagrams.cache import digest
         from tcpconform.model.rules import CASES
-        try:
-            version = metadata.version("tcp-conform")
-        except metadata.PackageNotFoundError:
-            version = "unknown"
-        print(f"conform {version} (rule table {digest()[:12]}, {len(CASES)} rules)")
+        print(f"conform {envelope.version()} (rule table {digest()[:12]}, {len(CASES)} rules)")
         parser.exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``conform``; returns the exit status (never raises on bad input)."""
     try:
+        argv = sys.argv[1:] if argv is None else argv
         try:
             args = _parser().parse_args(argv)
-        except SystemExit as e:  # usage error (2) or --help (0)
+        except SystemExit as e:  # --help, --version (0)
             return e.code if isinstance(e.code, int) else 2
+        except UsageError as e:
+            command = next((a for a in argv if not a.startswith("-")), None)
+            if "--json" in argv:
+                return _fail_json(command if command in _COMMANDS else None, e.message)
+            print(f"{e.usage}{e.prog}: error: {e.message}", file=sys.stderr)
+            return 2
         code = args.func(args)
         sys.stdout.flush()   # here, where a reader that went away can still be told apart
         return code
@@ -194,6 +213,28 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`conform ... | head`): not a verdict
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141   # as a shell reports a process ended by SIGPIPE
+
+
+_COMMANDS = ("check", "trace", "run", "prove", "diagram", "mutants")
+
+
+def _print_json(obj: dict) -> None:
+    print(json.dumps(obj))
+
+
+def _fail_json(command: str | None, message: str, **where) -> int:
+    """Under ``--json``: an error as the envelope's ``error``, on stdout (the
+    stream a reader of JSON reads); the exit status of an error."""
+    _print_json(envelope.error(command or "conform", message, **where))
+    return 2
+
+
+def _fail(args: argparse.Namespace, command: str, message: str, **where) -> int:
+    """An error: JSON on stdout under ``--json``, else ``conform COMMAND: message`` on stderr; 2."""
+    if getattr(args, "json", False):
+        return _fail_json(command, message, **where)
+    print(f"conform {command}: {message}", file=sys.stderr, flush=True)
+    return 2
 
 
 # ---------------------------------------------------------------------------
@@ -210,14 +251,12 @@ def _check_command(args: argparse.Namespace) -> int:
     if limits is None:
         return 2
     if args.trace.count("-") > 1:
-        print("conform check: standard input (-) can be read once", file=sys.stderr)
-        return 2
+        return _fail(args, "check", "standard input (-) can be read once")
     worst = 0
     for path in args.trace:
-        if len(args.trace) > 1:
-            args.current = path
-            if not args.json:
-                print(f"{path}:")
+        args.current = path
+        if len(args.trace) > 1 and not args.json:
+            print(f"{path}:")
         if path == "-":
             import tempfile
             with tempfile.TemporaryDirectory(prefix="conform-check-") as tmp:
@@ -239,15 +278,16 @@ def _check_one(args: argparse.Namespace, path: str, limits, shown: str | None = 
             verdict = check_trace(header, events, coverage=bool(args.diagram), limits=limits)
     except TraceError as e:
         return _report(args, "invalid", e.line, e.message, [], None,
-                       f"invalid at line {e.line}: {e.message}")
+                       f"invalid at line {e.line}: {e.message}", path)
     except OSError as e:
         reason = f"cannot read {shown or path!r}: {e.strerror or e}"
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
-    if args.diagram and not _drew(path, verdict, args.diagram, "check"):
+    if args.diagram and not _drew(args, path, verdict, "check"):
         return 2
     text = _verdict_text(path, header, verdict)
-    return _report(args, verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed), verdict.events, text)
+    return _report(args, verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed), verdict.events, text,
+                   path)
 
 
 def _verdict_text(path: str, header, verdict) -> str:
@@ -282,15 +322,13 @@ def _trace_command(args: argparse.Namespace) -> int:
     logs = (args.from_strace or []) + (args.merge or [])
     sources = sum(bool(x) for x in (command, args.pid is not None, logs))
     if sources != 1:
-        print("conform trace: give exactly one of -- COMMAND, --pid PID, --from-strace LOG", file=sys.stderr)
-        return 2
+        return _fail(args, "trace", "give exactly one of -- COMMAND, --pid PID, --from-strace LOG")
     limits = _bounds(args, "trace", ("--seconds", args.seconds))
     if limits is None:
         return 2
     for flag, path in (("--out", args.out), ("--log", args.log)):
         if path and os.path.exists(path):
-            print(f"conform trace: {flag} {path!r} exists; nothing is overwritten", file=sys.stderr)
-            return 2
+            return _fail(args, "trace", f"{flag} {path!r} exists; nothing is overwritten", option=flag)
     import signal
     # a SIGTERM ends the run as Ctrl-C does: the program's processes are killed, temporary files go
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -310,7 +348,12 @@ def _trace_command(args: argparse.Namespace) -> int:
                                          limits=limits)
     except traced.TraceFailed as e:
         where = f" at line {e.line}" if e.line else ""
-        return _report(args, "invalid", e.line, e.message, [], None, f"invalid{where}: {e.message}")
+        if args.json:
+            _print_json(envelope.verdict("trace", "invalid", e.line, e.message, [], None, None,
+                                         trace=None, program=None, strace=None, partial=False))
+            return 2
+        print(f"invalid{where}: {e.message}")
+        return 2
     with tempfile.TemporaryDirectory(prefix="conform-trace-") as tmp:
         stem = Path(command[0]).name if command else (Path(logs[0]).stem if logs else f"pid{args.pid}")
         path = args.out or os.path.join(tmp, f"{stem or 'trace'}.jsonl")
@@ -318,8 +361,7 @@ def _trace_command(args: argparse.Namespace) -> int:
             with open(path, "x", encoding="utf-8") as f:
                 f.write(found.text)
         except OSError as e:
-            print(f"conform trace: cannot write {path!r}: {e.strerror or e}", file=sys.stderr)
-            return 2
+            return _fail(args, "trace", f"cannot write {path!r}: {e.strerror or e}", option="--out")
         verdict = found.verdict
         lines = _trace_summary(found)
         if args.out:
@@ -333,13 +375,13 @@ def _trace_command(args: argparse.Namespace) -> int:
         if args.explain and not args.json:
             from tcpconform.check.explain import explain_text, format_steps
             lines.insert(-1, format_steps(explain_text(found.text)))
-        if args.diagram and not _drew(path, verdict, args.diagram, "trace"):
+        if args.diagram and not _drew(args, path, verdict, "trace"):
             return 2
+        event = envelope.event_object(_line_text(path, verdict.line))
     if args.json:
-        print(json.dumps({"verdict": verdict.verdict, "line": verdict.line, "reason": verdict.reason,
-                          "allowed": list(verdict.allowed), "events": verdict.events,
-                          "program": found.program, "strace": found.summary.as_dict(),
-                          "partial": found.summary.partial}))
+        _print_json(envelope.verdict("trace", verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed),
+                                     verdict.events, event, trace=args.out, program=found.program,
+                                     strace=found.summary.as_dict(), partial=found.summary.partial))
         return EXIT.get(verdict.verdict, 2)
     print("\n".join(lines))
     return EXIT.get(verdict.verdict, 2)
@@ -370,14 +412,15 @@ def _trace_summary(found) -> list[str]:
     return out
 
 
-def _drew(path: str, verdict, out_dir: str, command: str) -> bool:
-    """Draw (:func:`_draw`) and say where, or say why not; whether it was drawn."""
+def _drew(args: argparse.Namespace, path: str, verdict, command: str) -> bool:
+    """Draw (:func:`_draw`) into ``--diagram DIR`` and say where (on stderr), or
+    say why not (an error); whether it was drawn."""
     from tcpconform.diagrams.render import RenderError  # imported only when drawing
     try:
-        print(_draw(path, verdict, out_dir), file=sys.stderr)
+        print(_draw(path, verdict, args.diagram), file=sys.stderr)
         return True
     except (OSError, RenderError) as e:
-        print(f"conform {command}: cannot draw into {out_dir!r}: {e}", file=sys.stderr)
+        _fail(args, command, f"cannot draw into {args.diagram!r}: {e}", option="--diagram")
         return False
 
 
@@ -416,12 +459,12 @@ def _upto(events, line):
 
 
 def _report(args: argparse.Namespace, kind: str, line: int | None, reason: str,
-            allowed: list[str], events: int | None, text: str) -> int:
-    """Print a verdict (as text, or as one JSON object with ``--json``) and return its exit code."""
+            allowed: list[str], events: int | None, text: str, path: str | None = None) -> int:
+    """Print a check's verdict (as text, or in the JSON envelope with ``--json``)
+    and return its exit code; ``path``: the file checked, to read the line's event from."""
     if args.json:
-        trace = {"trace": args.current} if getattr(args, "current", None) else {}
-        print(json.dumps({**trace, "verdict": kind, "line": line, "reason": reason,
-                          "allowed": allowed, "events": events}))
+        event = envelope.event_object(_line_text(path, line)) if path else None
+        _print_json(envelope.verdict("check", kind, line, reason, allowed, events, event, trace=args.current))
     else:
         print(text)
     return EXIT.get(kind, 2)
@@ -468,8 +511,8 @@ def _run_command(args: argparse.Namespace) -> int:
         from tcpconform.live.scenarios.registry import PINS, describe
         names = sorted(SCENARIOS)
         if args.json:
-            print(json.dumps({"scenarios": [{"name": n, "what": describe(n), "pins": list(PINS.get(n, ()))}
-                                            for n in names]}))
+            _print_json(envelope.envelope("run --list", results=[
+                {"name": n, "what": describe(n), "pins": list(PINS.get(n, ()))} for n in names]))
         else:
             width = max(len(n) for n in names)
             print("\n".join(f"{n:{width}}  {describe(n)}" for n in names))
@@ -478,16 +521,17 @@ def _run_command(args: argparse.Namespace) -> int:
         iso = (netns.Isolation("none", "disabled by --isolation none") if args.isolation == "none"
                else netns.probe())
         if args.json:
-            print(json.dumps({"where": pool.where_text(iso), "addresses": "127.0.0.1", **iso.as_json()}))
+            _print_json(envelope.envelope("run --where", results=[
+                {"where": pool.where_text(iso), "addresses": "127.0.0.1", **iso.as_json()}]))
         else:
             print(pool.where_text(iso))
         return 0
     if args.random is not None and args.random < 1:
-        return _run_error("--random needs a positive number of sequences")
+        return _fail(args, "run", "--random needs a positive number of sequences", option="--random")
     if args.seed is not None and args.random is None:
-        return _run_error("--seed only makes sense with --random N")
+        return _fail(args, "run", "--seed only makes sense with --random N", option="--seed")
     if jobs < 1 or steps < 1:
-        return _run_error("--jobs and --steps need positive numbers")
+        return _fail(args, "run", "--jobs and --steps need positive numbers")
     names = list(args.scenario or ([] if args.random is not None else SCENARIOS))
     mount_private()  # before any thread: tracefs in a private mount namespace if the machine has none mounted
     options = dict(jobs=jobs, isolation=args.isolation, observers=args.observers != "off", explain=args.explain)
@@ -513,25 +557,37 @@ def _run_command(args: argparse.Namespace) -> int:
             texts += campaign.lines()
             status = campaign.status if not names else _combine(status, campaign.status)
     except RunRefused as e:
+        if args.json:
+            return _fail_json("run", e.message, detail=e.detail or None)
         _run_error(e.message)
         if e.detail:
             print(e.detail, file=sys.stderr)
         return 2
     except pool.Interrupted as e:
-        _run_error(f"interrupted by {e}: stopped every worker process; their network namespaces, sockets "
-                   f"and connections went with them." + (f" {e.progress}" if e.progress else ""))
+        _fail(args, "run", f"interrupted by {e}: stopped every worker process; their network namespaces, "
+                           f"sockets and connections went with them." + (f" {e.progress}" if e.progress else ""))
         return 128 + e.signum
     iso = pool.isolation_of(ready)
     if args.isolation == "netns" and iso.mode != "netns":
-        return _run_error(f"--isolation netns: no network namespace could be made: {iso.reason}")
+        return _fail(args, "run", f"--isolation netns: no network namespace could be made: {iso.reason}")
     if args.json:
         report.update(iso.as_json())
         report["where"] = pool.network_line(iso)
-        print(json.dumps(report))
+        _print_json(_run_envelope(report))
     else:
         texts.append(pool.network_line(iso))
         print("\n".join(texts))
     return status
+
+
+def _run_envelope(report: dict) -> dict:
+    """``conform run``'s report in the JSON envelope: the scenarios as ``results``
+    (a random campaign alone has none), every event as the object it holds."""
+    results = report.pop("scenarios", [])
+    for entry in results + report.get("random", {}).get("divergences", []):
+        entry["event"] = envelope.event_object(entry.get("event"))
+    report.setdefault("summary", {"scenarios": 0})
+    return envelope.envelope("run", results=results, **report)
 
 
 def _run_error(text: str) -> int:
@@ -558,15 +614,16 @@ def _diagram_command(args: argparse.Namespace) -> int:
     try:
         files, note = write_diagrams(out_dir)
     except RenderError as e:
-        print(f"conform diagram: {e}", file=sys.stderr)
-        return 2
+        return _fail(args, "diagram", str(e))
     except OSError as e:
-        print(f"conform diagram: cannot write to {out_dir}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    for f in files:
-        print(f)
+        return _fail(args, "diagram", f"cannot write to {out_dir}: {e.strerror or e}", option="--out")
     if note:
         print(f"conform diagram: {note}", file=sys.stderr)
+    if args.json:
+        _print_json(envelope.envelope("diagram", results=[{"file": str(f)} for f in files], note=note or None))
+        return 0
+    for f in files:
+        print(f)
     return 0
 
 
@@ -587,12 +644,8 @@ def _prove_command(args: argparse.Namespace) -> int:
     try:
         report = prove.prove(args.names, mutant=args.mutant, out_dir=args.out,
                              progress=_progress_line("conform prove") if sys.stderr.isatty() else None)
-    except prove.UnknownNames as e:   # an error, not a result: stderr (as JSON under --json, on stdout)
-        if args.json:
-            print(json.dumps({"error": str(e)}))
-        else:
-            print(f"conform prove: {e}", file=sys.stderr)
-        return 2
+    except prove.UnknownNames as e:   # an error, not a result
+        return _fail(args, "prove", str(e), unknown=e.unknown, known=e.known)
     drawn = []
     if args.diagram:
         from tcpconform.diagrams import render
@@ -600,7 +653,7 @@ def _prove_command(args: argparse.Namespace) -> int:
     for path in drawn + report.written:
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        _print_json(envelope.envelope("prove", mutant=args.mutant, **report.to_json()))
     else:
         print("\n".join(report.lines()))
     return report.status
@@ -612,24 +665,24 @@ def _mutants_command(args: argparse.Namespace) -> int:
     kinds = args.kind or list(adequacy.KINDS)
     bad = [k for k in kinds if k not in adequacy.KINDS]
     if bad:
-        return _mutants_error(f"unknown kind {', '.join(bad)} (kinds: {', '.join(adequacy.KINDS)})")
+        return _fail(args, "mutants", f"unknown kind {', '.join(bad)} (kinds: {', '.join(adequacy.KINDS)})")
     if args.jobs is not None and args.jobs < 1:
-        return _mutants_error("--jobs needs a positive number")
+        return _fail(args, "mutants", "--jobs needs a positive number")
     if args.mine is not None and args.mine < 1:
-        return _mutants_error("--mine needs a positive number of sequences")
+        return _fail(args, "mutants", "--mine needs a positive number of sequences")
     if (args.seed is not None or args.steps is not None) and args.mine is None:
-        return _mutants_error("--seed and --steps only make sense with --mine N")
+        return _fail(args, "mutants", "--seed and --steps only make sense with --mine N")
     if args.steps is not None and args.steps < 1:
-        return _mutants_error("--steps needs a positive number")
+        return _fail(args, "mutants", "--steps needs a positive number")
     if args.near_misses and Path(args.near_misses).exists():
-        return _mutants_error(f"{args.near_misses} exists; --near-misses writes a new folder")
+        return _fail(args, "mutants", f"{args.near_misses} exists; --near-misses writes a new folder")
     if args.seed is not None and not 0 <= args.seed < 1 << 32:
-        return _mutants_error("--seed needs a number from 0 to 4294967295")
+        return _fail(args, "mutants", "--seed needs a number from 0 to 4294967295")
     if args.rule:
         known = {m.rule for m in adequacy.generate()}
         unknown = [r for r in args.rule if r not in known]
         if unknown:
-            return _mutants_error(f"no mutant of rule {', '.join(unknown)}")
+            return _fail(args, "mutants", f"no mutant of rule {', '.join(unknown)}")
     traces = Path(args.traces) if args.traces else None
     if args.record or args.mine is not None:
         from tcpconform.live.tracepoint import mount_private
@@ -642,12 +695,12 @@ def _mutants_command(args: argparse.Namespace) -> int:
         traces, recorded = corpus.refresh(traces)
         print("\n".join(recorded.lines()), file=sys.stderr)
         if recorded.status == 2:
-            return _mutants_error("some scenario could not be recorded; the stored traces are unchanged")
+            return _fail(args, "mutants", "some scenario could not be recorded; the stored traces are unchanged")
         print(f"conform mutants: recorded {len(recorded.outcomes)} scenarios into {traces}", file=sys.stderr)
     try:
         traces = traces or adequacy.corpus_dir()
         if not traces.is_dir():
-            return _mutants_error(f"no such folder: {traces}")
+            return _fail(args, "mutants", f"no such folder: {traces}")
         must = Path(args.must_reject) if args.must_reject else adequacy.MUST_REJECT
         report = adequacy.run(traces, must, kinds=kinds, rules_=args.rule,
                               jobs=args.jobs or adequacy.default_jobs(), progress=not args.json)
@@ -658,16 +711,16 @@ def _mutants_command(args: argparse.Namespace) -> int:
         if args.near_misses:
             _near_misses(Path(args.near_misses), report, traces)
     except (FileNotFoundError, FileExistsError) as e:
-        return _mutants_error(str(e))
+        return _fail(args, "mutants", str(e))
     except adequacy.UnreadableEvidence as e:
-        return _mutants_error(f"unreadable evidence: {e}")
+        return _fail(args, "mutants", f"unreadable evidence: {e}")
     except Exception as e:  # the live campaign's refusals and interruptions, when mining
-        live = _live_stop(e)
+        live = _live_stop(args, e)
         if live is None:
             raise
         return live
     if args.json:
-        print(json.dumps(report.as_json()))
+        _print_json(envelope.envelope("mutants", **report.as_json()))
     else:
         print(report.text())
     return 1 if report.survivors else 0
@@ -736,7 +789,7 @@ def _near_misses(folder: Path, report, traces: Path) -> None:
           f"Linux cannot produce it)", file=sys.stderr)
 
 
-def _live_stop(e: Exception) -> int | None:
+def _live_stop(args: argparse.Namespace, e: Exception) -> int | None:
     """The exit status for a live campaign's refusal or interruption (said on
     stderr), or None for any other exception."""
     if "tcpconform.live.pool" not in sys.modules:
@@ -744,17 +797,12 @@ def _live_stop(e: Exception) -> int | None:
     from tcpconform.live import pool
     from tcpconform.live.outdir import RunRefused
     if isinstance(e, RunRefused):
-        return _mutants_error(e.message + (f"\n{e.detail}" if e.detail else ""))
+        return _fail(args, "mutants", e.message + (f"\n{e.detail}" if e.detail else ""))
     if isinstance(e, pool.Interrupted):
-        _mutants_error(f"interrupted by {e}: stopped every worker process; their network namespaces, sockets "
-                       f"and connections went with them; nothing was kept")
+        _fail(args, "mutants", f"interrupted by {e}: stopped every worker process; their network namespaces, "
+                               f"sockets and connections went with them; nothing was kept")
         return 128 + e.signum
     return None
-
-
-def _mutants_error(text: str) -> int:
-    print(f"conform mutants: {text}", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

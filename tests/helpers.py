@@ -194,3 +194,9 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def proved(out: dict, kind: str) -> list[dict]:
+    """The ``conform prove --json`` results of one kind ("property" or "witness")."""
+    assert out["command"] == "prove", out
+    return [r for r in out["results"] if r["kind"] == kind]

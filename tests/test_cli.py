@@ -30,7 +30,7 @@ def test_run_lists_every_scenario_with_what_it_shows(capsys):
     assert all(len(line.split(None, 1)) == 2 for line in lines)   # a description beside each
     assert cli.main(["run", "--list", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert {s["name"] for s in got["scenarios"]} == set(SCENARIOS)
+    assert {s["name"] for s in got["results"]} == set(SCENARIOS)
 
 
 def _good(tmp_path: Path) -> Path:
@@ -101,4 +101,4 @@ def test_an_unknown_property_is_an_error_on_stderr(capsys):
     out, err = capsys.readouterr()
     assert out == "" and "no_such_property" in err
     assert cli.main(["prove", "--json", "no_such_property"]) == 2
-    assert "no_such_property" in json.loads(capsys.readouterr().out)["error"]
+    assert "no_such_property" in json.loads(capsys.readouterr().out)["error"]["message"]

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import proved
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -71,11 +73,11 @@ def test_the_wheel_carries_the_proofs(installed) -> None:
     assert list((pkg / "properties" / "runs").glob("*.json")), "no stored runs in the wheel"
     before = _files(pkg)
     out = _prove(installed)
-    assert out["properties"] and out["witnesses"]
-    for p in out["properties"]:
+    assert proved(out, "property") and proved(out, "witness")
+    for p in proved(out, "property"):
         assert p["verdict"] == "proven", p
         assert p["method"] in ("certificate", "z3, every endpoint"), (p["property"], p["method"])
-    for w in out["witnesses"]:
+    for w in proved(out, "witness"):
         assert w["method"].startswith(("stored run", "z3 model", "bmc (depth")), (w["witness"], w["method"])
         assert "recorded search" in w["method"] or not w["method"].startswith("bmc"), w
     assert _files(pkg) == before, "conform prove wrote into the installed package"
@@ -89,10 +91,10 @@ def test_a_certificate_found_again_goes_to_the_user_cache(installed) -> None:
     shipped = pkg / "properties" / "certificates" / f"{name}.smt2"
     shipped.unlink()
     before = _files(pkg)
-    (row,) = _prove(installed, name)["properties"]
+    (row,) = proved(_prove(installed, name), "property")
     assert row["verdict"] == "proven" and row["method"] == "spacer", row
     cached = list((installed["home"] / ".cache" / "tcp-conform").rglob(f"{name}.smt2"))
     assert len(cached) == 1, "the new certificate is not in the user's cache folder"
     assert _files(pkg) == before, "conform prove wrote into the installed package"
-    (again,) = _prove(installed, name)["properties"]
+    (again,) = proved(_prove(installed, name), "property")
     assert again["method"] == "certificate", again

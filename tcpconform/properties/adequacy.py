@@ -463,14 +463,12 @@ class Report:
             "evidence": {"scenario_traces": {p: len(v) for p, v in self.base.scenarios.items()},
                          "must_reject": [e.name for e in self.base.must_reject],
                          "must_reject_accepted_by_the_model": self.base.bad_must_reject},
-            "equivalent": [{"id": j.mutant.id, "mutation": j.mutant.words, "proof": j.by}
-                           for j in self.judgements if j.evidence == "equivalent"],
-            "survivors": [{"id": j.mutant.id, "rule": j.mutant.rule, "kind": j.mutant.kind,
-                           "profiles": list(j.mutant.profiles), "mutation": j.mutant.words,
-                           "reached_by_traces": j.reached}
-                          for j in self.survivors],
-            "killed": [{"id": j.mutant.id, "evidence": j.evidence, "by": j.by}
-                       for j in self.judgements if j.evidence in ("scenario", "must-reject")],
+            # one entry per mutant; ``by``: the trace that killed it, or the proof of its
+            # equivalence (null for a survivor); ``reached_by_traces``: see Judgement
+            "results": [{"id": j.mutant.id, "rule": j.mutant.rule, "kind": j.mutant.kind,
+                         "profiles": list(j.mutant.profiles), "mutation": j.mutant.words,
+                         "evidence": j.evidence, "by": j.by or None, "reached_by_traces": j.reached}
+                        for j in self.judgements],
             "seconds": round(self.seconds, 1),
         }
 

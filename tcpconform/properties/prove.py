@@ -148,7 +148,7 @@ def against_mutant(p: catalog.Property, *, store: bool = True) -> dict:
     result = {"property": p.name, "origin": p.origin, "mutant": p.mutant,
               "verdict": "refuted" if f.run else "unknown", "method": f.method,
               "seconds": round(time.perf_counter() - t0, 3),
-              "premise": {"verdict": "-", "method": "-", "seconds": 0}}
+              "premise": None}   # a mutant's run needs no premise
     if f.detail:
         result["detail"] = f.detail
     if f.run is not None:
@@ -186,7 +186,8 @@ def format_table(results: list[dict], wits: list[dict] = ()) -> str:
     if results:
         lines += _table(("property", "verdict", "method", "time", "premise"),
                         [(r["property"], r["verdict"], r["method"], f"{r['seconds']:.2f}s",
-                          f"{r['premise']['verdict']} ({r['premise']['method']})") for r in results])
+                          f"{r['premise']['verdict']} ({r['premise']['method']})" if r.get("premise") else "")
+                         for r in results])
     if wits:
         lines += [""] if lines else []
         lines += _table(("witness", "verdict", "method", "time", "origin"),
@@ -284,8 +285,11 @@ class ProveReport:
         return 0 if ok and all(witness_ok(w) for w in self.witnesses) else 1
 
     def to_json(self) -> dict:
-        return {"properties": [_public(r) for r in self.properties],
-                "witnesses": [_public(w) for w in self.witnesses], "seconds": self.seconds}
+        """The report's body in the JSON envelope: ``results``, the properties then
+        the witnesses, each with its ``kind`` and ``name``."""
+        return {"results": [{"kind": "property", "name": r["property"], **_public(r)} for r in self.properties]
+                + [{"kind": "witness", "name": w["witness"], **_public(w)} for w in self.witnesses],
+                "seconds": self.seconds}
 
     def lines(self) -> list[str]:
         return [format_table(self.properties, self.witnesses),

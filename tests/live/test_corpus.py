@@ -62,11 +62,13 @@ def test_mining_keeps_the_random_sequences_that_kill_a_survivor(tmp_path, capsys
     args = ["mutants", "--rule", "accept.ok", "--rule", "connect.start", "--rule", "connect.connected", "--traces", str(one),
             "--must-reject", str(empty), "--json"]
     assert main(args) == 1
-    before = {s["id"] for s in __import__("json").loads(capsys.readouterr().out)["survivors"]}
+    before = {s["id"] for s in __import__("json").loads(capsys.readouterr().out)["results"]
+              if s["evidence"] == "survivor"}
     assert main(args + ["--mine", "40", "--seed", "5"]) in (0, 1)
     report = __import__("json").loads(capsys.readouterr().out)
-    after = {s["id"] for s in report["survivors"]}
-    by_mined = {k["id"]: k["by"] for k in report["killed"] if k["by"].startswith("random/")}
+    after = {s["id"] for s in report["results"] if s["evidence"] == "survivor"}
+    by_mined = {k["id"]: k["by"] for k in report["results"]
+                if k["evidence"] == "scenario" and k["by"].startswith("random/")}
     assert by_mined and after == before - set(by_mined)
     kept = sorted((one / "random").glob("*.jsonl"))
     assert kept and {p.stem for p in kept} == {b.split()[0].split("/", 1)[1] for b in by_mined.values()}

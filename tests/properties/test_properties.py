@@ -20,6 +20,7 @@ import z3
 from tcpconform import cli
 from tcpconform.properties import catalog, certificates, engine, mutants, prove
 from tcpconform.properties.compose import CLIENTS, system
+from tests.helpers import proved
 
 REQUIRED = {  # issue 3's invariants (1)-(9), by number, and the others the catalog must keep
     1: "no_send_before_established",
@@ -92,7 +93,7 @@ def test_vacuous_premise_is_reported_not_witnessed(monkeypatch, tmp_path, capsys
     assert r["verdict"] == "proven" and r["premise"]["verdict"] != "witnessed"
     monkeypatch.setitem(catalog.BY_NAME, p.name, vacuous)
     assert cli.main(["prove", p.name, "--json"]) == 1
-    (row,) = json.loads(capsys.readouterr().out)["properties"]
+    (row,) = proved(json.loads(capsys.readouterr().out), "property")
     assert row["premise"]["verdict"] != "witnessed"
 
 
@@ -153,7 +154,7 @@ def test_prove_command_json(capsys) -> None:
     code = cli.main(["prove", "connect_no_second_handshake", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
-    (r,) = out["properties"]
+    (r,) = proved(out, "property")
     assert r["verdict"] == "proven" and r["method"] in ("certificate", "spacer")
     assert r["premise"]["verdict"] == "witnessed"
 

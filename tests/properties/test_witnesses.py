@@ -13,7 +13,7 @@ import pytest
 from tcpconform import cli
 from tcpconform.properties import catalog, mutants, prove, runs, witnesses
 from tcpconform.properties.compose import system
-from tests.helpers import Trace
+from tests.helpers import Trace, proved
 
 
 @pytest.mark.parametrize("w", witnesses.WITNESSES, ids=lambda w: w.name)
@@ -135,8 +135,8 @@ def test_prove_lists_witnesses(capsys) -> None:
     name = "S3_send_before_server_established"
     code = cli.main(["prove", name, "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and out["properties"] == []
-    (w,) = out["witnesses"]
+    assert code == 0 and proved(out, "property") == []
+    (w,) = proved(out, "witness")
     assert w["witness"] == name and w["verdict"] == "witnessed" and w["origin"].startswith("seed S3")
     assert w["method"] and isinstance(w["seconds"], float)
     last = w["run"][-1]
