@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--diagram", metavar="DIR",
                        help="also draw the trace as a sequence chart (the divergent step in red) "
                             "and the rules it exercised on the state diagram, into DIR")
+    check.add_argument("--html", metavar="FILE",
+                       help="also write a page to step through the trace (sequence chart, netstat tables, "
+                            "state diagram, the divergence in place) into FILE, a new file (one TRACE only)")
     _add_bounds(check)
     check.set_defaults(func=_check_command)
 
@@ -113,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="after every call, print the netstat table of the program's TCP sockets as the model "
                             "has them, next to the states the kernel gave them (its state-change tracepoint, as root)")
     trace.add_argument("--diagram", metavar="DIR", help="also draw the run as a sequence chart into DIR")
+    trace.add_argument("--html", metavar="FILE", help="also write a page to step through the trace into FILE "
+                                                      "(a new file)")
     trace.set_defaults(func=_trace_command)
 
     diagram = sub.add_parser("diagram", help="draw the model's state diagrams")
@@ -252,6 +257,10 @@ def _check_command(args: argparse.Namespace) -> int:
         return 2
     if args.trace.count("-") > 1:
         return _fail(args, "check", "standard input (-) can be read once")
+    if args.html and len(args.trace) > 1:
+        return _fail(args, "check", "--html writes the page of one TRACE", option="--html")
+    if args.html and os.path.exists(args.html):
+        return _fail(args, "check", f"--html {args.html!r} exists; nothing is overwritten", option="--html")
     worst = 0
     for path in args.trace:
         args.current = path
@@ -284,6 +293,8 @@ def _check_one(args: argparse.Namespace, path: str, limits, shown: str | None = 
         return _report(args, "invalid", None, reason, [], None, f"invalid: {reason}")
 
     if args.diagram and not _drew(args, path, verdict, "check"):
+        return 2
+    if args.html and not _wrote_page(args, path, verdict, "check"):
         return 2
     text = _verdict_text(path, header, verdict)
     return _report(args, verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed), verdict.events, text,
@@ -326,7 +337,7 @@ def _trace_command(args: argparse.Namespace) -> int:
     limits = _bounds(args, "trace", ("--seconds", args.seconds))
     if limits is None:
         return 2
-    for flag, path in (("--out", args.out), ("--log", args.log)):
+    for flag, path in (("--out", args.out), ("--log", args.log), ("--html", args.html)):
         if path and os.path.exists(path):
             return _fail(args, "trace", f"{flag} {path!r} exists; nothing is overwritten", option=flag)
     import signal
@@ -377,6 +388,8 @@ def _trace_command(args: argparse.Namespace) -> int:
             lines.insert(-1, format_steps(explain_text(found.text)))
         if args.diagram and not _drew(args, path, verdict, "trace"):
             return 2
+        if args.html and not _wrote_page(args, path, verdict, "trace"):
+            return 2
         event = envelope.event_object(_line_text(path, verdict.line))
     if args.json:
         _print_json(envelope.verdict("trace", verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed),
@@ -422,6 +435,19 @@ def _drew(args: argparse.Namespace, path: str, verdict, command: str) -> bool:
     except (OSError, RenderError) as e:
         _fail(args, command, f"cannot draw into {args.diagram!r}: {e}", option="--diagram")
         return False
+
+
+def _wrote_page(args: argparse.Namespace, path: str, verdict, command: str) -> bool:
+    """Write the trace's page (``--html FILE``) and say where (on stderr), or
+    say why not (an error); whether it was written."""
+    from tcpconform.diagrams.report import write_report  # imported only when asked: it reads the whole model
+    try:
+        written = write_report(path, verdict, args.html)
+    except OSError as e:
+        _fail(args, command, f"cannot write {args.html!r}: {e.strerror or e}", option="--html")
+        return False
+    print(f"wrote {written}", file=sys.stderr)
+    return True
 
 
 def _draw(path: str, verdict, out_dir: str) -> str:

@@ -3,7 +3,9 @@ several traces or one from a pipe, and a reader that goes away."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +104,24 @@ def test_an_unknown_property_is_an_error_on_stderr(capsys):
     assert out == "" and "no_such_property" in err
     assert cli.main(["prove", "--json", "no_such_property"]) == 2
     assert "no_such_property" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def test_check_html_writes_one_new_page(tmp_path, capsys, monkeypatch):
+    """``check TRACE --html FILE``: the page of that trace (its divergent step
+    marked), said on stderr; never over a file that exists; one TRACE only;
+    standard input too."""
+    trace = ROOT / "docs" / "examples" / "listener-carries-data.jsonl"
+    page = tmp_path / "page.html"
+    assert cli.main(["check", str(trace), "--html", str(page)]) == 1
+    out, err = capsys.readouterr()
+    assert f"wrote {page}" in err and "diverges at line 6" in out
+    text = page.read_text()
+    assert re.findall(r'class="step divergent"[^>]*data-line="(\d+)"', text) == ["6"]
+    page.write_text("mine")
+    assert cli.main(["check", str(trace), "--html", str(page)]) == 2
+    assert page.read_text() == "mine" and "exists" in capsys.readouterr().err
+    assert cli.main(["check", str(trace), str(trace), "--html", str(tmp_path / "two.html")]) == 2
+    assert not (tmp_path / "two.html").exists()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(trace.read_bytes())))
+    assert cli.main(["check", "-", "--html", str(tmp_path / "stdin.html")]) == 1
+    assert re.findall(r'class="step divergent"[^>]*data-line="(\d+)"', (tmp_path / "stdin.html").read_text()) == ["6"]
