@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--observers", choices=("on", "off"), default="on",
                      help="also capture packets on lo and the kernel's state-change tracepoint (as root, in "
                           "the run's own namespaces), written as x- events checked against the model (default on)")
+    run.add_argument("--html", metavar="DIR",
+                     help="also write a page to step through each scenario's trace (and each divergence a random "
+                          "campaign found) into DIR, a new folder: DIR/NAME.html")
     run.add_argument("--list", action="store_true", help="list the scenarios, each with what it shows, and exit")
     run.add_argument("--where", action="store_true",
                      help="say where the run sends packets (loopback, own namespaces) and exit")
@@ -558,6 +561,8 @@ def _run_command(args: argparse.Namespace) -> int:
         return _fail(args, "run", "--seed only makes sense with --random N", option="--seed")
     if jobs < 1 or steps < 1:
         return _fail(args, "run", "--jobs and --steps need positive numbers")
+    if args.html and os.path.exists(args.html):
+        return _fail(args, "run", f"--html {args.html!r} exists; the pages go into a new folder", option="--html")
     names = list(args.scenario or ([] if args.random is not None else SCENARIOS))
     mount_private()  # before any thread: tracefs in a private mount namespace if the machine has none mounted
     options = dict(jobs=jobs, isolation=args.isolation, observers=args.observers != "off", explain=args.explain)
@@ -593,6 +598,9 @@ def _run_command(args: argparse.Namespace) -> int:
         _fail(args, "run", f"interrupted by {e}: stopped every worker process; their network namespaces, "
                            f"sockets and connections went with them." + (f" {e.progress}" if e.progress else ""))
         return 128 + e.signum
+    if args.html and not _run_pages(args, scenarios.traces if names else {},
+                                    campaign.divergences if args.random is not None else []):
+        return 2
     iso = pool.isolation_of(ready)
     if args.isolation == "netns" and iso.mode != "netns":
         return _fail(args, "run", f"--isolation netns: no network namespace could be made: {iso.reason}")
@@ -604,6 +612,28 @@ def _run_command(args: argparse.Namespace) -> int:
         texts.append(pool.network_line(iso))
         print("\n".join(texts))
     return status
+
+
+def _run_pages(args: argparse.Namespace, traces: dict[str, str], divergences: list) -> bool:
+    """``conform run --html DIR``: a page per scenario's trace (``traces``: name ->
+    its text) and per divergence found whose shrunk trace was kept; whether all were written."""
+    import tempfile
+    from tcpconform.diagrams.report import write_report   # imported only when asked
+    folder = Path(args.html)
+    try:
+        folder.mkdir(parents=True)
+        with tempfile.TemporaryDirectory(prefix="conform-pages-") as tmp:
+            for name, text in traces.items():
+                trace = Path(tmp) / f"{name}.jsonl"
+                trace.write_text(text, encoding="utf-8")
+                print(f"wrote {write_report(trace, None, folder / f'{name}.html')}", file=sys.stderr)
+        for k, d in enumerate(divergences, 1):
+            if d.trace:
+                print(f"wrote {write_report(d.trace, None, folder / f'divergence-{k}.html')}", file=sys.stderr)
+    except OSError as e:
+        _fail(args, "run", f"cannot write the pages into {args.html!r}: {e.strerror or e}", option="--html")
+        return False
+    return True
 
 
 def _run_envelope(report: dict) -> dict:

@@ -125,3 +125,16 @@ def test_check_html_writes_one_new_page(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(trace.read_bytes())))
     assert cli.main(["check", "-", "--html", str(tmp_path / "stdin.html")]) == 1
     assert re.findall(r'class="step divergent"[^>]*data-line="(\d+)"', (tmp_path / "stdin.html").read_text()) == ["6"]
+
+
+@pytest.mark.live
+def test_run_html_writes_a_page_per_scenario(tmp_path, capsys):
+    from tcpconform.live import netns
+    if netns.probe().mode != "netns":
+        pytest.skip("no network namespaces here: " + netns.probe().reason)
+    pages = tmp_path / "pages"
+    assert cli.main(["run", "refused-no-socket", "--html", str(pages)]) == 0
+    page = (pages / "refused-no-socket.html").read_text()
+    assert 'data-verdict="conforms"' in page and f"wrote {pages / 'refused-no-socket.html'}" in capsys.readouterr().err
+    assert cli.main(["run", "refused-no-socket", "--html", str(pages)]) == 2   # a new folder only
+    assert "exists" in capsys.readouterr().err
