@@ -572,7 +572,9 @@ def _run_command(args: argparse.Namespace) -> int:
     status = 0
     try:
         if names:
-            scenarios = run_scenarios(names, args.out, **options)
+            shown = sys.stderr.isatty() and not args.json   # a line redrawn on a terminal, never when piped
+            scenarios = run_scenarios(names, args.out, progress=_progress_line("conform run") if shown else None,
+                                      **options)
             for note in scenarios.notes:
                 _run_error(note)
             ready += scenarios.ready

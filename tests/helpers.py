@@ -200,3 +200,33 @@ def proved(out: dict, kind: str) -> list[dict]:
     """The ``conform prove --json`` results of one kind ("property" or "witness")."""
     assert out["command"] == "prove", out
     return [r for r in out["results"] if r["kind"] == kind]
+
+
+def run_command(cmd: list[str], cwd: Path, *, stderr_tty: bool, timeout: float = 300) -> tuple[int, str, str]:
+    """Run ``cmd``: its exit status, stdout and stderr, with stderr a pipe or,
+    with ``stderr_tty``, a real pseudo-terminal (what a user at a terminal sees)."""
+    import os
+    import pty
+    import subprocess
+    if not stderr_tty:
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    main, sub = pty.openpty()
+    try:
+        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=sub, text=True, timeout=timeout)
+        os.close(sub)
+        sub = -1
+        err = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            err += chunk
+        return p.returncode, p.stdout, err.decode()
+    finally:
+        os.close(main)
+        if sub >= 0:
+            os.close(sub)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tcpconform import cli
-from tests.helpers import Trace, call
+from tests.helpers import Trace, call, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,3 +138,16 @@ def test_run_html_writes_a_page_per_scenario(tmp_path, capsys):
     assert 'data-verdict="conforms"' in page and f"wrote {pages / 'refused-no-socket.html'}" in capsys.readouterr().err
     assert cli.main(["run", "refused-no-socket", "--html", str(pages)]) == 2   # a new folder only
     assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.live
+def test_run_shows_its_progress_on_a_terminal_only():
+    from tcpconform.live import netns
+    if netns.probe().mode != "netns":
+        pytest.skip("no network namespaces here: " + netns.probe().reason)
+    cmd = [sys.executable, "-m", "tcpconform.cli", "run", "refused-no-socket", "listen-twice"]
+    rc, out, err = run_command(cmd, ROOT, stderr_tty=True)
+    assert rc == 0, out + err
+    assert "conform run: [" in err and "/2 " in err and "\r" in err and "2 scenarios" in out
+    rc, out, err = run_command(cmd, ROOT, stderr_tty=False)
+    assert rc == 0 and "/2 " not in err and "\r" not in err

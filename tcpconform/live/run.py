@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tcpconform.check import explain as explained
 from tcpconform.check.explain import Step
@@ -187,11 +187,13 @@ class _ScenarioJob:
 
 
 def run_scenarios(names: Sequence[str], out_dir: str | None = None, *, jobs: int | None = None,
-                  isolation: str = "auto", observers: bool = True, explain: bool = False) -> RunReport:
+                  isolation: str = "auto", observers: bool = True, explain: bool = False,
+                  progress: Callable[[int, int, str], None] | None = None) -> RunReport:
     """Record and check the named scenarios (see the module docstring).  ``jobs``: worker
     processes (default one per core, never more than scenarios); ``isolation``: see
     :data:`tcpconform.live.pool.ISOLATIONS`; ``observers``: also record packets and the
-    state-change tracepoint where permitted.  Raises :class:`RunRefused`, before anything
+    state-change tracepoint where permitted; ``progress(done, total, name)``: told as each
+    scenario's result arrives (and ``(total, total, "")`` at the end).  Raises :class:`RunRefused`, before anything
     runs, for an unknown name or an output directory that cannot take the traces;
     :class:`tcpconform.live.pool.Interrupted` on SIGINT/SIGTERM."""
     names = list(names)
@@ -212,10 +214,14 @@ def run_scenarios(names: Sequence[str], out_dir: str | None = None, *, jobs: int
             except OSError as e:
                 msg.outcome = Outcome(name, "error", reason=f"cannot write {trace_paths[name]!r}: {e.strerror or e}")
         recorded[name] = msg
+        if progress:
+            progress(len(recorded), len(names), name)
 
     with worker_specs(jobs, observers, isolation) as (specs, _why_off):
         work = [_ScenarioJob(tuple(names[k::jobs]), explain, out_dir is not None, specs[k]) for k in range(jobs)]
         pool_report = run_workers(work, _record_and_check, handle, isolation)
+    if progress:
+        progress(len(names), len(names), "")
     outcomes = [recorded[n].outcome if n in recorded else
                 Outcome(n, "error", reason="; ".join(pool_report.problems) or "the scenario did not run") for n in names]
     traced = [recorded[n] for n in names if n in recorded and recorded[n].trace_text is not None]

@@ -3,13 +3,11 @@ command line as a line redrawn on a terminal and never when piped."""
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 
 from tcpconform.properties import prove
+from tests.helpers import run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["listener_carries_no_data", "S7_connect_autobinds"]
@@ -23,29 +21,7 @@ def test_prove_tells_each_name_before_it_is_taken_up_then_the_end() -> None:
 
 
 def _prove(stderr_tty: bool) -> tuple[int, str, str]:
-    cmd = [sys.executable, "-m", "tcpconform.cli", "prove", *NAMES]
-    if not stderr_tty:
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        return p.returncode, p.stdout, p.stderr
-    main, sub = pty.openpty()
-    try:
-        p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=sub, text=True, timeout=300)
-        os.close(sub)
-        sub = -1
-        err = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # the terminal's other end is closed: all read
-                break
-            if not chunk:
-                break
-            err += chunk
-        return p.returncode, p.stdout, err.decode()
-    finally:
-        os.close(main)
-        if sub >= 0:
-            os.close(sub)
+    return run_command([sys.executable, "-m", "tcpconform.cli", "prove", *NAMES], ROOT, stderr_tty=stderr_tty)
 
 
 def test_a_terminal_sees_the_progress_line_and_a_pipe_does_not() -> None:
