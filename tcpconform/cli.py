@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument("--pid", type=int, metavar="PID",
                        help="attach to a running process until it exits (or --seconds, or Ctrl-C)")
     trace.add_argument("--from-strace", nargs="+", metavar="LOG",
-                       help="convert a log recorded elsewhere with `strace " + " ".join(_STRACE_FLAGS) +
+                       help="convert a log recorded elsewhere with `strace " + " ".join(_STRACE_FLAGS).replace("%", "%%") +
                             " -o LOG ...`; several logs are merged by time (both ends of a connection)")
     trace.add_argument("--merge", nargs="+", metavar="LOG", help="the same as --from-strace with several logs")
     trace.add_argument("--out", metavar="TRACE", help="write the trace there (a new file)")
@@ -301,23 +301,19 @@ def _check_one(args: argparse.Namespace, path: str, limits, shown: str | None = 
         return 2
     text = _verdict_text(path, header, verdict)
     return _report(args, verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed), verdict.events, text,
-                   path)
+                   path, verdict)
 
 
 def _verdict_text(path: str, header, verdict) -> str:
     """What ``conform check`` prints for a verdict on the trace at ``path``."""
+    from tcpconform.check.verdict import divergence_lines
     kind, line, reason = verdict.verdict, verdict.line, verdict.reason
-    allowed = list(verdict.allowed)
     if kind == "conforms":
         text = f"conforms: {verdict.events} events, profile {header.profile}, world {header.world}"
         if verdict.x_checked:
             text += f"; {verdict.x_checked} x-packet/x-state observations checked (docs/extensions.md)"
     elif kind == "diverges":
-        text = "\n".join([
-            f"diverges at line {line}: {reason}",
-            f"  {_line_text(path, line)}",
-            f"model allowed here: {', '.join(allowed) if allowed else 'nothing'}",
-        ])
+        text = "\n".join(divergence_lines(verdict, _line_text(path, line)))
     elif kind == "undecided":
         text = f"undecided at line {line}: {reason}\n  {_line_text(path, line)}"
     else:
@@ -364,7 +360,7 @@ def _trace_command(args: argparse.Namespace) -> int:
         where = f" at line {e.line}" if e.line else ""
         if args.json:
             _print_json(envelope.verdict("trace", "invalid", e.line, e.message, [], None, None,
-                                         trace=None, program=None, strace=None, partial=False))
+                                         trace=None, program=None, strace=None, partial=False, **_expected(None)))
             return 2
         print(f"invalid{where}: {e.message}")
         return 2
@@ -388,7 +384,8 @@ def _trace_command(args: argparse.Namespace) -> int:
         lines.append(text)
         if args.explain and not args.json:
             from tcpconform.check.explain import explain_text, format_steps
-            lines.insert(-1, format_steps(explain_text(found.text)))
+            lines.insert(-1, format_steps(explain_text(found.text),
+                                          args.out or "the trace (not kept: add --out FILE to keep it)"))
         if args.diagram and not _drew(args, path, verdict, "trace"):
             return 2
         if args.html and not _wrote_page(args, path, verdict, "trace"):
@@ -397,7 +394,8 @@ def _trace_command(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(envelope.verdict("trace", verdict.verdict, verdict.line, verdict.reason, list(verdict.allowed),
                                      verdict.events, event, trace=args.out, program=found.program,
-                                     strace=found.summary.as_dict(), partial=found.summary.partial))
+                                     strace=found.summary.as_dict(), partial=found.summary.partial,
+                                     **_expected(verdict)))
         return EXIT.get(verdict.verdict, 2)
     print("\n".join(lines))
     return EXIT.get(verdict.verdict, 2)
@@ -488,15 +486,22 @@ def _upto(events, line):
 
 
 def _report(args: argparse.Namespace, kind: str, line: int | None, reason: str,
-            allowed: list[str], events: int | None, text: str, path: str | None = None) -> int:
+            allowed: list[str], events: int | None, text: str, path: str | None = None, verdict=None) -> int:
     """Print a check's verdict (as text, or in the JSON envelope with ``--json``)
-    and return its exit code; ``path``: the file checked, to read the line's event from."""
+    and return its exit code; ``path``: the file checked, to read the line's event
+    from; ``verdict``: the check's, for what the model expected there and its rules."""
     if args.json:
         event = envelope.event_object(_line_text(path, line)) if path else None
-        _print_json(envelope.verdict("check", kind, line, reason, allowed, events, event, trace=args.current))
+        _print_json(envelope.verdict("check", kind, line, reason, allowed, events, event, trace=args.current,
+                                     **_expected(verdict)))
     else:
         print(text)
     return EXIT.get(kind, 2)
+
+
+def _expected(verdict) -> dict:
+    """A verdict's ``expected`` and ``rules`` (see :class:`tcpconform.check.verdict.Verdict`), empty without one."""
+    return {"expected": list(getattr(verdict, "expected", [])), "rules": list(getattr(verdict, "rules", []))}
 
 
 def _line_text(path: str, line: int | None) -> str:

@@ -151,3 +151,54 @@ def test_run_shows_its_progress_on_a_terminal_only():
     assert "conform run: [" in err and "/2 " in err and "\r" in err and "2 scenarios" in out
     rc, out, err = run_command(cmd, ROOT, stderr_tty=False)
     assert rc == 0 and "/2 " not in err and "\r" not in err
+
+
+def test_a_divergence_says_what_the_model_expected_and_why(capsys):
+    """``conform check`` on a connect that returns ok to a port nobody listens on:
+    the outcome the model expected and why, what it allowed, and the rules with
+    their place in docs/rules.md."""
+    path = ROOT / "tests" / "traces" / "divergences" / "connect-nobody-listens.jsonl"
+    assert cli.main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("diverges at line 3: no run of the model explains connect on 'c' returning ok; "
+                      "connect would block, then return ECONNREFUSED (nothing listens on 127.0.0.1:45099)")
+    assert out[2] == "model allowed here: connect blocks, then ECONNREFUSED [connect.start, connect.failed]"
+    assert out[3:] == [
+        "because:",
+        "  connect blocks, then ECONNREFUSED [connect.start, connect.failed]: nothing listens on 127.0.0.1:45099",
+        "rules: connect.start (docs/rules.md#rule-connect.start), synsent.rst (docs/rules.md#rule-synsent.rst), "
+        "connect.failed (docs/rules.md#rule-connect.failed)"]
+
+
+def test_a_divergence_names_the_bound_on_n_and_the_peer_accept_would_return(capsys):
+    traces = ROOT / "tests" / "traces" / "divergences"
+    assert cli.main(["check", str(traces / "recv-more-than-sent.jsonl")]) == 1
+    out = capsys.readouterr().out
+    assert "recv would return at most 4 bytes (12 sent by cli, 8 read)" in out
+    assert "model allowed here: ok 1<=n<=4 [recv.data]" in out
+    assert cli.main(["check", str(traces / "accept-wrong-peer.jsonl")]) == 1
+    out = capsys.readouterr().out
+    assert "accept would return peer 127.0.0.1:51000 (first in srv's accept queue)" in out
+
+
+@pytest.mark.parametrize("command", [None, *cli._COMMANDS])
+def test_every_help_prints(command, capsys):
+    assert cli.main([command, "--help"] if command else ["--help"]) == 0
+    assert "usage: conform" in capsys.readouterr().out
+
+
+@pytest.mark.live
+def test_run_explain_names_the_trace_its_lines_number(tmp_path, capsys):
+    from tcpconform.live import netns
+    if netns.probe().mode != "netns":
+        pytest.skip("no network namespaces here: " + netns.probe().reason)
+    assert cli.main(["run", "--explain", "refused-no-socket"]) == 0
+    assert "lines of the trace as recorded (not kept: add --out DIR to keep it)" in capsys.readouterr().out
+    assert cli.main(["run", "--explain", "--out", str(tmp_path), "refused-no-socket"]) == 0
+    out = capsys.readouterr().out
+    kept = tmp_path / "refused-no-socket.jsonl"
+    assert f"lines of {kept}" in out
+    first = re.search(r"^line (\d+): (\S+) socket\(\)", out, re.M)   # the first step is that line of the file
+    assert first and json.loads(kept.read_text().splitlines()[int(first.group(1)) - 1])["op"] == "socket"
+    assert cli.main(["run", "refused-no-socket"]) == 0
+    assert "lines of" not in capsys.readouterr().out

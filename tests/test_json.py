@@ -54,12 +54,14 @@ def run_json(capsys, *argv: str, code: int | None = None) -> list[dict]:
 
 
 def test_the_schema_refuses_what_it_must():
-    good = envelope.verdict("check", "diverges", 3, "why", ["EPIPE"], 2, {"ev": "call"}, trace="t.jsonl")
+    good = envelope.verdict("check", "diverges", 3, "why", ["EPIPE"], 2, {"ev": "call"}, trace="t.jsonl",
+                            expected=[], rules=[{"id": "send.never", "doc": "docs/rules.md#rule-send.never"}])
     assert VALIDATOR.is_valid(good)
     for bad in ({**good, "results": []},                      # a verdict and results at once
                 {**good, "event": '{"ev": "call"}'},          # an event as a JSON string
                 {k: v for k, v in good.items() if k != "trace"},
                 {**good, "verdict": "ok"},
+                {**good, "rules": [{"id": "send.never", "doc": "elsewhere"}]},   # a rule's place is docs/rules.md
                 envelope.error("check", ""),                  # an error says what
                 {"command": "check", "verdict": "conforms"},  # no version, no line...
                 envelope.envelope("prove", results=[{"kind": "property", "name": "p"}], seconds=1.0)):
@@ -74,6 +76,7 @@ def test_check_verdicts_one_line_each(capsys, tmp_path):
     bad = objs[1]
     lines = (EXAMPLES / "send-before-established.jsonl").read_text().splitlines()
     assert bad["event"] == json.loads(lines[bad["line"] - 1])   # the divergent line, as an object
+    assert [x["allowed"] for x in bad["expected"]] == bad["allowed"] and bad["rules"]
     assert objs[0]["event"] is None and objs[0]["line"] is None
 
 

@@ -8,8 +8,11 @@ recorder took its ``x-netstat`` snapshot), sets two ``netstat -tan`` tables
 side by side, one row per socket:
 
 * **model**: one configuration the checker's frontier allows after the
-  call's events (the frontier joined with the parked connections;
-  the first in a fixed order, and how many there are). ``Recv-Q`` is the
+  call's events (the frontier joined with the parked connections), and how
+  many there are: when the trace carries the kernel's states (the
+  ``x-netstat`` rows, else the ``x-state`` changes seen so far), the one
+  whose sockets are in the kernel's states (then whose queues are the
+  kernel's), else the first in a fixed order. ``Recv-Q`` is the
   endpoint's receive queue (a listener: its accept queue's length),
   ``Send-Q`` the bytes of DATA in flight from the endpoint (a listener: its
   backlog), the addresses are the model's (``?`` for a port the trace has
@@ -26,7 +29,11 @@ but is one the model allows at this point (segments the model still has in
 flight were delivered), ``*`` one whose kernel state the model does not
 allow here. Queue sizes
 may differ legitimately (the kernel counts unacknowledged bytes, the model
-undelivered ones). At a divergence the explanation stops with the verdict.
+undelivered ones). At a divergence the explanation stops with the verdict,
+worded as ``conform check`` words it; at the end of a conforming trace it
+says the check's own count of events (call and state events; the ``x-``
+lines are not events of the model). Line numbers are those of the trace
+explained (``format_steps`` names it when told where it is).
 
 This module also holds the one netstat-table writer of the project: the
 row of an ``x-netstat`` event (:func:`netstat_event`), an address as netstat
@@ -44,13 +51,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable
 
+from tcpconform.check.observed import kernel_state
 from tcpconform.check.search import Run, clock_for, engine_for
 from tcpconform.check.trace import TraceError, format_addr, read_trace
+from tcpconform.check.verdict import divergence_lines
 from tcpconform.model import system
 from tcpconform.model.system import Config
 
-__all__ = ["Step", "Explainer", "explain_text", "explained", "format_steps", "model_rows", "COLUMNS", "NETSTAT_FIELDS",
-           "netstat_addr", "netstat_event", "netstat_cells", "netstat_table", "aligned"]
+__all__ = ["Step", "Explainer", "explain_text", "explained", "format_steps", "model_rows", "kernel_match",
+           "conforms_line", "COLUMNS", "NETSTAT_FIELDS", "netstat_addr", "netstat_event", "netstat_cells",
+           "netstat_table", "aligned"]
 
 COLUMNS = ("Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State")
 NETSTAT_FIELDS = ("sock", "state", "recvq", "sendq", "local", "foreign")
@@ -121,16 +131,21 @@ class Step:
     possible: dict = field(default_factory=dict)  # key -> states the model allows now
     verdict: str | None = None  # set on the last step when the trace diverges there
     detail: list[str] = field(default_factory=list)
+    matched: bool = False     # the configuration shown is in the kernel's states (of those known)
 
 
 def _addr(a: Any) -> str:
     return netstat_addr(a, listener=True)
 
 
-def _join(frontier: set, parked: dict) -> tuple[Any, int]:
-    """One configuration (the first by a fixed order) and how many there are."""
+def _join(frontier: set, parked: dict, prefer: Any = None) -> tuple[Any, int]:
+    """One configuration and how many there are: of the frontier and of each
+    parked connection, the part ``prefer`` scores highest (the first by a
+    fixed order among equals; without ``prefer``, the first)."""
     def first(configs: Any) -> Any:
-        return min(configs, key=repr)
+        if prefer is None:
+            return min(configs, key=repr)
+        return min(configs, key=lambda c: (tuple(-x for x in prefer(c)), repr(c)))
 
     count = len(frontier)
     base = first(frontier)
@@ -144,26 +159,67 @@ def _join(frontier: set, parked: dict) -> tuple[Any, int]:
     return Config(tuple(sorted(eps, key=repr)), tuple(sorted(net, key=repr))), count
 
 
-def model_rows(checker: Any, names: list[str]) -> tuple[list[dict], int]:
-    """Netstat rows of one configuration the checker allows now, and how many it allows."""
-    cfg, count = _join(checker.frontier, checker.parked)
-    inflight: dict[tuple, int] = {}
+def _row_key(key: Any, e: Any) -> str:
+    """How a row names an endpoint: the socket's name, else its address pair."""
+    return key if system.is_named(key) else _pair(e.local, e.remote)
+
+
+def _inflight(cfg: Config) -> dict[tuple, int]:
+    """Bytes of DATA in flight on each channel."""
+    out: dict[tuple, int] = {}
     for (src, dst), segs in cfg.net:
-        inflight[(src, dst)] = sum(n for kind, n in segs if kind == "DATA")
+        out[(src, dst)] = sum(n for kind, n in segs if kind == "DATA")
+    return out
+
+
+def _queues(cfg: Config, e: Any, inflight: dict[tuple, int]) -> tuple[int, int]:
+    """(Recv-Q, Send-Q) as the model's row shows them."""
+    if e.core.st == "LISTEN":
+        return len(e.queue), max(e.cap - 1, 0)
+    return e.core.rcvq, inflight.get((e.local, e.remote), 0) if e.local and e.remote else 0
+
+
+def kernel_match(kernel: dict[str, dict] | None, seen: dict[str, str], profile: str):
+    """How well a configuration (or a part of one) agrees with the kernel, as a score
+    (higher is better), or None when nothing of the kernel is known: with ``kernel``
+    (an ``x-netstat`` snapshot's rows by key), its sockets whose state a state event
+    may read as the kernel's, then those whose queues are the kernel's; else with
+    ``seen`` (each name's last ``x-state`` change), its sockets whose full socket is
+    in the state the kernel went to."""
+    if kernel is not None:
+        def score(cfg: Config) -> tuple[int, int]:
+            inflight = _inflight(cfg)
+            states = queues = 0
+            for key, e in cfg.eps:
+                row = kernel.get(_row_key(key, e))
+                if row is None:
+                    continue
+                seen_as = system.observe(cfg, key, profile) if system.is_named(key) else {e.core.st}
+                states += row["state"] in seen_as
+                queues += (row.get("recvq"), row.get("sendq")) == _queues(cfg, e, inflight)
+            return states, queues
+        return score
+    if seen:
+        return lambda cfg: (sum(kernel_state(cfg, name) == st for name, st in seen.items()
+                                if any(k == name for k, _ in cfg.eps)),)
+    return None
+
+
+def model_rows(checker: Any, names: list[str], prefer: Any = None) -> tuple[list[dict], int]:
+    """Netstat rows of one configuration the checker allows now (the one ``prefer``
+    scores highest, :func:`kernel_match`), and how many it allows."""
+    cfg, count = _join(checker.frontier, checker.parked, prefer)
+    inflight = _inflight(cfg)
     rows: list[dict] = []
     present: set[str] = set()
     for key, e in cfg.eps:
         core = e.core
         named = system.is_named(key)
-        if core.st == "LISTEN":
-            recvq, sendq = len(e.queue), max(e.cap - 1, 0)
-        else:
-            recvq = core.rcvq
-            sendq = inflight.get((e.local, e.remote), 0) if e.local and e.remote else 0
+        recvq, sendq = _queues(cfg, e, inflight)
         state = "|".join(sorted(system.observe(cfg, key, checker.profile))) if named else core.st
         if named:
             present.add(key)
-        rows.append({"sock": key if named else None, "key": key if named else _pair(e.local, e.remote),
+        rows.append({"sock": key if named else None, "key": _row_key(key, e),
                      "state": state, "recvq": recvq, "sendq": sendq,
                      "local": netstat_addr(e.local or None),
                      "foreign": netstat_addr(e.remote or None, listener=core.st == "LISTEN")})
@@ -208,14 +264,18 @@ class Explainer:
         self.names: list[str] = []  # every socket the trace introduced so far
         self.steps: list[Step] = []
         self.pending: Step | None = None  # the last call, until its x-netstat snapshot
+        self.seen: dict[str, str] = {}  # each name's state after its last x-state change (the kernel's)
 
     def before(self, engine: Any, ev: Any) -> bool:
         """Note ``ev``; whether the engine is to be fed it (an ``x-netstat``
         snapshot is read here, no engine reads it)."""
-        if getattr(ev, "ev", None) == "x-netstat":
+        kind = getattr(ev, "ev", None)
+        if kind == "x-netstat":
             self._flush(engine, [dict(r, key=r.get("sock") or f"({r['local']}>{r['foreign']})")
                                  for r in ev.data.get("rows", [])])
             return False
+        if kind == "x-state" and isinstance(ev.data.get("sock"), str) and isinstance(ev.data.get("to"), str):
+            self.seen[ev.data["sock"]] = ev.data["to"]
         if hasattr(ev, "op"):
             self._flush(engine, None)
             self.pending = Step(ev.line, self.lines[ev.line - 1], [], None)
@@ -227,28 +287,41 @@ class Explainer:
     def _flush(self, engine: Any, kernel: list[dict] | None) -> None:
         step, self.pending = self.pending, None
         if step is not None:
-            step.model, step.configurations = model_rows(engine, self.names)
+            self._model(step, engine, kernel)
             step.possible = {k: sorted(v) for k, v in possible_states(engine, self.names).items()}
             step.kernel = kernel
             self.steps.append(step)
 
+    def _model(self, step: Step, engine: Any, kernel: list[dict] | None) -> None:
+        """The step's model rows: the configuration that agrees best with what is known of the kernel."""
+        rows = {r["key"]: r for r in kernel} if kernel is not None else None
+        prefer = kernel_match(rows, self.seen, engine.profile)
+        step.model, step.configurations = model_rows(engine, self.names, prefer)
+        if rows is not None:
+            shown = [(m, rows[m["key"]]) for m in step.model if m["key"] in rows and not m.get("gone")]
+            step.matched = all(k["state"] in m["state"].split("|") for m, k in shown)
+
     def diverged(self, engine: Any, ev: Any, bad: Any) -> None:
-        """The engine found ``ev`` diverging (``bad``, a verdict): the last step says so."""
+        """The engine found ``ev`` diverging (``bad``, a verdict): the last step says so,
+        as ``conform check`` does (:func:`tcpconform.check.verdict.divergence_lines`)."""
         step, self.pending = self.pending or Step(ev.line, self.lines[ev.line - 1], [], None), None
-        step.model, step.configurations = model_rows(engine, self.names)
+        self._model(step, engine, None)
         step.verdict = bad.verdict
         if bad.verdict == "undecided":  # the search stopped at one of its bounds: no divergence
             step.detail = [f"undecided at line {bad.line}: {bad.reason}", f"  {self.lines[bad.line - 1]}"]
         else:
-            step.detail = [f"diverges at line {bad.line}: {bad.reason}", f"  {self.lines[bad.line - 1]}",
-                           "model allowed here: " + (", ".join(bad.allowed) if bad.allowed else "nothing")]
+            step.detail = divergence_lines(bad, self.lines[bad.line - 1])
         self.steps.append(step)
 
     def invalid(self, line: int, message: str) -> None:
         self.steps.append(Step(line, "", [], None, verdict="invalid", detail=[f"invalid at line {line}: {message}"]))
 
     def end(self, engine: Any) -> None:
+        """The trace ended, explained: the last step says so, with the check's own
+        count of events (the engine's, as its verdict has it)."""
         self._flush(engine, None)
+        if self.steps:
+            self.steps[-1].detail.append(conforms_line(engine.events, engine.x_checked, len(self.lines) - 1))
 
 
 def explain_text(text: str) -> list[Step]:
@@ -269,16 +342,30 @@ def explain_text(text: str) -> list[Step]:
     return explainer.steps
 
 
-def format_steps(steps: list[Step]) -> str:
-    """The steps as text: per call, the two tables side by side."""
-    out: list[str] = []
+def conforms_line(events: int, x_checked: int = 0, lines: int | None = None) -> str:
+    """How an explained trace ends: the check's count of events (call and state
+    events, as its verdict says), the observations it checked, and (given) how
+    many lines the trace has after its header, its ``x-`` lines included."""
+    text = f"conforms: {events} events explained (call and state events)"
+    if x_checked:
+        text += f"; {x_checked} x-packet/x-state observations checked"
+    if lines is not None and lines != events:
+        text += f"; the trace has {lines} lines after its header, x- lines included"
+    return text
+
+
+def format_steps(steps: list[Step], source: str | None = None) -> str:
+    """The steps as text: per call, the two tables side by side (``source``: the
+    file whose lines the steps number, named first)."""
+    out: list[str] = [f"lines of {source}", ""] if source and steps else []
     for step in steps:
         out.append(f"line {step.line}: {_call_text(step.call)}")
         kernel = {r["key"]: r for r in step.kernel} if step.kernel is not None else {}
         model = {r["key"]: r for r in step.model}
         keys = list(model) + [k for k in kernel if k not in model]
         keys.sort(key=lambda k: k.startswith("("))  # named sockets first, in the model's order
-        head_model = f"model ({step.configurations} configuration{'s' if step.configurations != 1 else ''}; one shown)"
+        shown = "the one in the kernel's states shown" if step.matched and step.configurations > 1 else "one shown"
+        head_model = f"model ({step.configurations} configuration{'s' if step.configurations != 1 else ''}; {shown})"
         head_kernel = "kernel" if step.kernel is not None else "kernel (not recorded)"
         table = [["", "sock", *COLUMNS, "|", *COLUMNS]]
         for k in keys:
@@ -314,12 +401,12 @@ def _call_text(text: str) -> str:
     return f"{ev['sock']} {ev['op']}({args}) -> {ev['ret']}{' ' + res if res else ''}"
 
 
-def explained(text: str) -> dict:
+def explained(text: str, source: str | None = None) -> dict:
     """A trace explained (:func:`explain_text`), as ``conform run --explain``
     reports it: ``explain`` (:func:`explain_json`) and ``explain_text``
-    (:func:`format_steps`)."""
+    (:func:`format_steps`; ``source``: the file whose lines it numbers)."""
     steps = explain_text(text)
-    return {"explain": explain_json(steps), "explain_text": format_steps(steps)}
+    return {"explain": explain_json(steps), "explain_text": format_steps(steps, source)}
 
 
 def explain_json(steps: list[Step]) -> list[dict]:

@@ -49,6 +49,7 @@ from typing import Sequence
 from tcpconform.check import parking
 from tcpconform.check.parking import Parked, ParkedIndex
 from tcpconform.check.plain import PlainSearch
+from tcpconform.check.verdict import Tally
 from tcpconform.model import rules, system
 from tcpconform.model.events import Call, State
 from tcpconform.model.system import Config, Ep, ModelError, SearchBound, Unnamed
@@ -309,7 +310,9 @@ class MemoSearch:
         self._events = 0
         self.cache, self._intern = _tables_for(profile, world, cases)
         self._f = _Canonical(frozenset({system.EMPTY}), {})
-        self._plain: PlainSearch | None = None if ENABLED else PlainSearch(profile, world, cases=cases)
+        self.tally = Tally()  # what the trace's calls moved so far, shared with the plain engine it hands to
+        self._plain: PlainSearch | None = None if ENABLED else PlainSearch.from_state(
+            profile, world, {system.EMPTY}, cases=cases, tally=self.tally)
         self._parked: dict[int, _Canonical] = {}   # handle -> parked connection, canonical
         self._parked_as: dict[int, Parked] = {}     # handle -> how the index knows it, in trace terms
         self._handles = 0
@@ -358,7 +361,7 @@ class MemoSearch:
         if self._plain is not None:
             return self._plain
         return PlainSearch.from_state(self.profile, self.world, self.frontier, self.parked, self._events,
-                                      self.cases)
+                                      self.cases, self.tally)
 
     def closure_for(self, call, timers: bool = False) -> set[Config]:
         """As :meth:`PlainSearch.closure_for` (asked of a plain engine in the same state)."""
@@ -389,6 +392,8 @@ class MemoSearch:
             r = self.cache.get(key)
             if r is not None and not (r.timed and system.CLOCK.get() is not None):
                 self._events += 1
+                if t is Call and ev.n:
+                    self.tally.note(ev)
                 if r.plain:
                     f.configs = r.frontier
                 else:
@@ -445,6 +450,7 @@ class MemoSearch:
         self._events += 1
         envs.append(fresh)
         self._take(r, envs)
+        self.tally.note(ev)
         if self._window <= 0:
             if self._misses * 5 > WINDOW:
                 self._rest = self._rest * 2 if self._resumed else REST

@@ -45,7 +45,7 @@ from __future__ import annotations
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from tcpconform.check.trace import parse_addr
-from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
+from tcpconform.check.verdict import Tally, Verdict, divergence
 from tcpconform.model import composition, rules
 from tcpconform.model import system
 from tcpconform.model.events import format_addr
@@ -252,6 +252,7 @@ class ObservedSearch:
         self.lossy: set = set()  # model segment kinds an x-netfilter rule dropped (may be lost)
         self.events = 0
         self.x_checked = 0
+        self.tally = Tally()  # what the trace's calls moved so far (for the words of a divergence)
 
     @property
     def frontier(self) -> set[Config]:
@@ -338,6 +339,8 @@ class ObservedSearch:
                               f"more than {bounds.frontier()} model configurations explain the trace so far")
         if kind is not None:
             self.x_checked += 1
+        else:
+            self.tally.note(ev)
         self.tracked = nxt
         return None
 
@@ -418,11 +421,7 @@ class ObservedSearch:
             return Verdict("diverges", line,
                            f"socket {d['sock']!r} makes no {d['from']} -> {d['to']} transition here (x-state)",
                            sorted(steps) or ["no transition unseen"], self.events)
-        if hasattr(ev, "op"):
-            return Verdict("diverges", line, call_reason(ev) + _given(),
-                           allowed_results(configs, ev, self.profile, self.cases), self.events)
-        return Verdict("diverges", line, state_reason(ev) + _given(), allowed_states(configs, ev, self.profile),
-                       self.events)
+        return divergence(ev, configs, self.profile, self.world, self.events, self.cases, self.tally, _given())
 
 
 def _given() -> str:

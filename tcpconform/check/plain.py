@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 
 from tcpconform.check import parking
 from tcpconform.check.parking import Parked, ParkedIndex
-from tcpconform.check.verdict import Verdict, allowed_results, allowed_states, call_reason, state_reason
+from tcpconform.check.verdict import Tally, Verdict, divergence
 from tcpconform.model import system
 from tcpconform.check import bounds
 from tcpconform.model.system import Config, SearchBound
@@ -65,13 +65,16 @@ class PlainSearch:
         self._index = ParkedIndex()
         self.events = 0
         self.rules_used: dict[str, int] = {}
+        self.tally = Tally()  # what the trace's calls moved so far (for the words of a divergence)
 
     @classmethod
     def from_state(cls, profile: str, world: str, frontier: set[Config],
                    parked: dict[Parked, set[Config]] | None = None, events: int = 0,
-                   cases: Sequence[Case] | None = None) -> "PlainSearch":
-        """A plain engine in the given state (no coverage)."""
+                   cases: Sequence[Case] | None = None, tally: Tally | None = None) -> "PlainSearch":
+        """A plain engine in the given state (no coverage; ``tally``: what the trace moved so far)."""
         engine = cls(profile, world, cases=cases)
+        if tally is not None:
+            engine.tally = tally
         engine.frontier = set(frontier)
         for conn, parts in (parked or {}).items():
             engine._add_parked(conn, parts)
@@ -86,9 +89,10 @@ class PlainSearch:
         self.unpark_for(ev)
         nxt = self.advance(ev)
         if nxt is None:
-            return self._divergence(ev, hasattr(ev, "op"))
+            return self._divergence(ev)
         self.frontier = nxt
         self.park()
+        self.tally.note(ev)
         return None
 
     def endpoint_states(self):
@@ -219,13 +223,8 @@ class PlainSearch:
                 steps.append((label.case, label.from_state))
         return steps[::-1]
 
-    def _divergence(self, ev, is_call: bool) -> Verdict:
-        closed = self.closed(True)
-        if is_call:
-            return Verdict("diverges", ev.line, call_reason(ev),
-                           allowed_results(closed, ev, self.profile, self.cases), self.events)
-        return Verdict("diverges", ev.line, state_reason(ev), allowed_states(closed, ev, self.profile),
-                       self.events)
+    def _divergence(self, ev) -> Verdict:
+        return divergence(ev, self.closed(True), self.profile, self.world, self.events, self.cases, self.tally)
 
     # -- keeping the frontier small ------------------------------------------
     def _reduce(self, frontier: set[Config]) -> set[Config]:

@@ -1,10 +1,13 @@
 """What `conform check` answers, and how every engine words a divergence.
 
 A :class:`Verdict` says whether some run of the model explains the trace,
-and if not, at which line, why, and what the model would have allowed
-there.  The engines of :mod:`tcpconform.check.search` word a divergence of a
-call or of a state event the same way, with the functions here, so their
-verdicts are the same text.
+and if not, at which line, why, and what the model expected there
+(:mod:`tcpconform.check.expected`): the "allowed" list (one text per
+result), the same as structured ``expected`` entries, and the rules
+involved with their place in docs/rules.md.  The engines of
+:mod:`tcpconform.check.search` word a divergence of a call or of a state
+event with :func:`divergence`, from the configurations the model allows
+there, so their verdicts are the same text.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from tcpconform.check.expected import Tally, expectations, headline, rule_refs, state_expectations
 from tcpconform.model import system
-from tcpconform.model.events import Call, State
+from tcpconform.model.events import Call, State, format_addr
 from tcpconform.model.system import Config
 from tcpconform.model.table import Case
 
-__all__ = ["Verdict", "call_reason", "allowed_results", "state_reason", "allowed_states", "beyond_search"]
+__all__ = ["Verdict", "Tally", "divergence", "call_reason", "state_reason", "beyond_search", "divergence_lines"]
 
 
 @dataclass
@@ -30,6 +34,10 @@ class Verdict:
     # (rule id, state it left) -> how many events one explaining run used it for
     coverage: dict = field(default_factory=dict)
     x_checked: int = 0        # x-packet / x-state events checked (tcpconform.check.observed)
+    # at a divergence: what the model expected there, one entry per "allowed" text, in its order
+    # (tcpconform.check.expected.Expected.as_dict), and every rule involved ({"id", "doc"})
+    expected: list[dict] = field(default_factory=list)
+    rules: list[dict] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -37,7 +45,7 @@ class Verdict:
 
     def as_json(self) -> dict:
         return {"verdict": self.verdict, "line": self.line, "reason": self.reason,
-                "allowed": self.allowed, "events": self.events}
+                "allowed": self.allowed, "events": self.events, "expected": self.expected, "rules": self.rules}
 
 
 def beyond_search(line: int, error: Exception, events: int) -> Verdict:
@@ -54,34 +62,13 @@ def beyond_search(line: int, error: Exception, events: int) -> Verdict:
 
 
 def call_reason(call: Call) -> str:
-    """Why a call diverges: no run of the model explains it."""
+    """Why a call diverges: no run of the model explains it (with what the trace says it returned)."""
     what = f"{call.op} on {call.sock!r} returning {call.ret}"
     if call.n is not None:
         what += f" with n={call.n}"
+    elif call.op == "accept" and call.peer is not None:
+        what += f" with peer {format_addr(call.peer)}"
     return f"no run of the model explains {what}"
-
-
-def allowed_results(configs: Iterable[Config], call: Call, profile: str,
-                    cases: Sequence[Case] | None = None) -> list[str]:
-    """What the call could have returned in any of ``configs``, one text per
-    result (with the rule that allows it), sorted."""
-    seen: dict[str, None] = {}
-    for c in configs:
-        for r in system.possible_results(c, call, profile, cases):
-            if r.ret == "WAIT":
-                text = f"{call.op} blocks"
-            elif r.n_rule == "len":
-                text = f"{r.ret} n={call.length}"
-            elif r.n_rule == "partial":
-                text = f"{r.ret} 1<=n<{call.length}"
-            elif r.n_rule == "upto_rcvq":
-                text = f"{r.ret} n<=bytes received"
-            elif r.n_rule == "zero":
-                text = f"{r.ret} n=0"
-            else:
-                text = r.ret
-            seen.setdefault(f"{text} [{r.case}]", None)
-    return sorted(seen)
 
 
 def state_reason(event: State) -> str:
@@ -89,7 +76,38 @@ def state_reason(event: State) -> str:
     return f"socket {event.sock!r} cannot be {event.state} here"
 
 
-def allowed_states(configs: Iterable[Config], event: State, profile: str) -> list[str]:
-    """The states the event's socket could have been seen in, in any of ``configs``."""
-    seen = sorted({s for c in configs for s in system.observe(c, event.sock, profile)})
-    return [f"state {s}" for s in seen]
+def divergence(event: Call | State, configs: Iterable[Config], profile: str, world: str, events: int,
+               cases: Sequence[Case] | None = None, tally: Tally | None = None, given: str = "") -> Verdict:
+    """The verdict on a call or state event that no configuration of ``configs``
+    (those the model allows there, closed under unobserved steps) explains:
+    the reason (with ``given``, what the engine took into account, and what the
+    model expected, :func:`tcpconform.check.expected.headline`), the "allowed"
+    list, the expectations and the rules involved.  ``tally``: what the trace's
+    calls moved so far (where a bound on a byte count comes from)."""
+    if isinstance(event, Call):
+        found = expectations(configs, event, profile, world, cases, tally)
+        reason = call_reason(event) + given
+    else:
+        found = state_expectations(configs, event, profile)
+        reason = state_reason(event) + given
+    said = headline(found, event)
+    if said:
+        reason += "; " + said
+    return Verdict("diverges", event.line, reason, [x.allowed() for x in found], events,
+                   expected=[x.as_dict(cases) for x in found],
+                   rules=rule_refs([r for x in found for r in x.steps], cases))
+
+
+def divergence_lines(verdict: Verdict, event_text: str) -> list[str]:
+    """A divergence as ``conform check`` prints it: the line and the reason, the
+    event, what the model allowed, why each (its words), the rules with their
+    place in docs/rules.md."""
+    out = [f"diverges at line {verdict.line}: {verdict.reason}", f"  {event_text}",
+           "model allowed here: " + (", ".join(verdict.allowed) if verdict.allowed else "nothing")]
+    whys = [(x["allowed"], x["why"]) for x in verdict.expected if x.get("why")]
+    if whys:
+        out.append("because:")
+        out += [f"  {allowed}: {why}" for allowed, why in whys]
+    if verdict.rules:
+        out.append("rules: " + ", ".join(f"{r['id']} ({r['doc']})" for r in verdict.rules))
+    return out

@@ -610,8 +610,16 @@ def signature(r: SeqResult) -> str:
         what = f"state {ev.get('state')}"
     else:
         what = "?"
-    allowed = r.allowed or []
+    allowed = [_kind_of(a) for a in r.allowed or []]
     return f"{what}; model allowed: {', '.join(allowed) if allowed else 'nothing'}"
+
+
+def _kind_of(allowed: str) -> str:
+    """An "allowed" entry without its concrete values (addresses, ports, byte
+    counts): ``ok 1<=n<=4 [recv.data]`` -> ``ok [recv.data]``."""
+    words, bracket, rules = allowed.partition(" [")
+    kept = " ".join(w for w in words.split() if not any(c.isdigit() or c == "=" for c in w))
+    return kept + (f" [{rules}" if bracket else "")
 
 
 class _Diverged(Exception):

@@ -39,7 +39,8 @@ class TraceCheck:
     """What the model says of one recorded trace."""
 
     verdict: str               # conforms | diverges | invalid
-    events: int                # events in the trace (header not counted)
+    events: int                # call and state events checked, as `conform check` counts them
+                               # (every line but the header when the header is unreadable)
     line: int | None = None    # the divergent or unreadable line
     reason: str = ""
     allowed: list[str] = field(default_factory=list)
@@ -89,7 +90,8 @@ def check_recorded(text: str, *, explain: bool = False, keep_events: bool = Fals
     counted = coverage.verdict
     rules = {} if coverage.beyond or (counted is not None and counted.verdict == "invalid") else \
         dict(coverage.engine.coverage or {})
-    return TraceCheck(bad.verdict, count, bad.line, bad.reason or "", list(bad.allowed),
+    checked = bad.events if bad.events is not None else count   # as `conform check` counts: call and state events
+    return TraceCheck(bad.verdict, checked, bad.line, bad.reason or "", list(bad.allowed),
                       _line(lines, bad.line) if bad.verdict != "conforms" else None,
                       coverage=rules, explanation=explainer.steps if explainer is not None else None,
                       parsed=parsed if keep_events else None)

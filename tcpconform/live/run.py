@@ -148,7 +148,8 @@ class RunReport:
         out = []
         for o in self.outcomes:
             out.append(o.format())
-            steps = explained.format_steps(self.explanations.get(o.name, []))
+            steps = explained.format_steps(self.explanations.get(o.name, []),
+                                           o.trace or "the trace as recorded (not kept: add --out DIR to keep it)")
             if steps:
                 out.append(steps)
         counts = self.summary()

@@ -57,6 +57,11 @@ def _outcome(o: Outcome) -> str:
     return " ".join(parts).replace(" ;", ";")
 
 
+def rule_anchor(case_id: str) -> str:
+    """The anchor of a rule's row in the document (``docs/rules.md#rule-<id>``)."""
+    return f"rule-{case_id}"
+
+
 def _esc(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -91,7 +96,7 @@ def render(cases=rules.CASES) -> str:
                 continue
             outs = "<br>".join(_esc(_outcome(o)) for o in c.outcomes)
             only = f" [{'/'.join(sorted(c.profiles))}]" if set(c.profiles) != set(vocab.PROFILES) else ""
-            out.append(f"| `{c.id}`{only} | {c.what if kind != 'seg' else 'segment'} | {_esc(_guard(c.when))} "
+            out.append(f"| <a id=\"{rule_anchor(c.id)}\"></a>`{c.id}`{only} | {c.what if kind != 'seg' else 'segment'} | {_esc(_guard(c.when))} "
                        f"| {outs} | {_esc(c.source)} | {_esc(c.note)} |")
     out += ["", "## Readiness: what poll() reports", "",
             "A level-triggered poll reports exactly the events that must hold, of those asked for "

@@ -6,8 +6,9 @@ the witnesses and counterexamples ``conform prove --out`` writes as traces,
 and the premises' runs).  On each, the plain engine (with and without rule
 coverage), the memoised engine and the engine with observers (with both
 observers off, in a closed world: it reads no observation) must agree on the verdict, the line, the
-reason, the "allowed" list and the event count; a trace the reader refuses
-is refused the same way whichever engine reads it.
+reason, the "allowed" list, what the model expected and the rules involved, and the event count; a
+trace the reader refuses is refused the same way whichever engine reads it.  The divergent traces of
+tests/traces/divergences too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tcpconform.check.trace import TraceError, read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = sorted((ROOT / "tests" / "traces").glob("*.jsonl"))
+DIVERGENT = sorted((ROOT / "tests" / "traces" / "divergences").glob("*.jsonl"))
 STORED_RUNS = sorted(p.stem for p in (ROOT / "tcpconform" / "properties" / "runs").glob("*.json"))
 GIVEN = " (given the x-packet/x-state observations so far)"
 
@@ -55,7 +57,7 @@ def answers(text: str) -> dict:
         except TraceError as e:
             out[name] = ("invalid", str(e))
             continue
-        out[name] = (v.verdict, v.line, v.reason.replace(GIVEN, ""), v.allowed, v.events)
+        out[name] = (v.verdict, v.line, v.reason.replace(GIVEN, ""), v.allowed, v.events, v.expected, v.rules)
     return out
 
 
@@ -84,6 +86,13 @@ def test_every_recorded_trace(path: Path) -> None:
     header, events = read_trace(io.BytesIO(path.read_bytes()))
     v = check_trace(header, events)
     assert (v.verdict, v.x_checked > 0) == (got["plain"][0], True)
+
+
+@pytest.mark.parametrize("path", DIVERGENT, ids=[p.stem for p in DIVERGENT])
+def test_every_divergent_trace(path: Path) -> None:
+    got = answers(path.read_text())
+    _same(got)
+    assert got["plain"][0] == "diverges" and got["plain"][5]   # with what the model expected
 
 
 def test_every_stored_proof_run_as_a_trace() -> None:

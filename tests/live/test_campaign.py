@@ -362,3 +362,19 @@ def test_interrupted_run_leaves_nothing_behind(sig: signal.Signals, tmp_path: Pa
     assert _netns_list() == before
     assert not [n for n in tracepoint.leftovers() if n.startswith(f"{tracepoint.PREFIX}{proc.pid}-")], \
         "a tracefs instance of the run (and its enabled tracepoint) is left"
+
+
+def test_a_kind_of_divergence_has_no_ports_nor_byte_counts():
+    """Two divergences that differ only in the values the model expected are one
+    kind; another rule or result is another kind."""
+    from tcpconform.live.campaign import SeqResult, signature
+    event = '{"ev": "call", "sock": "a", "op": "accept", "ret": "ok"}'
+
+    def kind(*allowed: str) -> str:
+        return signature(SeqResult("diverges", allowed=list(allowed), event=event))
+    one = kind("accept blocks, then ok peer=127.0.0.1:51000 local=127.0.0.1:45000 [accept.empty, accept.ok]",
+               "ok 1<=n<=4 [recv.data]")
+    assert one == kind("accept blocks, then ok peer=127.0.0.1:40007 local=127.0.0.1:45001 [accept.empty, accept.ok]",
+                       "ok 1<=n<=12 [recv.data]")
+    assert one == "accept -> ok; model allowed: accept blocks, then ok [accept.empty, accept.ok], ok [recv.data]"
+    assert one != kind("accept blocks [accept.empty]", "ok 1<=n<=4 [recv.data]")
