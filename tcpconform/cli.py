@@ -460,7 +460,7 @@ def _draw(path: str, verdict, out_dir: str) -> str:
         seq = render.sequence_from_trace(
             (e for e in _upto(events, verdict.line)), verdict.line if verdict.verdict == "diverges" else None,
             title=f"{Path(path).name}: {verdict.verdict}" + (f" at line {verdict.line}" if verdict.line else ""))
-    cov = render.coverage_overlay(verdict.coverage)
+    cov = render.coverage_overlay(verdict.coverage, divergent_case=render.divergent_rules(verdict))
     dot = render.find_dot()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

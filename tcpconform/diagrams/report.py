@@ -201,8 +201,13 @@ _NODE = re.compile(r'^(\s*"(b|g)(\d+)" \[)(.*)(\];)$')
 
 def _mark_rows(dot_text: str) -> str:
     """The sequence chart's DOT with each row's boxes and line note in class
-    ``seqrow ln_L`` (L: the trace's line, read off the row's note)."""
-    line_of = {m.group(1): m.group(2) for m in re.finditer(r'^\s*"g(\d+)" \[label="line (\d+)', dot_text, re.M)}
+    ``seqrow ln_L ...``: L, every line of the trace the row stands for (its
+    note's ``covers``: the lines it draws and the unchanged ones it leaves out
+    up to the next row), else the line its note names."""
+    line_of = {}
+    for m in re.finditer(r'^\s*"g(\d+)" \[label="line (\d+)[^\n]*', dot_text, re.M):
+        covers = re.search(r'\bcovers="([\d ]+)"', m.group(0))
+        line_of[m.group(1)] = covers.group(1).split() if covers else [m.group(2)]
     out = []
     for text in dot_text.split("\n"):
         m = _NODE.match(text)
@@ -210,7 +215,8 @@ def _mark_rows(dot_text: str) -> str:
             box = re.search(r'\brow="(\d+)"', m.group(4))
             row = m.group(3) if m.group(2) == "g" else box.group(1) if box else None
             if row in line_of:
-                text = f'{m.group(1)}{m.group(4)}, class="seqrow ln_{line_of[row]}"{m.group(5)}'
+                lines = " ".join(f"ln_{n}" for n in line_of[row])
+                text = f'{m.group(1)}{m.group(4)}, class="seqrow {lines}"{m.group(5)}'
         out.append(text)
     return "\n".join(out)
 

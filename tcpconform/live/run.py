@@ -231,7 +231,7 @@ def run_scenarios(names: Sequence[str], out_dir: str | None = None, *, jobs: int
         for key, count in r.coverage.items():
             used[key] = used.get(key, 0) + count
     report = RunReport(outcomes, {r.outcome.name: r.explanation for r in traced if r.explanation is not None},
-                       _observer_counts(traced), _coverage(used), pool_report.ready,
+                       _observer_counts(traced), coverage_of(used), pool_report.ready,
                        {r.outcome.name: r.trace_text for r in traced})
     if out_dir is not None:
         charts = [("coverage", render.coverage_overlay(used))]
@@ -277,8 +277,9 @@ def _observer_counts(traced: list[ScenarioRecorded]) -> dict[str, ObserverCount]
     return counts
 
 
-def _coverage(used: dict[tuple[str, str], int]) -> Coverage:
-    total = [c.id for c in rules.CASES if "linux" in c.profiles and not c.id.endswith(".badf")]
+def coverage_of(used: dict[tuple[str, str], int]) -> Coverage:
+    """The rules of the linux profile the runs used ((rule, state) -> count), counted as the overlay counts them."""
+    total = [c.id for c in rules.of_profile("linux")]
     cases = sorted({case for case, _ in used} & set(total))
     return Coverage(len(cases), len(total), cases, sorted(set(total) - set(cases)))
 

@@ -662,6 +662,11 @@ RFC_CASES: list[Case] = [
 
 CASES: tuple[Case, ...] = tuple(CALL_CASES + CALL_CASES_V2 + SEG_CASES + TIMER_CASES + RFC_CASES)
 
+
+def of_profile(profile: str, cases: tuple[Case, ...] = CASES) -> tuple[Case, ...]:
+    """The rules a profile speaks by: what rule coverage is counted against."""
+    return tuple(c for c in cases if profile in c.profiles)
+
 # The endpoint socket() creates: the model's one initial endpoint state.
 INITIAL = dict(st="CLOSED", ss="UNCONNECTED", fd="open", bound="no", nb=False, err="NONE",
                done=False, rdsh=False, wrsh=False, role="none", rcvq=0)

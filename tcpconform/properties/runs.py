@@ -131,6 +131,16 @@ def writers(ch: str) -> tuple[str, ...]:
     return (f"C{i}",) if ch.startswith("up") else (f"A{i}", "L")
 
 
+def reader(ch: str, state: dict) -> str:
+    """The slot a segment at the head of channel ``ch`` goes to in ``state``:
+    a client's ``dn`` channel to the client; its ``up`` channel to its
+    server-side slot while that lives, else to the listener."""
+    i = ch[2:]
+    if ch.startswith("dn"):
+        return f"C{i}"
+    return f"A{i}" if state.get(f"A{i}.live") else "L"
+
+
 class Realism:
     """Per-step constraints for runs that become trace files:
 

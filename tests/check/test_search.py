@@ -172,6 +172,7 @@ def test_check_diagram_draws_the_trace_and_its_coverage(shared, tmp_path, capsys
     assert "line 6" in seq and "diverges" in seq
     cov = (tmp_path / "listener-carries-data-coverage.dot").read_text()
     assert "listen()" in cov
+    assert "diverged at rule recv.listen" in cov   # the rule the model applied where it diverged, in red
 
 
 def test_coverage_counts_the_rules_an_explaining_run_used(shared):
