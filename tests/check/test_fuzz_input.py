@@ -487,6 +487,7 @@ def test_odd_values_in_every_field_parse():
             expect_parse(with_raw(objs, i, key, raw), i, key, must, f"{name} line {i} {key}={raw[:20]}")
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 def test_odd_values_in_every_field_cli(trace_path):
     """The same through ``conform check``: exit 2 at the line, or the base trace's verdict."""
     for name, objs, i, key in every_field(CONFORMING, per_kind=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -151,6 +152,7 @@ minutes in the plain search (each of up to ten thousand configurations closed
 again while a blocking recv sleeps); three keep every draw to seconds."""
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_memoised_and_plain_search_agree(lines):
@@ -199,6 +201,7 @@ def _bench():
     return load_benchmark("bench_check")
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 10_000), st.integers(0, 1500), st.sampled_from(["none", "ret", "n", "drop", "state"]))
 def test_memoised_and_plain_search_agree_on_the_mixed_benchmark_trace(seed, at, how):

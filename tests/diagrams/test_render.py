@@ -92,6 +92,7 @@ def test_main_paths_spawn_and_request_socks():
             "rcv FIN / snd ACK", "timeout 60s"} <= labels
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 def test_changing_a_rule_changes_the_diagram():
     edited = with_case(rules.CASES, "fw1.ackfin", st="CLOSING")
     g0, g1 = graph.state_graph(), graph.state_graph(cases=edited)

@@ -42,6 +42,7 @@ HOW_TO_UPDATE = ("the endpoint state space of the {p} profile changed: it is now
                  "changed meaning by accident")
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 @pytest.mark.parametrize("profile", vocab.PROFILES)
 def test_state_space_size_is_pinned(profile):
     ex = space.explore(profile)

@@ -73,6 +73,7 @@ def test_a_mutant_is_killed_by_the_trace_that_shows_its_rule(mutants, evidence):
     assert A.judge(m, base) == A.Judgement(m, "scenario", "listener-calls")
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 def test_a_mutant_changes_only_the_traces_that_ask_what_it_answers_differently(mutants, evidence, shared):
     # the filter judge() relies on: a trace none of whose questions to the table the
     # mutant answers differently is accepted by the mutant too (were a reading of the

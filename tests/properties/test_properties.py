@@ -97,6 +97,7 @@ def test_vacuous_premise_is_reported_not_witnessed(monkeypatch, tmp_path, capsys
     assert row["premise"]["verdict"] != "witnessed"
 
 
+@pytest.mark.slow   # measured above 5 s (pytest --durations)
 def test_truth_to_a_bound_is_not_a_proof() -> None:
     """A claim that holds for the first steps only ("no client ever reaches
     ESTABLISHED": three steps find no violation) is refuted, never reported
