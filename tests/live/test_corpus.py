@@ -82,5 +82,6 @@ def test_mining_keeps_the_random_sequences_that_kill_a_survivor(tmp_path, capsys
     for p in kept:
         p.write_bytes(mine)
     assert main(args + ["--mine", "40", "--seed", "5"]) == 2
-    assert "exists; mine with another seed" in capsys.readouterr().err
+    error = __import__("json").loads(capsys.readouterr().out)["error"]   # under --json, an error is JSON
+    assert "exists; mine with another seed" in error["message"]
     assert sorted((one / "random").glob("*.jsonl")) == kept and all(p.read_bytes() == mine for p in kept)
