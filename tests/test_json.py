@@ -163,3 +163,15 @@ def test_run_scenarios_and_a_campaign(capsys, tmp_path):
     assert out["random"]["sequences"] == 2
     (e,) = run_json(capsys, "run", "--json", "no-such-scenario", code=2)
     assert "no-such-scenario" in e["error"]["message"]
+
+
+def test_the_documented_example_is_what_check_prints(capsys):
+    """docs/json.md's example verdict is valid, and is what `conform check --json` prints for its trace."""
+    import re
+    block = re.search(r"```json\n(.*?)```", (ROOT / "docs" / "json.md").read_text(), re.S).group(1)
+    documented = json.loads(block)
+    assert VALIDATOR.is_valid(documented)
+    (printed,) = run_json(capsys, "check", "--json", str(ROOT / documented["trace"]))
+    assert Path(printed["trace"]) == ROOT / documented["trace"]
+    assert {k: v for k, v in printed.items() if k not in ("conform", "trace")} == \
+        {k: v for k, v in documented.items() if k not in ("conform", "trace")}
