@@ -353,9 +353,10 @@ def _trace_command(args: argparse.Namespace) -> int:
             found = traced.trace_pid(args.pid, args.seconds, args.log, coverage=bool(args.diagram),
                                      profile=args.profile, limits=limits)
         else:
-            found = traced.trace_command(command, args.seconds, args.log, coverage=bool(args.diagram),
-                                         netns=args.netns, kernel=args.explain, profile=args.profile,
-                                         limits=limits)
+            with _stdout_to_stderr(args.json):   # under --json the program's own output is not ours to mix in
+                found = traced.trace_command(command, args.seconds, args.log, coverage=bool(args.diagram),
+                                             netns=args.netns, kernel=args.explain, profile=args.profile,
+                                             limits=limits)
     except traced.TraceFailed as e:
         where = f" at line {e.line}" if e.line else ""
         if args.json:
@@ -399,6 +400,25 @@ def _trace_command(args: argparse.Namespace) -> int:
         return EXIT.get(verdict.verdict, 2)
     print("\n".join(lines))
     return EXIT.get(verdict.verdict, 2)
+
+
+class _stdout_to_stderr:
+    """While on: file descriptor 1 (what a started program inherits) is stderr's."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.saved = on, None
+
+    def __enter__(self):
+        if self.on:
+            sys.stdout.flush()
+            self.saved = os.dup(1)
+            os.dup2(2, 1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.saved is not None:
+            os.dup2(self.saved, 1)
+            os.close(self.saved)
 
 
 def _trace_summary(found) -> list[str]:
@@ -508,9 +528,17 @@ def _line_text(path: str, line: int | None) -> str:
     """The text of line ``line`` of the file, read again (the check streamed past it)."""
     if line is None:
         return ""
+    from tcpconform.check.trace import MAX_LINE_BYTES
     try:
         with open(path, "rb") as stream:
-            for number, raw in enumerate(stream, 1):
+            for number in range(1, line + 1):   # bounded reads: a line past the reader's limit is not copied
+                raw = stream.readline(MAX_LINE_BYTES + 1)
+                while len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    if number == line:
+                        return f"(line {line} is longer than {MAX_LINE_BYTES} bytes)"
+                    raw = stream.readline(MAX_LINE_BYTES + 1)   # the rest of a long line, skipped
+                if not raw:
+                    break
                 if number == line:
                     return raw.decode("utf-8", "replace").rstrip("\r\n")
     except OSError:
@@ -568,6 +596,8 @@ def _run_command(args: argparse.Namespace) -> int:
         return _fail(args, "run", "--jobs and --steps need positive numbers")
     if args.html and os.path.exists(args.html):
         return _fail(args, "run", f"--html {args.html!r} exists; the pages go into a new folder", option="--html")
+    if args.html and args.out and Path(args.html).resolve() == Path(args.out).resolve():
+        return _fail(args, "run", "--html needs a folder of its own, not the --out folder", option="--html")
     names = list(args.scenario or ([] if args.random is not None else SCENARIOS))
     mount_private()  # before any thread: tracefs in a private mount namespace if the machine has none mounted
     options = dict(jobs=jobs, isolation=args.isolation, observers=args.observers != "off", explain=args.explain)
@@ -607,7 +637,7 @@ def _run_command(args: argparse.Namespace) -> int:
         return 128 + e.signum
     if args.html and not _run_pages(args, scenarios.traces if names else {},
                                     campaign.divergences if args.random is not None else []):
-        return 2
+        status = 2   # said; the report is printed all the same
     iso = pool.isolation_of(ready)
     if args.isolation == "netns" and iso.mode != "netns":
         return _fail(args, "run", f"--isolation netns: no network namespace could be made: {iso.reason}")
@@ -638,7 +668,8 @@ def _run_pages(args: argparse.Namespace, traces: dict[str, str], divergences: li
             if d.trace:
                 print(f"wrote {write_report(d.trace, None, folder / f'divergence-{k}.html')}", file=sys.stderr)
     except OSError as e:
-        _fail(args, "run", f"cannot write the pages into {args.html!r}: {e.strerror or e}", option="--html")
+        # on stderr even under --json: the run's results still follow, as one envelope
+        _run_error(f"cannot write the pages into {args.html!r}: {e.strerror or e}")
         return False
     return True
 
@@ -709,10 +740,15 @@ def _prove_command(args: argparse.Namespace) -> int:
                              progress=_progress_line("conform prove") if sys.stderr.isatty() else None)
     except prove.UnknownNames as e:   # an error, not a result
         return _fail(args, "prove", str(e), unknown=e.unknown, known=e.known)
+    except OSError as e:
+        return _fail(args, "prove", f"cannot write into {args.out!r}: {e.strerror or e}", option="--out")
     drawn = []
     if args.diagram:
         from tcpconform.diagrams import render
-        drawn = render.draw_runs(report.properties + report.witnesses, args.diagram)
+        try:
+            drawn = render.draw_runs(report.properties + report.witnesses, args.diagram)
+        except OSError as e:
+            return _fail(args, "prove", f"cannot draw into {args.diagram!r}: {e.strerror or e}", option="--diagram")
     for path in drawn + report.written:
         print(f"wrote {path}", file=sys.stderr)
     if args.json:

@@ -175,3 +175,36 @@ def test_the_documented_example_is_what_check_prints(capsys):
     assert Path(printed["trace"]) == ROOT / documented["trace"]
     assert {k: v for k, v in printed.items() if k not in ("conform", "trace")} == \
         {k: v for k, v in documented.items() if k not in ("conform", "trace")}
+
+
+def test_a_refused_line_is_never_copied_into_the_event(capsys, tmp_path):
+    """What the reader refuses (NaN, a line past its length limit) gives ``event``
+    null, and the output stays strict JSON (orjson reads it)."""
+    import orjson
+    from tcpconform.check.trace import MAX_LINE_BYTES
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"trace": 2}\n{"ev": "call", "sock": "s", "op": "socket", "ret": "ok", "t": NaN}\n')
+    big = tmp_path / "big.jsonl"
+    big.write_text('{"trace": 1}\n{"ev": "' + "x" * (MAX_LINE_BYTES + 10) + '"}\n')
+    for path in (nan, big):
+        assert cli.main(["check", "--json", str(path)]) == 2
+        out = capsys.readouterr().out
+        obj = orjson.loads(out)
+        assert obj["verdict"] == "invalid" and obj["line"] == 2 and obj["event"] is None
+        assert len(out) < 1000
+
+
+def test_prove_into_a_place_it_cannot_write_is_an_error(capsys, tmp_path):
+    taken = tmp_path / "a-file"
+    taken.write_text("mine")
+    (e,) = run_json(capsys, "prove", "--json", "S2_handshake", "--diagram", str(taken), code=2)
+    assert e["error"]["option"] == "--diagram"
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not found: apt-get install strace")
+def test_trace_json_keeps_the_programs_output_off_stdout(capfd):
+    import sys
+    assert cli.main(["trace", "--json", "--", sys.executable, "-c", "print('from the program')"]) == 0
+    out, err = capfd.readouterr()
+    assert "from the program\n" in err
+    assert json.loads(out)["command"] == "trace"   # stdout holds the one JSON object, nothing else

@@ -410,6 +410,11 @@ def explained(text: str, source: str | None = None) -> dict:
 
 
 def explain_json(steps: list[Step]) -> list[dict]:
+    """The steps as JSON: an address a gone socket no longer has is null (the text shows ``-``)."""
+    def rows(table):
+        return None if table is None else [{k: (None if k in ("local", "foreign") and v == "-" else v)
+                                            for k, v in r.items()} for r in table]
     return [{"line": s.line, "call": json.loads(s.call) if s.call else None, "configurations": s.configurations,
              "possible": s.possible,
-             "model": s.model, "kernel": s.kernel, "verdict": s.verdict, "detail": s.detail} for s in steps]
+             "model": rows(s.model), "kernel": rows(s.kernel), "verdict": s.verdict, "detail": s.detail}
+            for s in steps]

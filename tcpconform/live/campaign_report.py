@@ -156,7 +156,7 @@ class CampaignReport:
             lines.append(f"    line {d.line}: {d.reason}")
             lines.append(f"    {d.event or ''}")
             lines.append(f"    model allowed here: {', '.join(d.allowed) if d.allowed else 'nothing'}")
-            steps = explained.format_steps(d.explanation or [])
+            steps = explained.format_steps(d.explanation or [], d.trace or "the shrunk trace (not kept)")
             if steps:
                 lines.append(steps)
         for e in self.errors_detail:
