@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             return e.code if isinstance(e.code, int) else 2
         except UsageError as e:
             command = next((a for a in argv if not a.startswith("-")), None)
-            if "--json" in argv:
+            if any(a.split("=", 1)[0] in ("--json", "--jso", "--js") for a in argv):   # argparse's abbreviations too
                 return _fail_json(command if command in _COMMANDS else None, e.message)
             print(f"{e.usage}{e.prog}: error: {e.message}", file=sys.stderr)
             return 2

@@ -94,6 +94,8 @@ def test_errors_are_json_under_json(capsys, tmp_path):
     assert e["error"]["option"] == "--max-frontier"
     (e,) = run_json(capsys, "check", "--json", code=2)           # argparse's refusal
     assert e["command"] == "check" and "TRACE" in e["error"]["message"]
+    (e,) = run_json(capsys, "check", "--js", code=2)             # as argparse abbreviates it
+    assert e["command"] == "check"
     (e,) = run_json(capsys, "--json", "frobnicate", code=2)
     assert e["command"] == "conform"
     (e,) = run_json(capsys, "prove", "--json", "no_such_property", code=2)

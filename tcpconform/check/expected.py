@@ -349,7 +349,9 @@ class _Ask:
                 return f"nothing listens on {format_addr(e.remote)}"
             if r.ret == vocab.OK and len(there) == 1 and system.is_named(there[0]):
                 return f"{there[0]} listens on {format_addr(e.remote)}"
-        said = [str(lab) + (f" [{lab.case}]" if getattr(lab, "case", None) else "") for lab in labels]
+        from tcpconform.model.outside import UNBOUNDED   # the stand-in size of an outside peer's data
+        said = [str(lab).replace(f"DATA({UNBOUNDED})", "DATA(from a peer outside the trace)")
+                + (f" [{lab.case}]" if getattr(lab, "case", None) else "") for lab in labels]
         if not said:
             return ""
         return "after " + ", ".join(said[:4]) + (", ..." if len(said) > 4 else "")
