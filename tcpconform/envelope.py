@@ -60,7 +60,8 @@ def event_object(text: str | None) -> dict | None:
     import orjson   # as strict as the trace reader: no NaN, no lone surrogates
     try:
         obj = orjson.loads(text)
-    except (ValueError, RecursionError):   # a line too deeply nested is refused as such by the reader
+        json.dumps(obj)   # and printable again: a line nested too deep for that is refused by the reader
+    except (ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
 
