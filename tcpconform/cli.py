@@ -13,6 +13,7 @@ Input problems are reported as verdicts, never as tracebacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -402,23 +403,20 @@ def _trace_command(args: argparse.Namespace) -> int:
     return EXIT.get(verdict.verdict, 2)
 
 
-class _stdout_to_stderr:
+@contextlib.contextmanager
+def _stdout_to_stderr(on: bool):
     """While on: file descriptor 1 (what a started program inherits) is stderr's."""
-
-    def __init__(self, on: bool) -> None:
-        self.on, self.saved = on, None
-
-    def __enter__(self):
-        if self.on:
-            sys.stdout.flush()
-            self.saved = os.dup(1)
-            os.dup2(2, 1)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.saved is not None:
-            os.dup2(self.saved, 1)
-            os.close(self.saved)
+    if not on:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _trace_summary(found) -> list[str]:

@@ -354,6 +354,19 @@ def conforms_line(events: int, x_checked: int = 0, lines: int | None = None) -> 
     return text
 
 
+def kernel_mark(step: Step, key: str, model_row: dict | None, kernel_row: dict | None) -> str:
+    """How the kernel's state of ``key`` at ``step`` stands to the model's: ``""``
+    shown (or no kernel side), ``~`` allowed here but not the configuration shown,
+    ``*`` not allowed."""
+    if step.kernel is None:
+        return ""
+    shown = {"CLOSED"} if model_row is None or model_row.get("gone") else set(model_row["state"].split("|"))
+    state = "CLOSED" if kernel_row is None else kernel_row["state"]  # not listed: gone
+    if state in shown:
+        return ""
+    return "~" if state in set(step.possible.get(key, ())) | shown else "*"
+
+
 def format_steps(steps: list[Step], source: str | None = None) -> str:
     """The steps as text: per call, the two tables side by side (``source``: the
     file whose lines the steps number, named first)."""
@@ -370,12 +383,7 @@ def format_steps(steps: list[Step], source: str | None = None) -> str:
         table = [["", "sock", *COLUMNS, "|", *COLUMNS]]
         for k in keys:
             m, kr = model.get(k), kernel.get(k)
-            shown = {"CLOSED"} if m is None or m.get("gone") else set(m["state"].split("|"))
-            allowed = set(step.possible.get(k, ())) | shown
-            kernel_state = "CLOSED" if kr is None else kr["state"]  # not listed: gone
-            mark = ""
-            if step.kernel is not None and kernel_state not in shown:
-                mark = "~" if kernel_state in allowed else "*"
+            mark = kernel_mark(step, k, m, kr)
             name = k if len(k) <= 40 else k[:37] + "..."
             table.append([mark, name, *netstat_cells(m), "|", *netstat_cells(kr)])
         widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]

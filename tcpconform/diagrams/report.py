@@ -159,10 +159,7 @@ def _rows(step: dict) -> list[tuple[str, str, dict | None, dict | None]]:
     out = []
     for k in keys:
         m, kr = model.get(k), kernel.get(k)
-        shown = {"CLOSED"} if m is None or m.get("gone") else set(m["state"].split("|"))
-        state = "CLOSED" if kr is None else kr["state"]
-        mark = "" if t.kernel is None or state in shown else "~" if state in t.possible.get(k, ()) else "*"
-        out.append((mark, k, m, kr))
+        out.append((explain.kernel_mark(t, k, m, kr), k, m, kr))
     return out
 
 

@@ -317,7 +317,7 @@ class Encoding:
 
 def cases_for(trigger: str, profile: str, cases: Sequence[Case]) -> list[Case]:
     """The cases of a trigger under a profile, in table order (semantics.cases_for)."""
-    return [c for c in cases if c.trigger == trigger and profile in c.profiles]
+    return [c for c in rules.of_profile(profile, cases) if c.trigger == trigger]
 
 
 def trigger_formula(trigger: str, profile: str, cases: Sequence[Case] = rules.CASES,
